@@ -1,0 +1,42 @@
+/**
+ * The validated configuration: every key filled with its default, durations in
+ * milliseconds, paths with `~` expanded. Produced once at the edge by loadConfig().
+ */
+export type HostKeyPolicy = 'strict' | 'accept-new'
+
+export interface FleetConfig {
+  readonly database: { readonly url: string | null; readonly dir: string }
+  readonly inventory: { readonly query: string | null }
+  readonly ssh: {
+    readonly user: string
+    readonly port: number
+    /** Path to the private key file, or null to use only the agent. */
+    readonly privateKey: string | null
+    /** ssh-agent socket path; null means $SSH_AUTH_SOCK if set, else none. */
+    readonly agent: string | null
+    readonly knownHosts: string
+    readonly hostKeyPolicy: HostKeyPolicy
+    readonly connectTimeoutMs: number
+  }
+  readonly app: {
+    readonly dir: string
+    readonly remote: string
+    readonly branch: string
+    readonly service: string
+  }
+  readonly steps: {
+    readonly install: string
+    readonly restart: string
+    readonly verify: string
+    readonly health: string | null
+  }
+  readonly verify: { readonly delayMs: number; readonly retries: number; readonly intervalMs: number }
+  readonly timeouts: { readonly commandMs: number }
+  readonly rollout: {
+    /** Cumulative percentages, strictly increasing, last one 100. */
+    readonly stages: readonly number[]
+    readonly failureThreshold: number
+    readonly concurrency: number
+    readonly stageDelayMs: number
+  }
+}

@@ -1,0 +1,36 @@
+export type Sha = string & { readonly __brand: 'Sha' }
+
+export const HOST_STATUSES = [
+  'pending',
+  'updating',
+  'success',
+  'failed',
+  'rolled_back',
+  'rollback_failed',
+  'skipped',
+] as const
+export type HostStatus = (typeof HOST_STATUSES)[number]
+
+export const ROLLOUT_STATES = ['running', 'completed', 'halted', 'failed', 'aborted', 'interrupted'] as const
+export type RolloutState = (typeof ROLLOUT_STATES)[number]
+
+/** A validated inventory entry, with the config's defaults already applied. */
+export interface Host {
+  readonly name: string
+  readonly address: string
+  readonly port: number
+  readonly user: string
+  readonly appDir: string
+}
+
+export type StepName =
+  | 'connect'
+  | 'version'
+  | 'fetch'
+  | 'checkout'
+  | 'install'
+  | 'restart'
+  | 'verify'
+  | 'health'
+  | 'confirm'
+  | 'rollback'
