@@ -1,0 +1,62 @@
+import type { Sha } from '../rollout/types.js'
+import { type Argv, inDir, quote, render } from './shell.js'
+
+/**
+ * Pure builders of the commands fleet runs on a host. Git steps are built in
+ * and take validated values; operator steps are templates from the config.
+ */
+export const gitHead = (dir: string): Argv => ['git', '-C', dir, 'rev-parse', '--verify', 'HEAD']
+
+/** Tracked files with local modifications; untracked files (logs, caches) are not our business. */
+export const gitDirtyFiles = (dir: string): Argv => ['git', '-C', dir, 'status', '--porcelain', '--untracked-files=no']
+
+export const gitLsRemote = (dir: string, remote: string, ref: string): Argv => [
+  'git', '-C', dir, 'ls-remote', '--', remote, ref, `${ref}^{}`,
+]
+
+/** Fetch branches and tags; if the commit is still unknown (e.g. an unadvertised SHA), ask for it by name. */
+export const gitFetch = (dir: string, remote: string, sha: Sha): string =>
+  `${render(['git', '-C', dir, 'fetch', '--quiet', '--tags', '--', remote])} && ` +
+  `{ ${render(['git', '-C', dir, 'cat-file', '-e', `${sha}^{commit}`])} 2>/dev/null || ` +
+  `${render(['git', '-C', dir, 'fetch', '--quiet', '--', remote, sha])}; }`
+
+/** `--force` so a half-finished checkout or a lockfile rewritten by install never blocks the move. */
+export const gitCheckout = (dir: string, sha: Sha): Argv => ['git', '-C', dir, 'checkout', '--quiet', '--force', '--detach', sha]
+
+export const TEMPLATE_KEYS = ['service', 'appDir', 'sha', 'remote', 'branch'] as const
+export type TemplateValues = Readonly<Record<(typeof TEMPLATE_KEYS)[number], string>>
+
+/** Substitutes `{key}` placeholders with shell-quoted values; unknown placeholders were refused by the config. */
+export const template = (script: string, values: TemplateValues): string =>
+  script.replace(/\{(service|appDir|sha|remote|branch)\}/g, (_, key: keyof TemplateValues) => quote(values[key]))
+
+/** An operator step (install, restart, verify, health), run from the app dir. */
+export const operatorStep = (script: string, values: TemplateValues): string => inDir(values.appDir, template(script, values))
+
+/**
+ * Picks the commit a ref names from `git ls-remote` output: a peeled tag
+ * (`^{}`) wins over the tag object, and an exact branch or tag name over
+ * anything else; a ref matching two different commits is ambiguous.
+ */
+export function parseLsRemote(output: string, ref: string): { sha: string } | { error: string } {
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f): f is [string, string] => f.length === 2 && /^[0-9a-f]{40,64}$/.test(f[0]!))
+  const byName = new Map(lines.map(([sha, name]) => [name, sha]))
+  const candidates = [
+    `refs/heads/${ref}`,
+    `refs/tags/${ref}^{}`,
+    `refs/tags/${ref}`,
+    ref.startsWith('refs/') ? `${ref}^{}` : '',
+    ref.startsWith('refs/') ? ref : '',
+  ].filter(Boolean)
+  const head = byName.get(`refs/heads/${ref}`)
+  const tag = byName.get(`refs/tags/${ref}^{}`) ?? byName.get(`refs/tags/${ref}`)
+  if (head && tag && head !== tag) return { error: `ref "${ref}" is both a branch and a tag pointing at different commits; use refs/heads/${ref} or refs/tags/${ref}` }
+  for (const name of candidates) {
+    const sha = byName.get(name)
+    if (sha) return { sha }
+  }
+  return { error: `ref "${ref}" was not found on the remote` }
+}

@@ -1,0 +1,74 @@
+import type { HostStatus, RolloutState, StepName } from './types.js'
+import type { Phase } from './host-update.js'
+
+export type StatusCounts = Record<HostStatus, number>
+
+export const emptyCounts = (): StatusCounts => ({
+  pending: 0,
+  updating: 0,
+  success: 0,
+  failed: 0,
+  rolled_back: 0,
+  rollback_failed: 0,
+  skipped: 0,
+})
+
+/**
+ * What the engine tells the world. Renderers (tty, plain, JSON) and the store
+ * subscribe; the engine knows nothing about terminals. Field names are a
+ * documented, stable contract of `--json`.
+ */
+export type RolloutEvent =
+  | {
+      type: 'rollout-started'
+      rolloutId: string
+      ref: string
+      sha: string
+      stages: number[]
+      stageSizes: number[]
+      hosts: number
+      concurrency: number
+      failureThreshold: number
+      seed: string
+      at: string
+    }
+  | { type: 'stage-started'; rolloutId: string; stage: number; percent: number; hosts: string[]; at: string }
+  | { type: 'host-started'; rolloutId: string; stage: number; host: string; address: string; at: string }
+  | { type: 'host-step'; rolloutId: string; stage: number; host: string; step: StepName; phase: Phase; at: string }
+  | {
+      type: 'host-finished'
+      rolloutId: string
+      stage: number
+      host: string
+      status: HostStatus
+      previousVersion: string | null
+      newVersion: string | null
+      failedStep: StepName | null
+      error: string | null
+      durationMs: number
+      at: string
+    }
+  | {
+      type: 'stage-finished'
+      rolloutId: string
+      stage: number
+      percent: number
+      counts: StatusCounts
+      failureRate: number
+      halted: boolean
+      at: string
+    }
+  | { type: 'stage-delay'; rolloutId: string; stage: number; delayMs: number; at: string }
+  | { type: 'rollout-stopping'; rolloutId: string; reason: 'signal' | 'abort'; at: string }
+  | {
+      type: 'rollout-finished'
+      rolloutId: string
+      state: RolloutState
+      exitCode: number
+      counts: StatusCounts
+      durationMs: number
+      error: string | null
+      at: string
+    }
+
+export type RolloutListener = (event: RolloutEvent) => void

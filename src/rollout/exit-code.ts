@@ -1,0 +1,28 @@
+import { ExitCode } from '../errors.js'
+import type { StatusCounts } from './events.js'
+import type { RolloutState } from './types.js'
+
+/**
+ * The design's exit codes, most urgent first: a host that may be down (5)
+ * outranks a halt (3), which outranks hosts rolled back under the threshold (4).
+ */
+export function exitCodeFor(state: RolloutState, counts: StatusCounts): ExitCode {
+  if (state === 'interrupted') return ExitCode.interrupted
+  if (counts.rollback_failed > 0) return ExitCode.rollbackFailed
+  if (state === 'halted') return ExitCode.halted
+  if (state === 'failed') return ExitCode.internal
+  if (state === 'aborted') return ExitCode.interrupted
+  if (counts.failed + counts.rolled_back > 0) return ExitCode.rolledBack
+  return ExitCode.ok
+}
+
+export const EXIT_CODE_MEANING: Record<number, string> = {
+  0: 'every targeted host succeeded or was already on the target',
+  1: 'unexpected internal error',
+  2: 'bad usage, configuration or input; nothing was changed',
+  3: 'halted: a stage failed too often; hosts that failed were rolled back, later hosts untouched',
+  4: 'completed, but some hosts failed and were rolled back (under the threshold)',
+  5: 'a rollback failed: at least one host may be down and needs a person',
+  6: 'another rollout holds the lock',
+  130: 'interrupted; every host was left in a recorded state',
+}

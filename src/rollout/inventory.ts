@@ -1,0 +1,103 @@
+import type { FleetConfig } from '../config/types.js'
+import { UsageError } from '../errors.js'
+import { checkAbsolutePath, checkAddress, checkHostName, checkPort, checkUser } from '../remote/validate.js'
+import type { Store } from '../store/store.js'
+import type { Host } from './types.js'
+
+export interface RejectedHost {
+  readonly name: string
+  readonly reason: string
+}
+
+export interface Inventory {
+  readonly hosts: readonly Host[]
+  readonly rejected: readonly RejectedHost[]
+  readonly source: 'hosts-table' | 'query'
+}
+
+/** A raw inventory row: from fleet_hosts or the operator's query (snake_case columns). */
+export interface InventoryRow {
+  readonly name?: unknown
+  readonly address?: unknown
+  readonly port?: unknown
+  readonly user?: unknown
+  readonly app_dir?: unknown
+}
+
+const printable = (value: unknown): string => JSON.stringify(String(value)).slice(0, 80)
+
+/**
+ * Validates one row; a malformed row is rejected whole, never half-used.
+ * Host fields come from a database fleet does not own, so they are untrusted.
+ */
+export function validateRow(row: InventoryRow, defaults: FleetConfig['ssh'] & { appDir: string }): Host | RejectedHost {
+  const name = typeof row.name === 'string' ? row.name : row.name == null ? '' : String(row.name)
+  const label = name && !checkHostName(name) ? name : `row ${printable(row.name)}`
+  const fail = (reason: string): RejectedHost => ({ name: label, reason })
+  const nameProblem = checkHostName(name)
+  if (nameProblem) return fail(`name ${nameProblem}`)
+  if (typeof row.address !== 'string') return fail('address is missing')
+  const addressProblem = checkAddress(row.address)
+  if (addressProblem) return fail(`address ${printable(row.address)} ${addressProblem}`)
+  let port = defaults.port
+  if (row.port != null) {
+    port = typeof row.port === 'number' ? row.port : /^\d+$/.test(String(row.port)) ? Number(row.port) : NaN
+    const portProblem = checkPort(port)
+    if (portProblem) return fail(`port ${printable(row.port)} ${portProblem}`)
+  }
+  let user = defaults.user
+  if (row.user != null) {
+    if (typeof row.user !== 'string' || checkUser(row.user)) return fail(`user ${printable(row.user)} ${checkUser(String(row.user))}`)
+    user = row.user
+  }
+  let appDir = defaults.appDir
+  if (row.app_dir != null) {
+    const dirProblem = typeof row.app_dir === 'string' ? checkAbsolutePath(row.app_dir) : 'must be a string'
+    if (dirProblem) return fail(`app_dir ${printable(row.app_dir)} ${dirProblem}`)
+    appDir = row.app_dir as string
+  }
+  return { name, address: row.address, port, user, appDir }
+}
+
+const isHost = (value: Host | RejectedHost): value is Host => 'address' in value
+
+export function validateRows(rows: readonly InventoryRow[], config: FleetConfig): { hosts: Host[]; rejected: RejectedHost[] } {
+  const hosts: Host[] = []
+  const rejected: RejectedHost[] = []
+  const seen = new Set<string>()
+  const defaults = { ...config.ssh, appDir: config.app.dir }
+  for (const row of rows) {
+    const result = validateRow(row, defaults)
+    if (!isHost(result)) rejected.push(result)
+    else if (seen.has(result.name)) rejected.push({ name: result.name, reason: 'duplicate name; only the first row is used' })
+    else {
+      seen.add(result.name)
+      hosts.push(result)
+    }
+  }
+  return { hosts, rejected }
+}
+
+/** The active inventory: fleet's hosts table, or the operator's read-only query. */
+export async function loadInventory(store: Store, config: FleetConfig): Promise<Inventory> {
+  if (config.inventory.query) {
+    let rows: Record<string, unknown>[]
+    try {
+      rows = await store.runReadOnlyQuery(config.inventory.query)
+    } catch (error) {
+      throw new UsageError(`inventory.query failed: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    const first = rows[0]
+    if (first && (!('name' in first) || !('address' in first)))
+      throw new UsageError(`inventory.query must return the columns "name" and "address" (got: ${Object.keys(first).join(', ')})`)
+    return { ...validateRows(rows, config), source: 'query' }
+  }
+  const rows = await store.listHosts({ activeOnly: true })
+  return {
+    ...validateRows(
+      rows.map((r) => ({ name: r.name, address: r.address, port: r.port, user: r.user, app_dir: r.appDir })),
+      config,
+    ),
+    source: 'hosts-table',
+  }
+}

@@ -1,0 +1,75 @@
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+
+import { LockedError } from '../errors.js'
+
+export interface DirLock {
+  release(): void
+}
+
+interface LockInfo {
+  pid: number
+  host: string
+  since: string
+  command?: string
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export const readDirLock = (dir: string): LockInfo | null => {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'fleet.lock'), 'utf8')) as LockInfo
+  } catch {
+    return null
+  }
+}
+
+/**
+ * An exclusive lock on the embedded store's directory (O_EXCL lock file with
+ * our pid). A lock left by a dead process on this machine is taken over.
+ */
+export function acquireDirLock(dir: string): DirLock {
+  const path = join(dir, 'fleet.lock')
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600)
+      const info: LockInfo = {
+        pid: process.pid,
+        host: hostname(),
+        since: new Date().toISOString(),
+        command: process.argv.slice(2).join(' '),
+      }
+      writeSync(fd, JSON.stringify(info))
+      closeSync(fd)
+      let released = false
+      return {
+        release() {
+          if (released) return
+          released = true
+          rmSync(path, { force: true })
+        },
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const holder = readDirLock(dir)
+      if (holder && holder.host === hostname() && !isAlive(holder.pid)) {
+        rmSync(path, { force: true })
+        continue
+      }
+      throw new LockedError(
+        holder
+          ? `the embedded store ${dir} is in use by pid ${holder.pid} on ${holder.host} since ${holder.since} (${holder.command ?? 'fleet'})`
+          : `the embedded store ${dir} is in use by another fleet process`,
+      )
+    }
+  }
+  throw new LockedError(`the embedded store ${dir} is in use by another fleet process`)
+}

@@ -1,0 +1,112 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
+
+import { FleetError, ExitCode } from '../errors.js'
+
+/** Migrations live in code so the built CLI needs no migration folder on disk. */
+const migrations: Record<string, Migration> = {
+  '2026-11-22-001-initial': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('fleet_hosts')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('port', 'integer')
+        .addColumn('ssh_user', 'text')
+        .addColumn('app_dir', 'text')
+        .addColumn('active', 'boolean', (c) => c.notNull().defaultTo(true))
+        .addColumn('current_version', 'text')
+        .addColumn('previous_version', 'text')
+        .addColumn('status', 'text')
+        .addColumn('updated_at', 'timestamptz')
+        .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .execute()
+      await db.schema
+        .createTable('fleet_rollouts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('ref', 'text', (c) => c.notNull())
+        .addColumn('sha', 'text', (c) => c.notNull())
+        .addColumn('stages', 'text', (c) => c.notNull())
+        .addColumn('seed', 'text', (c) => c.notNull())
+        .addColumn('current_stage', 'integer', (c) => c.notNull())
+        .addColumn('settings', 'text', (c) => c.notNull())
+        .addColumn('owner', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('finished_at', 'timestamptz')
+        .addColumn('heartbeat_at', 'timestamptz', (c) => c.notNull())
+        .addColumn('exit_code', 'integer')
+        .addColumn('error', 'text')
+        .execute()
+      await db.schema
+        .createIndex('fleet_rollouts_started_at')
+        .on('fleet_rollouts')
+        .column('started_at')
+        .execute()
+      await db.schema
+        .createTable('fleet_rollout_hosts')
+        .addColumn('rollout_id', 'text', (c) => c.notNull().references('fleet_rollouts.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('address', 'text', (c) => c.notNull())
+        .addColumn('port', 'integer', (c) => c.notNull())
+        .addColumn('ssh_user', 'text', (c) => c.notNull())
+        .addColumn('app_dir', 'text', (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('stage', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('step', 'text')
+        .addColumn('previous_version', 'text')
+        .addColumn('new_version', 'text')
+        .addColumn('error', 'text')
+        .addColumn('started_at', 'timestamptz')
+        .addColumn('finished_at', 'timestamptz')
+        .addPrimaryKeyConstraint('fleet_rollout_hosts_pk', ['rollout_id', 'name'])
+        .execute()
+      await db.schema
+        .createTable('fleet_events')
+        .addColumn('id', 'bigserial', (c) => c.primaryKey())
+        .addColumn('rollout_id', 'text')
+        .addColumn('at', 'timestamptz', (c) => c.notNull())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('host', 'text')
+        .addColumn('data', 'text', (c) => c.notNull())
+        .execute()
+      await db.schema.createIndex('fleet_events_rollout').on('fleet_events').columns(['rollout_id', 'id']).execute()
+      await db.schema
+        .createTable('fleet_host_keys')
+        .addColumn('host_id', 'text', (c) => c.primaryKey())
+        .addColumn('key_type', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('pinned_at', 'timestamptz', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createTable('fleet_lock')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('rollout_id', 'text')
+        .addColumn('holder', 'text')
+        .addColumn('acquired_at', 'timestamptz')
+        .addColumn('heartbeat_at', 'timestamptz')
+        .execute()
+      await db.insertInto('fleet_lock').values({ id: 1 }).execute()
+    },
+  },
+}
+
+const provider: MigrationProvider = { getMigrations: async () => migrations }
+
+/** Brings the schema up to date; safe to run on every start and from two processes at once. */
+export async function migrateToLatest(db: Kysely<any>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableName: 'fleet_migrations',
+    migrationLockTableName: 'fleet_migrations_lock',
+  })
+  const { error, results } = await migrator.migrateToLatest()
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName
+    throw new FleetError(
+      `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`,
+      ExitCode.internal,
+    )
+  }
+}

@@ -1,0 +1,87 @@
+import type { ColumnType, Generated } from 'kysely'
+
+/** Timestamps are written as Date and read back as Date on both Postgres and PGlite. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>
+
+export interface HostsTable {
+  name: string
+  address: string
+  port: number | null
+  ssh_user: string | null
+  app_dir: string | null
+  active: Generated<boolean>
+  current_version: string | null
+  previous_version: string | null
+  status: string | null
+  updated_at: Timestamp | null
+  created_at: Generated<Timestamp>
+}
+
+export interface RolloutsTable {
+  id: string
+  state: string
+  ref: string
+  sha: string
+  stages: string // JSON array of cumulative percentages
+  seed: string
+  current_stage: number
+  /** The settings the rollout runs with (JSON), so resume/status need no config. */
+  settings: string
+  owner: string
+  started_at: Timestamp
+  finished_at: Timestamp | null
+  heartbeat_at: Timestamp
+  exit_code: number | null
+  error: string | null
+}
+
+export interface RolloutHostsTable {
+  rollout_id: string
+  name: string
+  address: string
+  port: number
+  ssh_user: string
+  app_dir: string
+  position: number
+  stage: number
+  status: string
+  step: string | null
+  previous_version: string | null
+  new_version: string | null
+  error: string | null
+  started_at: Timestamp | null
+  finished_at: Timestamp | null
+}
+
+export interface EventsTable {
+  id: Generated<number>
+  rollout_id: string | null
+  at: Timestamp
+  type: string
+  host: string | null
+  data: string // JSON
+}
+
+export interface HostKeysTable {
+  host_id: string
+  key_type: string
+  key: string // base64 of the SSH wire-format public key
+  pinned_at: Timestamp
+}
+
+export interface LockTable {
+  id: number
+  rollout_id: string | null
+  holder: string | null
+  acquired_at: Timestamp | null
+  heartbeat_at: Timestamp | null
+}
+
+export interface Schema {
+  fleet_hosts: HostsTable
+  fleet_rollouts: RolloutsTable
+  fleet_rollout_hosts: RolloutHostsTable
+  fleet_events: EventsTable
+  fleet_host_keys: HostKeysTable
+  fleet_lock: LockTable
+}
