@@ -1,0 +1,112 @@
+import type { RawConfigOverrides } from '../../config/load.js'
+import { UsageError } from '../../errors.js'
+import { systemClock } from '../../rollout/clock.js'
+import { planRollout, runRollout, type RolloutRequest } from '../../rollout/engine.js'
+import type { RolloutEvent, RolloutListener } from '../../rollout/events.js'
+import { loadInventory } from '../../rollout/inventory.js'
+import type { Session } from '../../ssh/executor.js'
+import { formatPlainEvent } from '../../render/plain.js'
+import { hostSettings, makeContext, makeExecutor, owner, withStore, type Context, type GlobalFlags } from '../context.js'
+import { printJson, say } from '../output.js'
+
+export interface RolloutStartFlags extends GlobalFlags {
+  readonly ref?: string
+  readonly stages?: string
+  readonly failureThreshold?: string
+  readonly concurrency?: string
+  readonly stageDelay?: string
+  readonly seed?: string
+  readonly dryRun?: boolean
+  readonly yes?: boolean
+}
+
+export const startOverrides = (flags: RolloutStartFlags): RawConfigOverrides => ({
+  rollout: {
+    ...(flags.stages !== undefined ? { stages: flags.stages } : {}),
+    ...(flags.failureThreshold !== undefined ? { failureThreshold: flags.failureThreshold } : {}),
+    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
+    ...(flags.stageDelay !== undefined ? { stageDelay: flags.stageDelay } : {}),
+  },
+})
+
+/** A renderer for the rollout's events, chosen by the output mode. */
+export type RendererFactory = (ctx: Context) => { listener: RolloutListener; done(): void }
+
+export const plainRenderer: RendererFactory = (ctx) => ({
+  listener: (event: RolloutEvent) => {
+    if (ctx.out.json) return printJson(ctx.out, event)
+    if (ctx.out.quiet && event.type !== 'rollout-finished') return
+    const line = formatPlainEvent(event, { color: ctx.out.color, verbose: ctx.out.verbose, timestamps: !ctx.out.stdout.isTTY })
+    if (line !== null) ctx.out.stdout.write(`${line}\n`)
+  },
+  done: () => {},
+})
+
+export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererFactory = plainRenderer): Promise<number> {
+  const ctx = makeContext(flags, startOverrides(flags))
+  const { config } = ctx
+  return withStore(config, async (store) => {
+    const inventory = await loadInventory(store, config)
+    for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
+    if (inventory.hosts.length === 0) throw new UsageError(`the inventory (${inventory.source === 'query' ? 'inventory.query' : 'fleet hosts table'}) has no valid active hosts`)
+    const request: RolloutRequest = {
+      hosts: inventory.hosts,
+      ref: flags.ref ?? config.app.branch,
+      stages: config.rollout.stages,
+      failureThreshold: config.rollout.failureThreshold,
+      concurrency: config.rollout.concurrency,
+      stageDelayMs: config.rollout.stageDelayMs,
+      connectTimeoutMs: config.ssh.connectTimeoutMs,
+      settings: hostSettings(config),
+      owner: owner(),
+      ...(flags.seed ? { seed: flags.seed } : {}),
+    }
+    const executor = makeExecutor(config, store)
+
+    if (flags.dryRun) {
+      const sessions = new Map<string, Session>()
+      try {
+        const { plan, target } = await planRollout({ executor }, request, sessions, flags.seed ?? 'dry-run')
+        const dry = {
+          dryRun: true,
+          target,
+          seed: plan.seed,
+          stages: plan.byStage.map((hosts, i) => ({ percent: plan.stages[i], hosts: hosts.map((h) => h.name) })),
+          rejected: inventory.rejected,
+        }
+        if (ctx.out.json) printJson(ctx.out, dry)
+        else {
+          say(ctx.out, `dry run: ${target.ref} → ${target.sha} on ${plan.hosts.length} hosts (seed ${plan.seed}); nothing will be changed`)
+          dry.stages.forEach((s, i) => say(ctx.out, `stage ${i + 1} (${s.percent}%): ${s.hosts.length ? s.hosts.join(', ') : '(empty)'}`))
+        }
+        return 0
+      } finally {
+        for (const s of sessions.values()) s.close()
+      }
+    }
+
+    const stop = new AbortController()
+    const abort = new AbortController()
+    const { listener, done } = renderer(ctx)
+    let signals = 0
+    const onSignal = () => {
+      signals++
+      const reason = signals === 1 ? 'signal' : 'abort'
+      listener({ type: 'rollout-stopping', rolloutId: '', reason, at: new Date().toISOString() })
+      ;(signals === 1 ? stop : abort).abort()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    try {
+      const result = await runRollout(
+        { store, executor, clock: systemClock, listeners: [listener], stop: stop.signal, abort: abort.signal },
+        request,
+      )
+      return result.exitCode
+    } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+      done()
+    }
+  })
+}

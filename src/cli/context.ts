@@ -1,0 +1,90 @@
+import { existsSync } from 'node:fs'
+import { hostname, userInfo } from 'node:os'
+
+import { UsageError } from '../errors.js'
+import { loadConfig, type RawConfigOverrides } from '../config/load.js'
+import type { FleetConfig } from '../config/types.js'
+import type { HostSettings } from '../rollout/host-update.js'
+import { Ssh2Executor } from '../ssh/ssh2-executor.js'
+import { openDatabase } from '../store/database.js'
+import { Store } from '../store/store.js'
+import { makeOutput, type Output } from './output.js'
+
+/** The global flags every command accepts. */
+export interface GlobalFlags {
+  readonly config?: string
+  readonly databaseUrl?: string
+  readonly json?: boolean
+  readonly color?: boolean
+  readonly verbose?: boolean
+  readonly quiet?: boolean
+}
+
+export interface Context {
+  readonly config: FleetConfig
+  readonly configSource: string | null
+  readonly out: Output
+}
+
+const mergeOverrides = (a: RawConfigOverrides, b: RawConfigOverrides): RawConfigOverrides => {
+  const merged: { [section: string]: { [key: string]: unknown } } = { ...a }
+  for (const [section, values] of Object.entries(b)) merged[section] = { ...merged[section], ...values }
+  return merged
+}
+
+export function makeContext(flags: GlobalFlags, overrides: RawConfigOverrides = {}): Context {
+  const out = makeOutput(flags)
+  const global: RawConfigOverrides = flags.databaseUrl ? { database: { url: flags.databaseUrl } } : {}
+  const { config, source } = loadConfig({
+    ...(flags.config ? { configPath: flags.config } : {}),
+    overrides: mergeOverrides(global, overrides),
+  })
+  return { config, configSource: source, out }
+}
+
+/** Opens the store, runs `fn`, always closes it (the embedded store's lock must be released). */
+export async function withStore<T>(config: FleetConfig, fn: (store: Store) => Promise<T>): Promise<T> {
+  const database = await openDatabase(config.database)
+  try {
+    return await fn(new Store(database))
+  } finally {
+    await database.close()
+  }
+}
+
+export function makeExecutor(config: FleetConfig, store: Store): Ssh2Executor {
+  const agent = config.ssh.agent ?? process.env.SSH_AUTH_SOCK ?? null
+  let privateKey = config.ssh.privateKey
+  if (privateKey && !existsSync(privateKey)) {
+    // The default key path is only a guess; with an agent we can do without it.
+    if (!agent) throw new UsageError(`ssh.privateKey ${privateKey} does not exist and no ssh-agent is configured (ssh.agent or $SSH_AUTH_SOCK)`)
+    privateKey = null
+  }
+  if (!privateKey && !agent) throw new UsageError('no SSH credentials: set ssh.privateKey or ssh.agent')
+  return new Ssh2Executor({
+    privateKey,
+    agent,
+    knownHosts: config.ssh.knownHosts,
+    hostKeyPolicy: config.ssh.hostKeyPolicy,
+    pins: store,
+  })
+}
+
+export const hostSettings = (config: FleetConfig): HostSettings => ({
+  remote: config.app.remote,
+  branch: config.app.branch,
+  service: config.app.service,
+  steps: config.steps,
+  verify: config.verify,
+  commandTimeoutMs: config.timeouts.commandMs,
+})
+
+export const owner = (): string => {
+  let user = 'unknown'
+  try {
+    user = userInfo().username
+  } catch {
+    /* no passwd entry in some containers */
+  }
+  return `${user}@${hostname()} pid ${process.pid}`
+}

@@ -1,0 +1,116 @@
+import { Command, CommanderError, Option } from 'commander'
+
+import { ExitCode, FleetError, errorMessage } from '../errors.js'
+import type { GlobalFlags } from './context.js'
+
+/**
+ * The command tree: flags in, a plain function per command, an exit code out.
+ * Command modules are imported lazily so `fleet --help` loads almost nothing.
+ */
+export function buildProgram(): Command {
+  const program = new Command('fleet')
+    .description('Staged, self-healing rollouts of an app to a fleet of VPSs over SSH')
+    .version(VERSION, '-V, --version')
+    .option('-c, --config <path>', 'config file (default: ./rollout.config.json if present)')
+    .option('--database-url <url>', 'Postgres URL (default: $FLEET_DATABASE_URL, $DATABASE_URL, else embedded PGlite)')
+    .option('--json', 'machine-readable output on stdout (human text goes to stderr)')
+    .option('--no-color', 'no colours (also NO_COLOR=1)')
+    .option('-v, --verbose', 'more detail: every step of every host')
+    .option('-q, --quiet', 'only the final outcome')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(text) })
+
+  const globals = (cmd: Command): GlobalFlags => cmd.optsWithGlobals()
+
+  const rollout = program.command('rollout').description('start a rollout and follow it')
+  rollout
+    .command('start')
+    .description('ship a ref to the fleet in stages, rolling failing hosts back')
+    .option('--ref <ref>', 'branch, tag or commit to ship (default: app.branch)')
+    .option('--stages <list>', 'cumulative percentages, e.g. 10,50,100')
+    .option('--failure-threshold <rate>', 'halt when a stage fails more often than this (0..1)')
+    .option('--concurrency <n>', 'hosts in flight at once within a stage')
+    .option('--stage-delay <duration>', 'pause between stages, e.g. 10s, 2m')
+    .option('--seed <seed>', 'canary order seed (default: the rollout id); the same seed picks the same canaries')
+    .option('--dry-run', 'print the plan (target commit, stages with hosts) and change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (fleet never prompts without a TTY)')
+    .addHelpText('after', '\nExample:\n  fleet rollout start --ref v2.3.0 --stages 5,25,100 --concurrency 10')
+    .action(async (_opts, cmd: Command) => {
+      const { rolloutStart } = await import('./commands/rollout-start.js')
+      exit(await rolloutStart(globals(cmd)))
+    })
+  rollout
+    .command('status [rollout-id]')
+    .description('state, stage, counts and per-host table of the latest (or given) rollout')
+    .addHelpText('after', '\nExample:\n  fleet rollout status --json | jq .counts')
+    .action(async (id: string | undefined, _opts, cmd: Command) => {
+      const { rolloutStatus } = await import('./commands/rollout-status.js')
+      exit(await rolloutStatus(id, globals(cmd)))
+    })
+
+  const hosts = program.command('hosts').description("manage fleet's built-in inventory table")
+  hosts
+    .command('list')
+    .description('list the inventory (the hosts table, or the inventory.query result)')
+    .action(async (_opts, cmd: Command) => {
+      const { hostsList } = await import('./commands/hosts.js')
+      exit(await hostsList(globals(cmd)))
+    })
+  hosts
+    .command('add <name> <address>')
+    .description('add (or update) a host')
+    .option('--port <port>', 'SSH port (default: ssh.port)')
+    .option('--user <user>', 'SSH user (default: ssh.user)')
+    .option('--app-dir <path>', 'app checkout (default: app.dir)')
+    .option('--inactive', 'add it disabled')
+    .addHelpText('after', '\nExample:\n  fleet hosts add customer-42 203.0.113.42 --port 2222')
+    .action(async (name: string, address: string, _opts, cmd: Command) => {
+      const { hostsAdd } = await import('./commands/hosts.js')
+      exit(await hostsAdd(name, address, globals(cmd)))
+    })
+  for (const [verb, active] of [['enable', true], ['disable', false]] as const)
+    hosts
+      .command(`${verb} <names...>`)
+      .description(`${verb} hosts (disabled hosts are never touched by a rollout)`)
+      .action(async (names: string[], _opts, cmd: Command) => {
+        const { hostsSetActive } = await import('./commands/hosts.js')
+        exit(await hostsSetActive(names, active, globals(cmd)))
+      })
+
+  return program
+}
+
+const VERSION = '0.1.0'
+
+class Exit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`)
+  }
+}
+const exit = (code: number): never => {
+  throw new Exit(code)
+}
+
+/** The only catch: typed errors become their exit codes, anything else is an internal error (1). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv as string[])
+    return ExitCode.ok
+  } catch (error) {
+    if (error instanceof Exit) return error.code
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help')
+        return ExitCode.ok
+      return ExitCode.usage
+    }
+    if (error instanceof FleetError) {
+      process.stderr.write(`fleet: ${error.message}\n`)
+      return error.exitCode
+    }
+    const verbose = argv.includes('-v') || argv.includes('--verbose')
+    process.stderr.write(`fleet: internal error: ${errorMessage(error)}\n${verbose && error instanceof Error ? `${error.stack}\n` : '(run with -v for details)\n'}`)
+    return ExitCode.internal
+  }
+}

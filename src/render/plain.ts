@@ -1,0 +1,62 @@
+import { formatDuration } from '../config/duration.js'
+import type { RolloutEvent, StatusCounts } from '../rollout/events.js'
+import { EXIT_CODE_MEANING } from '../rollout/exit-code.js'
+import { palette, shortSha, statusColor } from './style.js'
+
+export interface PlainOptions {
+  readonly color: boolean
+  readonly verbose: boolean
+  /** Prefix each line with the event's time (for logs: cron, CI). */
+  readonly timestamps: boolean
+}
+
+export const formatCounts = (counts: StatusCounts): string =>
+  (Object.entries(counts) as [keyof StatusCounts, number][])
+    .filter(([, n]) => n > 0)
+    .map(([status, n]) => `${status} ${n}`)
+    .join(', ') || 'no hosts'
+
+/**
+ * One line per meaningful event, nothing redrawn: for pipes, cron and CI.
+ * Returns null for events that only a live view cares about.
+ */
+export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): string | null {
+  const c = palette(options.color)
+  const line = ((): string | null => {
+    switch (event.type) {
+      case 'rollout-started':
+        return `rollout ${event.rolloutId}: ${event.ref} → ${shortSha(event.sha)} on ${event.hosts} host${event.hosts === 1 ? '' : 's'}, stages ${event.stages.map((p, i) => `${p}% (${event.stageSizes[i]})`).join(' → ')}, concurrency ${event.concurrency}`
+      case 'stage-started':
+        return `stage ${event.stage + 1} (${event.percent}%): ${event.hosts.length} host${event.hosts.length === 1 ? '' : 's'}`
+      case 'host-started':
+        return options.verbose ? `  ${event.host} (${event.address}) updating` : null
+      case 'host-step':
+        return options.verbose ? `  ${event.host} ${event.phase === 'rollback' ? 'rollback ' : ''}${event.step}` : null
+      case 'host-finished': {
+        const status = statusColor(c, event.status)(event.status)
+        const versions =
+          event.status === 'success'
+            ? ` ${shortSha(event.previousVersion)} → ${shortSha(event.newVersion)}`
+            : event.status === 'skipped'
+              ? ` already on ${shortSha(event.newVersion)}`
+              : ''
+        const error = event.error ? ` [${event.failedStep ?? 'error'}] ${event.error.replace(/\n/g, ' | ')}` : ''
+        return `  ${event.host} ${status}${versions}${error} (${formatDuration(event.durationMs)})`
+      }
+      case 'stage-finished':
+        return `stage ${event.stage + 1} (${event.percent}%) ${event.halted ? c.yellow('HALTED') : 'done'}: ${formatCounts(event.counts)}; failure rate ${(event.failureRate * 100).toFixed(0)}%`
+      case 'stage-delay':
+        return options.verbose ? `waiting ${formatDuration(event.delayMs)} before the next stage` : null
+      case 'rollout-stopping':
+        return c.yellow(
+          event.reason === 'signal'
+            ? 'stopping: no new hosts will start; hosts in flight finish (Ctrl-C again to abort them and roll them back)'
+            : 'aborting: in-flight hosts are being rolled back',
+        )
+      case 'rollout-finished':
+        return `rollout ${event.rolloutId} ${statusColor(c, event.state)(event.state)} in ${formatDuration(event.durationMs)}: ${formatCounts(event.counts)}${event.error ? `; error: ${event.error}` : ''}\nexit ${event.exitCode}: ${EXIT_CODE_MEANING[event.exitCode] ?? ''}`
+    }
+  })()
+  if (line === null) return null
+  return options.timestamps ? line.split('\n').map((l) => `${event.at} ${l}`).join('\n') : line
+}
