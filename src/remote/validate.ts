@@ -14,6 +14,8 @@ export const checkSha: Check = (v) =>
 export const checkRef: Check = (v) => {
   if (v.length === 0 || v.length > 255) return 'must be 1 to 255 characters'
   if (v.startsWith('-')) return 'must not start with "-"'
+  // Stricter than git: shell metacharacters in a ref are almost always an attack or a typo.
+  if (!/^[A-Za-z0-9._/+@-]+$/.test(v)) return 'may only contain letters, digits and . _ / + @ -'
   if (CONTROL.test(v) || /[ ~^:?*[\\]/.test(v)) return 'must not contain spaces, control characters or any of ~ ^ : ? * [ \\'
   if (v.includes('..') || v.includes('@{') || v === '@') return 'must not contain ".." or "@{" or be "@"'
   if (v.startsWith('/') || v.endsWith('/') || v.includes('//')) return 'must not start or end with "/" or contain "//"'
