@@ -5,8 +5,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOrigin, git } from './support/origin.js'
+import { createTestDatabase, pgAvailable, pgSkipReason } from './support/postgres.js'
 import { SIM_BIN, startTestFleet, type SimHost, type TestFleet } from './support/test-fleet.js'
 
 interface Result {
@@ -292,5 +294,24 @@ describe('origin repo', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+})
+
+const pgUp = await pgAvailable()
+if (!pgUp) console.warn(`skipping Postgres fixture test: ${await pgSkipReason()}`)
+
+describe.skipIf(!pgUp)('test Postgres database', () => {
+  it('creates a fresh database and drops it even with a connection open', async () => {
+    const db = (await createTestDatabase())!
+    const client = new pg.Client({ connectionString: db.url })
+    await client.connect()
+    client.on('error', () => {}) // the forced drop terminates this connection
+    await client.query('create table t (x int)')
+    expect((await client.query('select count(*)::int as n from t')).rows[0]).toEqual({ n: 0 })
+    await db.drop()
+    await db.drop()
+    const check = new pg.Client({ connectionString: db.url })
+    await expect(check.connect()).rejects.toThrow(/does not exist/)
+    await client.end().catch(() => {})
   })
 })

@@ -1,0 +1,104 @@
+/**
+ * Glue between the real test fleet and fleet itself: a real store (PGlite in a
+ * temp dir, or a fresh database on the real Postgres), a config pointing at
+ * the fleet's keys, and a rollout run in-process with the real ssh2 executor.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import { loadConfig, type RawConfigOverrides } from '../../src/config/load.js'
+import type { FleetConfig } from '../../src/config/types.js'
+import { hostSettings, makeExecutor } from '../../src/cli/context.js'
+import { systemClock } from '../../src/rollout/clock.js'
+import { runRollout, type RolloutRequest, type RolloutResult } from '../../src/rollout/engine.js'
+import type { RolloutEvent } from '../../src/rollout/events.js'
+import { loadInventory } from '../../src/rollout/inventory.js'
+import { openDatabase, type Database } from '../../src/store/database.js'
+import { Store } from '../../src/store/store.js'
+import type { TestFleet } from './test-fleet.js'
+
+export type StoreKind = 'pglite' | 'postgres'
+
+export interface TestStore {
+  readonly store: Store
+  readonly database: Database
+  /** What to pass as database config (url or dir) to reopen it, e.g. from the CLI. */
+  readonly databaseConfig: { url: string | null; dir: string }
+  close(): Promise<void>
+}
+
+export async function openTestStore(kind: StoreKind, url?: string): Promise<TestStore> {
+  if (kind === 'postgres') {
+    if (!url) throw new Error('postgres test store needs a URL')
+    const databaseConfig = { url, dir: '' }
+    const database = await openDatabase(databaseConfig)
+    return { store: new Store(database), database, databaseConfig, close: () => database.close() }
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-store-'))
+  const databaseConfig = { url: null, dir }
+  const database = await openDatabase(databaseConfig)
+  return {
+    store: new Store(database),
+    database,
+    databaseConfig,
+    close: async () => {
+      await database.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Raw config (file shape) aimed at the test fleet: its key, its known_hosts, short delays. */
+export function fleetConfigOverrides(fleet: TestFleet, extra: RawConfigOverrides = {}): RawConfigOverrides {
+  const base: RawConfigOverrides = {
+    ssh: { user: fleet.hosts[0]!.user, privateKey: fleet.clientKey, knownHosts: fleet.knownHosts, connectTimeout: '10s' },
+    verify: { delay: '300ms', retries: 2, interval: '300ms' },
+    timeouts: { command: '30s' },
+    rollout: { stageDelay: '0s', concurrency: 5 },
+  }
+  for (const [section, values] of Object.entries(extra)) base[section] = { ...base[section], ...values }
+  return base
+}
+
+export function testConfig(fleet: TestFleet, databaseConfig: { url: string | null; dir: string }, extra: RawConfigOverrides = {}): FleetConfig {
+  const overrides = fleetConfigOverrides(fleet, extra)
+  overrides.database = { url: databaseConfig.url, dir: databaseConfig.dir || '.fleet' }
+  return loadConfig({ env: {}, cwd: os.tmpdir(), overrides }).config
+}
+
+/** Registers every fleet host in fleet's built-in hosts table. */
+export async function registerHosts(store: Store, fleet: TestFleet, names = fleet.hosts.map((h) => h.name)): Promise<void> {
+  await store.upsertHosts(
+    fleet.hosts
+      .filter((h) => names.includes(h.name))
+      .map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, appDir: h.appDir })),
+  )
+}
+
+export interface RunResult extends RolloutResult {
+  readonly events: RolloutEvent[]
+}
+
+/** A whole rollout, in-process, against the real fleet and store. */
+export async function rollout(store: Store, config: FleetConfig, options: { ref?: string; seed?: string } = {}): Promise<RunResult> {
+  const inventory = await loadInventory(store, config)
+  const events: RolloutEvent[] = []
+  const request: RolloutRequest = {
+    hosts: inventory.hosts,
+    ref: options.ref ?? config.app.branch,
+    stages: config.rollout.stages,
+    failureThreshold: config.rollout.failureThreshold,
+    concurrency: config.rollout.concurrency,
+    stageDelayMs: config.rollout.stageDelayMs,
+    connectTimeoutMs: config.ssh.connectTimeoutMs,
+    settings: hostSettings(config),
+    owner: 'test',
+    seed: options.seed ?? 'test-seed',
+  }
+  const result = await runRollout(
+    { store, executor: makeExecutor(config, store), clock: systemClock, listeners: [(e) => events.push(e)] },
+    request,
+  )
+  return { ...result, events }
+}
