@@ -351,15 +351,12 @@ function jsonProblem(text: string): string {
     if (viable(mid)) low = mid
     else high = mid - 1
   }
-  const lines = text.slice(0, low).split('\n')
-  const at = low < text.length ? `line ${lines.length}, column ${lines.at(-1)!.length + 1}` : 'end of file'
   const char = text[low]
+  if (char === undefined) return 'invalid JSON: unexpected end of file'
+  const lines = text.slice(0, low).split('\n')
   const before = text.slice(0, low).trimEnd().at(-1)
-  const found =
-    char === undefined
-      ? 'unexpected end of file'
-      : `unexpected ${JSON.stringify(char)}${(char === '}' || char === ']') && before === ',' ? ' (trailing comma?)' : char === '/' ? ' (JSON has no comments)' : ''}`
-  return `invalid JSON at ${at}: ${found}`
+  const hint = (char === '}' || char === ']') && before === ',' ? ' (trailing comma?)' : char === '/' ? ' (JSON has no comments)' : ''
+  return `invalid JSON at line ${lines.length}, column ${lines.at(-1)!.length + 1}: unexpected ${JSON.stringify(char)}${hint}`
 }
 
 // ---------------------------------------------------------------------------------------------
