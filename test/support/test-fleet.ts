@@ -301,54 +301,52 @@ function sshdConfig(h: HostState, port: number, authorizedKeys: string, env: Rec
   ].join('\n')
 }
 
-async function spawnSshd(h: HostState): Promise<void> {
-  let logOffset = 0
+function logSize(file: string): number {
   try {
-    logOffset = readFileSync(h.log).length
+    return readFileSync(file).length
   } catch {
-    // no log yet
+    return 0
   }
-  for (let attempt = 0; ; attempt++) {
+}
+
+/**
+ * Starts the host's sshd and waits until it logs that it listens. If the port is taken,
+ * `switchPort` (first start) moves to another one; otherwise (restart: same port) it retries.
+ */
+async function spawnSshd(h: HostState, switchPort: (() => Promise<void>) | null): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const logOffset = logSize(h.log)
     const proc = spawn(SSHD, ['-D', '-f', h.config, '-E', h.log], { stdio: 'ignore' })
     proc.unref()
     let exited = false
-    proc.once('exit', () => {
-      exited = true
-    })
-    proc.once('error', () => {
-      exited = true
-    })
-    const deadline = Date.now() + 10_000
+    proc.once('exit', () => (exited = true))
+    proc.once('error', () => (exited = true))
     const listening = `Server listening on 127.0.0.1 port ${h.sim.port}`
-    while (Date.now() < deadline) {
-      let log = ''
+    const deadline = Date.now() + 10_000
+    let log = ''
+    for (;;) {
       try {
-        log = readFileSync(h.log, 'utf8').slice(logOffset)
+        log = readFileSync(h.log).subarray(logOffset).toString('utf8')
       } catch {
         // not created yet
       }
-      if (log.includes(listening)) {
+      if (log.includes(listening) && !exited) {
         h.proc = proc
         h.sim.sshdPid = proc.pid ?? 0
         return
       }
-      if (exited) {
-        if (/Address already in use/.test(log) && attempt < 50) break
-        throw new Error(`sshd for ${h.sim.name} exited at start:\n${log.trim()}`)
+      if (exited) break
+      if (Date.now() > deadline) {
+        kill(proc.pid ?? 0)
+        throw new Error(`sshd for ${h.sim.name} did not start listening within 10 s:\n${log.trim()}`)
       }
       await sleep(15)
     }
-    if (!exited) {
-      kill(proc.pid ?? 0)
-      if (Date.now() >= deadline) throw new Error(`sshd for ${h.sim.name} did not start listening within 10 s`)
+    if (!/Address already in use/.test(log) || attempt >= 50) {
+      throw new Error(`sshd for ${h.sim.name} exited at start:\n${log.trim()}`)
     }
-    // Port briefly taken (e.g. just released by a killed sshd): try again.
-    try {
-      logOffset = readFileSync(h.log).length
-    } catch {
-      // ignore
-    }
-    await sleep(100)
+    if (switchPort) await switchPort()
+    else await sleep(100) // e.g. the port is still held by a dying sshd
   }
 }
 
@@ -490,10 +488,14 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
         h.sim.port = h.ssh2.port
         return
       }
-      if (h.sim.port === 0) h.sim.port = await freePort()
       const penalties = await supportsPerSourcePenalties(h.sshdDir, h.hostKey)
-      await writeFile(h.config, sshdConfig(h, h.sim.port, authorizedKeys, hostEnv(h.sim.dir), penalties))
-      await spawnSshd(h)
+      const configure = async () => {
+        h.sim.port = await freePort()
+        await writeFile(h.config, sshdConfig(h, h.sim.port, authorizedKeys, hostEnv(h.sim.dir), penalties))
+      }
+      const firstStart = h.sim.port === 0
+      if (firstStart) await configure()
+      await spawnSshd(h, firstStart ? configure : null)
     }
 
     // Hosts are set up in parallel (bounded: each one runs a handful of processes).
@@ -503,6 +505,22 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
       const batch = await Promise.all(indexes.slice(i, i + limit).map(setupHost))
       states.push(...batch)
       await Promise.all(batch.map(startServer))
+    }
+
+    // Let every service report (or die) before handing the fleet over, so tests start from a known state.
+    const settleDeadline = Date.now() + 10_000
+    for (const h of states) {
+      const run = path.join(h.sim.dir, 'run')
+      while (Date.now() < settleDeadline && !existsSync(path.join(run, 'running-sha'))) {
+        let pid = 0
+        try {
+          pid = Number(readFileSync(path.join(run, 'service.pid'), 'utf8').trim())
+        } catch {
+          break
+        }
+        if (!isAlive(pid)) break
+        await sleep(20)
+      }
     }
 
     const knownHostsLine = async (h: HostState): Promise<string> => {
