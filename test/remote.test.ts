@@ -84,3 +84,11 @@ describe('parseLsRemote', () => {
     expect(parseLsRemote(out, 'nope')).toEqual({ error: 'ref "nope" was not found on the remote' })
   })
 })
+
+describe('template and shell variables', () => {
+  it('leaves ${name} shell syntax alone', () => {
+    expect(template('curl -fsS localhost:${PORT}/health?s=${service} && echo {service}', values)).toBe(
+      'curl -fsS localhost:${PORT}/health?s=${service} && echo rachel8',
+    )
+  })
+})

@@ -28,7 +28,7 @@ export type TemplateValues = Readonly<Record<(typeof TEMPLATE_KEYS)[number], str
 
 /** Substitutes `{key}` placeholders with shell-quoted values; unknown placeholders were refused by the config. */
 export const template = (script: string, values: TemplateValues): string =>
-  script.replace(/\{(service|appDir|sha|remote|branch)\}/g, (_, key: keyof TemplateValues) => quote(values[key]))
+  script.replace(/(?<!\$)\{(service|appDir|sha|remote|branch)\}/g, (_, key: keyof TemplateValues) => quote(values[key]))
 
 /** An operator step (install, restart, verify, health), run from the app dir. */
 export const operatorStep = (script: string, values: TemplateValues): string => inDir(values.appDir, template(script, values))

@@ -3,7 +3,8 @@
  * temp dir, or a fresh database on the real Postgres), a config pointing at
  * the fleet's keys, and a rollout run in-process with the real ssh2 executor.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
+import { cp, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -36,6 +37,8 @@ export async function openTestStore(kind: StoreKind, url?: string): Promise<Test
     return { store: new Store(database), database, databaseConfig, close: () => database.close() }
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-store-'))
+  // A fresh PGlite data dir costs ~4 s of initdb; a copy of one migrated template costs ~1 s.
+  await cp(await pgliteTemplate(), dir, { recursive: true })
   const databaseConfig = { url: null, dir }
   const database = await openDatabase(databaseConfig)
   return {
@@ -47,6 +50,18 @@ export async function openTestStore(kind: StoreKind, url?: string): Promise<Test
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+let template: Promise<string> | null = null
+function pgliteTemplate(): Promise<string> {
+  template ??= (async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-pglite-template-'))
+    const database = await openDatabase({ url: null, dir })
+    await database.close()
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+    return dir
+  })()
+  return template
 }
 
 /** Raw config (file shape) aimed at the test fleet: its key, its known_hosts, short delays. */
