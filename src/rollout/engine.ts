@@ -6,13 +6,13 @@ import { gitLsRemote, parseLsRemote } from '../remote/commands.js'
 import { render } from '../remote/shell.js'
 import { checkRef } from '../remote/validate.js'
 import type { Executor, Session } from '../ssh/executor.js'
-import type { Store } from '../store/store.js'
+import type { RolloutHostPatch, RolloutHostRecord, RolloutRecord, Store } from '../store/store.js'
 import type { Clock } from './clock.js'
 import { emptyCounts, type RolloutEvent, type RolloutListener, type StatusCounts } from './events.js'
 import { exitCodeFor } from './exit-code.js'
-import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
+import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
 import { buildPlan, failureRate, haltIsCertain, isFailure, type Plan, type PlannedHost } from './plan.js'
-import type { Host, HostStatus, RolloutState, Sha } from './types.js'
+import type { Host, HostStatus, RolloutState, Sha, StepName } from './types.js'
 
 /** A lease not renewed for this long belongs to a crashed orchestrator. */
 export const LEASE_TTL_MS = 30_000
@@ -41,6 +41,40 @@ export interface RolloutRequest {
   readonly seed?: string
   /** Who runs it, for the lock and the record: user@machine pid. */
   readonly owner: string
+  readonly storeRetryMs?: number
+}
+
+/** What a rollout runs with; stored with it so resume and abort need no config. */
+export interface RolloutSettings {
+  readonly ref: string
+  readonly stages: readonly number[]
+  readonly failureThreshold: number
+  readonly concurrency: number
+  readonly stageDelayMs: number
+  readonly connectTimeoutMs: number
+  readonly host: HostSettings
+}
+
+/** How long store writes are retried (e.g. Postgres restarting) before the run gives up, resumable. */
+export const STORE_RETRY_MS = 60_000
+
+export class StoreUnavailableError extends FleetError {
+  constructor(rolloutId: string, cause: string) {
+    super(
+      `the database stayed unreachable (${cause}); no new hosts were started and hosts in flight finished. ` +
+        `Rollout ${rolloutId} is recoverable: run \`fleet rollout resume\` once the database is back`,
+      ExitCode.internal,
+    )
+  }
+}
+
+/** Connection-level database failures worth waiting out; anything else is a bug or bad data. */
+export function isTransientStoreError(error: unknown): boolean {
+  if (error instanceof FleetError) return false
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || code.startsWith('E')))
+    return true
+  return /terminat|ECONNREFUSED|ECONNRESET|connect|timeout|closed/i.test(errorMessage(error))
 }
 
 export interface RolloutResult {
@@ -141,250 +175,428 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Pr
       await store.releaseLock(rolloutId)
       throw error
     }
-    return await new RolloutRun(deps, request, rolloutId, seed, startedAt, resolved, sessions).run()
+    const settings: RolloutSettings = {
+      ref: resolved.target.ref,
+      stages: request.stages,
+      failureThreshold: request.failureThreshold,
+      concurrency: request.concurrency,
+      stageDelayMs: request.stageDelayMs,
+      connectTimeoutMs: request.connectTimeoutMs,
+      host: request.settings,
+    }
+    const run = new RolloutRun(deps, settings, {
+      rolloutId,
+      target: resolved.target.sha,
+      plan: resolved.plan,
+      startedAt,
+      sessions,
+      storeRetryMs: request.storeRetryMs ?? STORE_RETRY_MS,
+    })
+    await run.record(request.owner, seed)
+    return await run.run(0)
   } finally {
     clearInterval(heartbeat)
     for (const session of sessions.values()) session.close()
   }
 }
 
-class RolloutRun {
-  private readonly statuses = new Map<string, HostStatus>()
+interface RunState {
+  readonly rolloutId: string
+  readonly target: Sha
+  readonly plan: Plan
+  readonly startedAt: Date
+  readonly sessions: Map<string, Session>
+  readonly storeRetryMs: number
+  /** Statuses already recorded (resume); everything else starts pending. */
+  readonly statuses?: ReadonlyMap<string, HostStatus>
+}
+
+/** One execution of a rollout's stages: a fresh start, or the continuation of a resumed one. */
+export class RolloutRun {
+  private readonly statuses: Map<string, HostStatus>
   private readonly outcomes = new Map<string, HostOutcome>()
   private halting = false
+  private storeTrouble = 0
+  private stopAnnounced = false
+  readonly rolloutId: string
 
   constructor(
     private readonly deps: RolloutDeps,
-    private readonly request: RolloutRequest,
-    private readonly rolloutId: string,
-    private readonly seed: string,
-    private readonly startedAt: Date,
-    private readonly resolved: ResolvedPlan,
-    private readonly sessions: Map<string, Session>,
-  ) {}
+    private readonly settings: RolloutSettings,
+    private readonly state: RunState,
+  ) {
+    this.rolloutId = state.rolloutId
+    this.statuses = new Map(state.statuses ?? [])
+    const announce = (reason: 'signal' | 'abort') => () => {
+      void this.emit({ type: 'rollout-stopping', rolloutId: this.rolloutId, reason, at: this.at() }).catch(() => {})
+    }
+    deps.stop?.addEventListener('abort', announce('signal'), { once: true })
+    deps.abort?.addEventListener('abort', announce('abort'), { once: true })
+  }
 
+  private get interrupted(): boolean {
+    return this.deps.stop?.aborted === true || this.deps.abort?.aborted === true
+  }
+
+  /** No new host starts once the stage is lost, the operator stopped us, or the store is failing. */
   private get stopping(): boolean {
-    return this.halting || this.deps.stop?.aborted === true || this.deps.abort?.aborted === true
+    return this.halting || this.interrupted || this.storeTrouble > 0
   }
 
   private at(): string {
     return new Date(this.deps.clock.now()).toISOString()
   }
 
+  /**
+   * Every store write goes through here: retried with backoff while the
+   * database is away (a Postgres restart), and meanwhile no host is started
+   * blind. Gives up after storeRetryMs, leaving the rollout resumable.
+   */
+  private async persist<T>(write: () => Promise<T>): Promise<T> {
+    const deadline = this.deps.clock.now() + this.state.storeRetryMs
+    let delay = 250
+    let failing = false
+    try {
+      for (;;) {
+        try {
+          return await write()
+        } catch (error) {
+          if (!isTransientStoreError(error)) throw error
+          if (!failing) {
+            failing = true
+            this.storeTrouble++
+          }
+          if (this.deps.clock.now() + delay > deadline) throw new StoreUnavailableError(this.rolloutId, errorMessage(error))
+          await this.deps.clock.sleep(delay)
+          delay = Math.min(delay * 2, 5_000)
+        }
+      }
+    } finally {
+      if (failing) this.storeTrouble--
+    }
+  }
+
   /** Store first, then listeners: what a renderer shows is already recorded. */
   private async emit(event: RolloutEvent): Promise<void> {
     const host = 'host' in event ? event.host : null
-    await this.deps.store.appendEvent({ rolloutId: this.rolloutId, type: event.type, host, data: event, at: new Date(event.at) })
+    await this.persist(() =>
+      this.deps.store.appendEvent({ rolloutId: this.rolloutId, type: event.type, host, data: event, at: new Date(event.at) }),
+    )
     for (const listener of this.deps.listeners) listener(event)
   }
 
-  private counts(hosts: readonly PlannedHost[] = this.resolved.plan.hosts): StatusCounts {
+  private counts(hosts: readonly PlannedHost[] = this.state.plan.hosts): StatusCounts {
     const counts = emptyCounts()
     for (const host of hosts) counts[this.statuses.get(host.name) ?? 'pending']++
     return counts
   }
 
-  async run(): Promise<RolloutResult> {
-    const { store } = this.deps
-    const { plan, target } = this.resolved
-    const settings = {
-      ref: target.ref,
-      stages: this.request.stages,
-      failureThreshold: this.request.failureThreshold,
-      concurrency: this.request.concurrency,
-      stageDelayMs: this.request.stageDelayMs,
-      connectTimeoutMs: this.request.connectTimeoutMs,
-      host: this.request.settings,
-    }
-    await store.createRollout(
-      {
-        id: this.rolloutId,
-        state: 'running',
-        ref: target.ref,
-        sha: target.sha,
-        stages: plan.stages,
-        seed: this.seed,
-        currentStage: 0,
-        settings,
-        owner: this.request.owner,
-        startedAt: this.startedAt,
-        finishedAt: null,
-        heartbeatAt: this.startedAt,
-        exitCode: null,
-        error: null,
-      },
-      plan.hosts.map((h) => ({
-        name: h.name,
-        address: h.address,
-        port: h.port,
-        user: h.user,
-        appDir: h.appDir,
-        position: h.position,
-        stage: h.stage,
-        status: 'pending',
-        step: null,
-        previousVersion: null,
-        newVersion: null,
-        error: null,
-        startedAt: null,
-        finishedAt: null,
-      })),
+  private tally(hosts: readonly PlannedHost[]) {
+    const counts = this.counts(hosts)
+    return { counts, size: hosts.length, failures: counts.failed + counts.rolled_back + counts.rollback_failed, skipped: counts.skipped, finished: 0 }
+  }
+
+  /** Writes the new rollout and its planned hosts (all pending). */
+  async record(owner: string, seed: string): Promise<void> {
+    const { plan, startedAt, target } = this.state
+    await this.persist(() =>
+      this.deps.store.createRollout(
+        {
+          id: this.rolloutId,
+          state: 'running',
+          ref: this.settings.ref,
+          sha: target,
+          stages: plan.stages,
+          seed,
+          currentStage: 0,
+          settings: this.settings as unknown as Record<string, unknown>,
+          owner,
+          startedAt,
+          finishedAt: null,
+          heartbeatAt: startedAt,
+          exitCode: null,
+          error: null,
+        },
+        plan.hosts.map((h) => ({
+          name: h.name,
+          address: h.address,
+          port: h.port,
+          user: h.user,
+          appDir: h.appDir,
+          position: h.position,
+          stage: h.stage,
+          status: 'pending' as const,
+          step: null,
+          previousVersion: null,
+          newVersion: null,
+          error: null,
+          startedAt: null,
+          finishedAt: null,
+        })),
+      ),
     )
     await this.emit({
       type: 'rollout-started',
       rolloutId: this.rolloutId,
-      ref: target.ref,
-      sha: target.sha,
+      ref: this.settings.ref,
+      sha: target,
       stages: [...plan.stages],
       stageSizes: plan.byStage.map((s) => s.length),
       hosts: plan.hosts.length,
-      concurrency: this.request.concurrency,
-      failureThreshold: this.request.failureThreshold,
-      seed: this.seed,
-      at: this.at(),
+      concurrency: this.settings.concurrency,
+      failureThreshold: this.settings.failureThreshold,
+      seed,
+      at: startedAt.toISOString(),
     })
+  }
 
-    let state: RolloutState = 'completed'
+  /** Runs the stages from `fromStage` on, then records the outcome and releases the lock. */
+  async run(fromStage: number): Promise<RolloutResult> {
+    let state: RolloutState
     let error: string | null = null
     try {
-      state = await this.runStages()
+      state = await this.runStages(fromStage)
     } catch (caught) {
+      // The store is gone: leave the rollout `running` with a lapsing lease, for `resume`.
+      if (caught instanceof StoreUnavailableError) throw caught
       state = 'failed'
       error = errorMessage(caught)
     }
+    return this.finish(state, error)
+  }
+
+  async finish(state: RolloutState, error: string | null): Promise<RolloutResult> {
     const counts = this.counts()
     const exitCode = exitCodeFor(state, counts)
     const finishedAt = new Date(this.deps.clock.now())
-    await store.updateRollout(this.rolloutId, { state, finishedAt, exitCode, error })
+    await this.persist(() => this.deps.store.updateRollout(this.rolloutId, { state, finishedAt, exitCode, error }))
     await this.emit({
       type: 'rollout-finished',
       rolloutId: this.rolloutId,
       state,
       exitCode,
       counts,
-      durationMs: finishedAt.getTime() - this.startedAt.getTime(),
+      durationMs: finishedAt.getTime() - this.state.startedAt.getTime(),
       error,
       at: finishedAt.toISOString(),
     })
-    await store.releaseLock(this.rolloutId)
-    return { rolloutId: this.rolloutId, state, exitCode, sha: this.resolved.target.sha, counts, outcomes: this.outcomes }
+    await this.persist(() => this.deps.store.releaseLock(this.rolloutId))
+    return { rolloutId: this.rolloutId, state, exitCode, sha: this.state.target, counts, outcomes: this.outcomes }
   }
 
-  private async runStages(): Promise<RolloutState> {
-    const { plan } = this.resolved
+  private async runStages(fromStage: number): Promise<RolloutState> {
+    const { plan } = this.state
     const lastNonEmpty = plan.byStage.findLastIndex((s) => s.length > 0)
     for (const [stage, hosts] of plan.byStage.entries()) {
-      if (hosts.length === 0) continue
+      if (stage < fromStage || hosts.length === 0) continue
       if (this.stopping) break
-      await this.deps.store.updateRollout(this.rolloutId, { currentStage: stage })
+      await this.persist(() => this.deps.store.updateRollout(this.rolloutId, { currentStage: stage }))
       const percent = plan.stages[stage]!
       await this.emit({ type: 'stage-started', rolloutId: this.rolloutId, stage, percent, hosts: hosts.map((h) => h.name), at: this.at() })
 
-      const limit = pLimit(this.request.concurrency)
-      await Promise.all(hosts.map((host) => limit(() => this.processHost(host, hosts))))
+      const limit = pLimit(this.settings.concurrency)
+      const todo = hosts.filter((h) => (this.statuses.get(h.name) ?? 'pending') === 'pending')
+      // allSettled: even if the store gives up, hosts in flight finish their update or rollback.
+      const settled = await Promise.allSettled(todo.map((host) => limit(() => this.processHost(host, hosts))))
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (failure) throw failure.reason
 
-      const counts = this.counts(hosts)
-      const tally = { size: hosts.length, failures: counts.failed + counts.rolled_back + counts.rollback_failed, skipped: counts.skipped, finished: 0 }
+      const tally = this.tally(hosts)
       const rate = failureRate(tally)
-      const halted = this.halting || rate > this.request.failureThreshold
-      await this.emit({ type: 'stage-finished', rolloutId: this.rolloutId, stage, percent, counts, failureRate: rate, halted, at: this.at() })
+      const halted = this.halting || rate > this.settings.failureThreshold
+      await this.emit({ type: 'stage-finished', rolloutId: this.rolloutId, stage, percent, counts: tally.counts, failureRate: rate, halted, at: this.at() })
       if (halted) return 'halted'
-      if (this.deps.stop?.aborted || this.deps.abort?.aborted) return 'interrupted'
-      if (stage < lastNonEmpty && this.request.stageDelayMs > 0) {
-        await this.emit({ type: 'stage-delay', rolloutId: this.rolloutId, stage, delayMs: this.request.stageDelayMs, at: this.at() })
-        await this.deps.clock.sleep(this.request.stageDelayMs, this.deps.stop)
+      if (this.interrupted) return 'interrupted'
+      if (stage < lastNonEmpty && this.settings.stageDelayMs > 0) {
+        await this.emit({ type: 'stage-delay', rolloutId: this.rolloutId, stage, delayMs: this.settings.stageDelayMs, at: this.at() })
+        await this.deps.clock.sleep(this.settings.stageDelayMs, this.deps.stop)
       }
     }
-    return this.deps.stop?.aborted || this.deps.abort?.aborted ? 'interrupted' : 'completed'
+    return this.interrupted ? 'interrupted' : 'completed'
   }
 
-  private async processHost(host: PlannedHost, stageHosts: readonly PlannedHost[]): Promise<void> {
-    // A pool, not batches: this runs as soon as a slot frees, unless the stage's fate is already sealed.
-    if (this.stopping) return
-    const { store, clock } = this.deps
-    const id = this.rolloutId
-    const started = clock.now()
-    this.statuses.set(host.name, 'updating')
-    await store.updateRolloutHost(id, host.name, { status: 'updating', startedAt: new Date(started), step: 'connect' })
-    await store.recordHostState(host.name, { status: 'updating' })
-    await this.emit({ type: 'host-started', rolloutId: id, stage: host.stage, host: host.name, address: host.address, at: this.at() })
+  private async setHost(host: PlannedHost, patch: RolloutHostPatch & { status: HostStatus }, mirror: Parameters<Store['recordHostState']>[1]) {
+    this.statuses.set(host.name, patch.status)
+    await this.persist(() => this.deps.store.updateRolloutHost(this.rolloutId, host.name, patch))
+    await this.persist(() => this.deps.store.recordHostState(host.name, mirror))
+  }
 
-    const connect = () => this.deps.executor.connect(host, { timeoutMs: this.request.connectTimeoutMs })
-    let outcome: HostOutcome
-    let session = this.sessions.get(host.name)
-    this.sessions.delete(host.name)
+  private connect(host: Host): Promise<Session> {
+    return this.deps.executor.connect(host, { timeoutMs: this.settings.connectTimeoutMs })
+  }
+
+  private hooks(host: PlannedHost) {
+    const id = this.rolloutId
+    return {
+      step: async (step: StepName, phase: Phase) => {
+        await this.persist(() => this.deps.store.updateRolloutHost(id, host.name, { step }))
+        await this.emit({ type: 'host-step', rolloutId: id, stage: host.stage, host: host.name, step, phase, at: this.at() })
+      },
+      previousVersion: async (sha: string) => {
+        await this.persist(() => this.deps.store.updateRolloutHost(id, host.name, { previousVersion: sha }))
+      },
+    }
+  }
+
+  private async processHost(host: PlannedHost, stageHosts: readonly PlannedHost[], reconcile?: { previous: string | null }): Promise<void> {
+    // A pool, not batches: this runs as soon as a slot frees, unless the stage's fate is already sealed.
+    if (this.stopping && !reconcile) return
+    const { clock } = this.deps
+    const started = clock.now()
+    if (!reconcile) {
+      await this.setHost(host, { status: 'updating', startedAt: new Date(started), step: 'connect' }, { status: 'updating' })
+      await this.emit({ type: 'host-started', rolloutId: this.rolloutId, stage: host.stage, host: host.name, address: host.address, at: this.at() })
+    }
+
+    let outcome: HostOutcome | null = null
+    let session = this.state.sessions.get(host.name)
+    this.state.sessions.delete(host.name)
     try {
-      session ??= await connect()
+      session ??= await this.connect(host)
     } catch (error) {
       session = undefined
-      outcome = { status: 'failed', previousVersion: null, newVersion: null, failedStep: 'connect', error: errorMessage(error) }
+      outcome = reconcile
+        ? { status: 'rollback_failed', previousVersion: reconcile.previous, newVersion: null, failedStep: 'connect', error: `was updating when the orchestrator stopped and is unreachable now, its state is unknown: ${errorMessage(error)}` }
+        : { status: 'failed', previousVersion: null, newVersion: null, failedStep: 'connect', error: errorMessage(error) }
     }
     if (session) {
-      const live = session
-      const sessionsUsed: Session[] = [live]
+      const sessionsUsed: Session[] = [session]
+      const input = {
+        session,
+        host,
+        target: this.state.target,
+        settings: this.settings.host,
+        clock,
+        hooks: this.hooks(host),
+        reconnect: async () => {
+          const fresh = await this.connect(host)
+          sessionsUsed.push(fresh)
+          return fresh
+        },
+      }
       try {
-        outcome = await updateHost({
-          session: live,
-          host,
-          target: this.resolved.target.sha,
-          settings: this.request.settings,
-          clock,
-          ...(this.deps.abort ? { abort: this.deps.abort } : {}),
-          reconnect: async () => {
-            const fresh = await connect()
-            sessionsUsed.push(fresh)
-            return fresh
-          },
-          hooks: {
-            step: async (step, phase) => {
-              await store.updateRolloutHost(id, host.name, { step })
-              await this.emit({ type: 'host-step', rolloutId: id, stage: host.stage, host: host.name, step, phase, at: this.at() })
-            },
-            previousVersion: async (sha) => {
-              await store.updateRolloutHost(id, host.name, { previousVersion: sha })
-            },
-          },
-        })
+        if (reconcile) {
+          const result = await reconcileHost({ ...input, previous: reconcile.previous })
+          if (result.kind === 'pending') {
+            await this.setHost(host, { status: 'pending', step: null, startedAt: null }, { status: 'pending' })
+            return
+          }
+          outcome = result.outcome
+        } else {
+          outcome = await updateHost({ ...input, ...(this.deps.abort ? { abort: this.deps.abort } : {}) })
+        }
+      } catch (error) {
+        outcome = { status: 'rollback_failed', previousVersion: reconcile?.previous ?? null, newVersion: null, failedStep: null, error: `could not establish the host's state: ${errorMessage(error)}` }
       } finally {
         for (const s of sessionsUsed) s.close()
       }
     }
-    outcome = outcome!
-
-    this.statuses.set(host.name, outcome.status)
-    this.outcomes.set(host.name, outcome)
+    const result = outcome!
+    this.outcomes.set(host.name, result)
     const finished = clock.now()
-    await store.updateRolloutHost(id, host.name, {
-      status: outcome.status,
-      step: outcome.failedStep,
-      previousVersion: outcome.previousVersion,
-      newVersion: outcome.newVersion,
-      error: outcome.error,
-      finishedAt: new Date(finished),
-    })
-    await store.recordHostState(host.name, {
-      status: outcome.status,
-      ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}),
-      ...(outcome.status === 'success' ? { previousVersion: outcome.previousVersion } : {}),
-    })
+    await this.setHost(
+      host,
+      {
+        status: result.status,
+        step: result.failedStep,
+        previousVersion: result.previousVersion,
+        newVersion: result.newVersion,
+        error: result.error,
+        finishedAt: new Date(finished),
+      },
+      {
+        status: result.status,
+        ...(result.newVersion ? { currentVersion: result.newVersion } : {}),
+        ...(result.status === 'success' ? { previousVersion: result.previousVersion } : {}),
+      },
+    )
     await this.emit({
       type: 'host-finished',
-      rolloutId: id,
+      rolloutId: this.rolloutId,
       stage: host.stage,
       host: host.name,
-      status: outcome.status,
-      previousVersion: outcome.previousVersion,
-      newVersion: outcome.newVersion,
-      failedStep: outcome.failedStep,
-      error: outcome.error,
+      status: result.status,
+      previousVersion: result.previousVersion,
+      newVersion: result.newVersion,
+      failedStep: result.failedStep,
+      error: result.error,
       durationMs: finished - started,
       at: new Date(finished).toISOString(),
     })
+    if (isFailure(result.status) && haltIsCertain(this.tally(stageHosts), this.settings.failureThreshold)) this.halting = true
+  }
 
-    if (isFailure(outcome.status)) {
-      const counts = this.counts(stageHosts)
-      const tally = { size: stageHosts.length, failures: counts.failed + counts.rolled_back + counts.rollback_failed, skipped: counts.skipped, finished: 0 }
-      if (haltIsCertain(tally, this.request.failureThreshold)) this.halting = true
-    }
+  /** Resume: settle every host left `updating` by a crash, all at once (bounded by concurrency). */
+  async reconcile(updating: readonly { host: PlannedHost; previous: string | null }[]): Promise<void> {
+    const limit = pLimit(this.settings.concurrency)
+    const byStage = (stage: number) => this.state.plan.byStage[stage] ?? []
+    const settled = await Promise.allSettled(updating.map((u) => limit(() => this.processHost(u.host, byStage(u.host.stage), { previous: u.previous }))))
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failure) throw failure.reason
+  }
+}
+
+/** Rebuilds the plan of a stored rollout: its hosts in their recorded order and stages. */
+export function storedPlan(rollout: RolloutRecord, hosts: readonly RolloutHostRecord[]): Plan {
+  const planned: PlannedHost[] = [...hosts]
+    .sort((a, b) => a.position - b.position)
+    .map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, appDir: h.appDir, position: h.position, stage: h.stage }))
+  const byStage: PlannedHost[][] = rollout.stages.map(() => [])
+  for (const host of planned) byStage[host.stage]?.push(host)
+  return { seed: rollout.seed, stages: rollout.stages, byStage, hosts: planned }
+}
+
+/**
+ * Finds the rollout a crashed (or killed) orchestrator left behind and takes
+ * over its lease. Refuses while its holder is still heartbeating.
+ */
+export async function takeOverStaleRollout(deps: Pick<RolloutDeps, 'store' | 'clock'>, owner: string, verb: string): Promise<RolloutRecord> {
+  const lock = await deps.store.lockState()
+  const rollout = lock.rolloutId ? await deps.store.getRollout(lock.rolloutId) : null
+  if (!lock.rolloutId || !rollout) {
+    const latest = await deps.store.getRollout()
+    throw new UsageError(
+      latest ? `nothing to ${verb}: the latest rollout ${latest.id} is ${latest.state} and no rollout holds the lock` : `nothing to ${verb}: no rollout has run yet`,
+    )
+  }
+  const age = deps.clock.now() - (lock.heartbeatAt ?? rollout.heartbeatAt).getTime()
+  if (age < LEASE_TTL_MS)
+    throw new LockedError(
+      `rollout ${rollout.id} is still running (${lock.holder}, last heartbeat ${Math.round(age / 1000)}s ago); stop it with Ctrl-C or SIGTERM where it runs`,
+    )
+  if (!(await deps.store.takeOverLock(rollout.id, owner, new Date(deps.clock.now()))))
+    throw new LockedError(`another fleet process took over rollout ${rollout.id} first`)
+  return rollout
+}
+
+/**
+ * `fleet rollout resume`: settles every host a crash left `updating` (from
+ * its real HEAD and service over SSH), then continues from the stage the
+ * rollout was in.
+ */
+export async function resumeRollout(deps: RolloutDeps, owner: string): Promise<RolloutResult> {
+  const { store, clock } = deps
+  const rollout = await takeOverStaleRollout(deps, owner, 'resume')
+  const heartbeat = setInterval(() => void store.heartbeat(rollout.id).catch(() => {}), HEARTBEAT_MS)
+  try {
+    const rows = await store.listRolloutHosts(rollout.id)
+    const plan = storedPlan(rollout, rows)
+    const settings = rollout.settings as unknown as RolloutSettings
+    const statuses = new Map(rows.map((r) => [r.name, r.status]))
+    const run = new RolloutRun(deps, settings, {
+      rolloutId: rollout.id,
+      target: rollout.sha as Sha,
+      plan,
+      startedAt: rollout.startedAt,
+      sessions: new Map(),
+      storeRetryMs: STORE_RETRY_MS,
+      statuses,
+    })
+    await store.appendEvent({ rolloutId: rollout.id, type: 'rollout-resumed', data: { owner, stage: rollout.currentStage, at: new Date(clock.now()).toISOString() } })
+    const byName = new Map(plan.hosts.map((h) => [h.name, h]))
+    await run.reconcile(rows.filter((r) => r.status === 'updating').map((r) => ({ host: byName.get(r.name)!, previous: r.previousVersion })))
+    return await run.run(rollout.currentStage)
+  } finally {
+    clearInterval(heartbeat)
   }
 }

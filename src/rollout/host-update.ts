@@ -116,7 +116,7 @@ export async function updateHost(input: HostUpdateInput): Promise<HostOutcome> {
 }
 
 /** Moves a host back to `previous` and proves it runs. Never throws. */
-async function rollbackHost(input: HostUpdateInput & { runner: StepRunner; previous: string; values: TemplateValues }): Promise<{ ok: boolean; head: string | null; error: string | null }> {
+async function rollbackHost(input: Omit<HostUpdateInput, 'target'> & { runner: StepRunner; previous: string; values: TemplateValues }): Promise<{ ok: boolean; head: string | null; error: string | null }> {
   const { host, settings } = input
   let runner = input.runner
   try {
@@ -194,3 +194,56 @@ class StepRunner {
 
 const stepOf = (error: unknown): StepName | null => (error instanceof StepError ? error.step : null)
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+const valuesFor = (host: Host, settings: HostSettings, sha: string): TemplateValues => ({
+  service: settings.service,
+  appDir: host.appDir,
+  sha,
+  remote: settings.remote,
+  branch: settings.branch,
+})
+
+export type ReconcileResult = { readonly kind: 'pending' } | { readonly kind: 'finished'; readonly outcome: HostOutcome }
+
+/**
+ * After a crash, decides what a host left `updating` really is, from its HEAD
+ * and its service: finished (success), untouched (pending: run it again), or
+ * half-way (rolled back now to the recorded previous version).
+ */
+export async function reconcileHost(
+  input: Omit<HostUpdateInput, 'abort'> & { readonly previous: string | null },
+): Promise<ReconcileResult> {
+  const { host, settings, previous, target } = input
+  const runner = new StepRunner(input.session, settings.commandTimeoutMs, input.hooks, undefined)
+  const head = (await runner.run('version', 'update', render(gitHead(host.appDir)))).stdout.trim()
+  const healthy = async (sha: string): Promise<boolean> => {
+    try {
+      await verify(runner, { ...settings, verify: { ...settings.verify, delayMs: 0 } }, valuesFor(host, settings, sha), input.clock, 'update')
+      return true
+    } catch (error) {
+      if (runner.lost) throw error
+      return false
+    }
+  }
+  if (previous === null) {
+    // The crash came before anything was recorded, so before anything changed.
+    if (head === target && (await healthy(target)))
+      return { kind: 'finished', outcome: { status: 'skipped', previousVersion: head, newVersion: head, failedStep: null, error: null } }
+    return { kind: 'pending' }
+  }
+  if (head === target && (await healthy(target)))
+    return { kind: 'finished', outcome: { status: 'success', previousVersion: previous, newVersion: target, failedStep: null, error: null } }
+  if (head === previous && (await healthy(previous))) return { kind: 'pending' }
+  const rollback = await rollbackHost({ ...input, runner, previous, values: valuesFor(host, settings, previous) })
+  const why = `found half-updated after the orchestrator stopped (HEAD ${head.slice(0, 12)})`
+  return {
+    kind: 'finished',
+    outcome: {
+      status: rollback.ok ? 'rolled_back' : 'rollback_failed',
+      previousVersion: previous,
+      newVersion: rollback.head,
+      failedStep: 'rollback',
+      error: rollback.ok ? why : `${why}; ROLLBACK FAILED: ${rollback.error}`,
+    },
+  }
+}

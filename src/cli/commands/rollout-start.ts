@@ -89,10 +89,9 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const abort = new AbortController()
     const { listener, done } = renderer(ctx)
     let signals = 0
+    // First signal: finish what is in flight, start nothing new. Second: abort in-flight hosts (rolled back).
     const onSignal = () => {
       signals++
-      const reason = signals === 1 ? 'signal' : 'abort'
-      listener({ type: 'rollout-stopping', rolloutId: '', reason, at: new Date().toISOString() })
       ;(signals === 1 ? stop : abort).abort()
     }
     process.on('SIGINT', onSignal)
