@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
+import { Client } from 'ssh2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createOrigin, git } from './support/origin.js'
 import { createTestDatabase, pgAvailable, pgSkipReason } from './support/postgres.js'
@@ -110,7 +111,7 @@ describe('test fleet over real OpenSSH sshd', { timeout: 30_000 }, () => {
 
   it('gives sessions the simulated host environment and PATH', async () => {
     const before = fleet.acceptedConnections('h01')
-    const out = await ok(fleet, h01, 'echo "$FLEET_SIM_HOST"; echo "$PATH"; command -v systemctl bun sudo git; git -C ' + h01.appDir + ' rev-parse HEAD')
+    const out = await ok(fleet, h01, 'echo "$FLEET_SIM_HOST"; echo "$PATH"; for c in systemctl bun sudo git; do command -v $c; done; git -C ' + h01.appDir + ' rev-parse HEAD')
     const [simHost, pathVar, systemctl, bun, sudo, gitBin, head] = out.split('\n')
     expect(simHost).toBe(h01.dir)
     expect(pathVar?.split(':')[0]).toBe(SIM_BIN)
@@ -190,6 +191,69 @@ describe('test fleet over real OpenSSH sshd', { timeout: 30_000 }, () => {
     // The hung install notices its session is gone within about a second.
     const hung = async () => hostProcesses(h02.dir).filter((cmd) => cmd.includes(`${SIM_BIN}/bun install`))
     expect(await eventually(hung, (l) => l.length === 0, 4000)).toEqual([])
+    await fleet.setFault('h02', 'install-hangs', false)
+  })
+
+  it('serves an ssh2 client: several commands over one connection count as one login', async () => {
+    const before = fleet.acceptedConnections('h01')
+    const conn = new Client()
+    await new Promise<void>((resolve, reject) => {
+      conn.once('ready', resolve).once('error', reject)
+      conn.connect({ host: h01.address, port: h01.port, username: h01.user, privateKey: readFileSync(fleet.clientKey) })
+    })
+    const exec = (cmd: string) =>
+      new Promise<Result>((resolve, reject) => {
+        conn.exec(cmd, (err, stream) => {
+          if (err) return reject(err)
+          let stdout = ''
+          let stderr = ''
+          let code: number | null = null
+          stream.on('data', (d: Buffer) => (stdout += d.toString()))
+          stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+          stream.on('exit', (c: number | null) => (code = c))
+          stream.on('close', () => resolve({ code, stdout: stdout.trim(), stderr: stderr.trim() }))
+        })
+      })
+    try {
+      expect((await exec(`cd ${h01.appDir} && git rev-parse HEAD`)).stdout).toMatch(/^[0-9a-f]{40}$/)
+      expect(await exec('systemctl is-active rachel8')).toMatchObject({ code: 0, stdout: 'active' })
+      expect(await exec('echo oops >&2; exit 3')).toEqual({ code: 3, stdout: '', stderr: 'oops' })
+    } finally {
+      conn.end()
+    }
+    expect(fleet.acceptedConnections('h01')).toBe(before + 1)
+  })
+
+  // OpenSSH refuses "signal" requests for root logins (no post-auth privilege separation), so a
+  // client gives up on a command by closing its channel: the hung install dies of SIGPIPE.
+  it('install-hangs: closing the ssh2 channel ends the hung install, the connection stays usable', async () => {
+    await fleet.setFault('h02', 'install-hangs', true)
+    const conn = new Client()
+    await new Promise<void>((resolve, reject) => {
+      conn.once('ready', resolve).once('error', reject)
+      conn.connect({ host: h02.address, port: h02.port, username: h02.user, privateKey: readFileSync(fleet.clientKey) })
+    })
+    const hung = async () => hostProcesses(h02.dir).filter((cmd) => cmd.includes(`${SIM_BIN}/bun install`))
+    try {
+      await new Promise<void>((resolve, reject) => {
+        conn.exec(`cd ${h02.appDir} && bun install`, (err, stream) => {
+          if (err) return reject(err)
+          stream.on('data', () => {})
+          stream.stderr.on('data', () => {})
+          stream.on('close', () => resolve())
+          setTimeout(() => stream.close(), 1200)
+        })
+      })
+      expect(await eventually(hung, (l) => l.length === 0, 4000)).toEqual([])
+      await new Promise<void>((resolve, reject) => {
+        conn.exec('true', (err, stream) => {
+          if (err) return reject(err)
+          stream.on('data', () => {}).on('close', () => resolve())
+        })
+      })
+    } finally {
+      conn.end()
+    }
     await fleet.setFault('h02', 'install-hangs', false)
   })
 

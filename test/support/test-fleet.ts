@@ -265,6 +265,13 @@ function supportsPerSourcePenalties(probeDir: string, hostKey: string): Promise<
   return perSourcePenaltiesSupported
 }
 
+/** Whether the login shell leaves SetEnv's PATH alone for `ssh host cmd` (bash with SHLVL=1, sh). */
+function plainShell(): boolean {
+  if (process.env.FLEET_TEST_FORCECOMMAND === '1') return false // to exercise the wrapper
+  const shell = path.basename(os.userInfo().shell ?? '/bin/sh')
+  return ['bash', 'sh', 'dash', 'ash'].includes(shell)
+}
+
 function sshdConfig(h: HostState, port: number, authorizedKeys: string, env: Record<string, string>, penalties: boolean): string {
   const setEnv = Object.entries(env)
     .map(([k, v]) => `"${k}=${v}"`)
@@ -292,11 +299,12 @@ function sshdConfig(h: HostState, port: number, authorizedKeys: string, env: Rec
     'MaxStartups 200',
     'MaxSessions 64',
     ...(penalties ? ['PerSourcePenalties no'] : []),
-    // SHLVL=1: bash sources ~/.bashrc when it thinks sshd started it (SSH_CLIENT set, SHLVL < 2);
-    // the test machine's rc files are not the simulated host's, and they cost ~0.2 s per command.
+    // sshd runs commands as `<login shell> -c <command>` with PATH from SetEnv. SHLVL=1: bash
+    // sources ~/.bashrc when it thinks sshd started it (SSH_CLIENT set, SHLVL < 2), and the test
+    // machine's rc files (root's adds pyenv and cargo to PATH here) are not the simulated host's.
     `SetEnv SHLVL=1 ${setEnv}`,
-    // The login shell's rc files may rewrite PATH (root's ~/.bashrc does here): the wrapper restores it.
-    `ForceCommand ${SIM_SESSION}`,
+    // Other login shells read rc files regardless: a wrapper restores PATH (sshd then refuses signal requests).
+    ...(plainShell() ? [] : [`ForceCommand ${SIM_SESSION}`]),
     '',
   ].join('\n')
 }
@@ -440,6 +448,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
       FLEET_SIM_HOST: hostDir,
       FLEET_SIM_BUN: simBun,
       FLEET_SIM_PATH: simPath,
+      PATH: simPath,
     })
 
     const setupHost = async (index: number): Promise<HostState> => {
@@ -467,7 +476,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
       // Bring the service up the way `systemctl restart` does over SSH.
       await run(path.join(SIM_BIN, 'systemctl'), ['restart', 'rachel8'], {
         cwd: hostDir,
-        env: { HOME: home, USER: user, LOGNAME: user, SHELL: '/bin/bash', PATH: simPath, ...hostEnv(hostDir) },
+        env: { HOME: home, USER: user, LOGNAME: user, SHELL: '/bin/bash', ...hostEnv(hostDir) },
       })
       return h
     }
@@ -480,7 +489,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
           clientPublicKey: `${clientKey}.pub`,
           user,
           home,
-          env: { ...hostEnv(h.sim.dir), PATH: simPath },
+          env: hostEnv(h.sim.dir),
           onAccepted: () => {
             h.ssh2Accepted++
           },
