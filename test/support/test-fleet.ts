@@ -7,8 +7,15 @@
  * Without /usr/sbin/sshd (and outside CI) each host is served by ssh2's in-process server instead
  * (ssh2-sim-server.ts); FLEET_TEST_SSH=ssh2 forces that, FLEET_TEST_SSH=sshd forbids it.
  *
- * On a host, commands run with FLEET_SIM_HOST=<host dir> and PATH=fixtures/sim-bin:<fleet>/bin:<system>,
- * so `sudo`, `systemctl` and `bun` are the stand-ins (bun forwards to the real bun).
+ * On a host, commands run (cwd: the user's home) with FLEET_SIM_HOST=<host dir> and
+ * PATH=fixtures/sim-bin:<fleet>/bin:<system dirs>:<test PATH>, so `sudo`, `systemctl` and `bun` are the
+ * stand-ins (bun forwards to the real bun, <fleet>/bin/bun). sshd passes them with SetEnv (plus
+ * SHLVL=1 so bash does not source the test machine's ~/.bashrc); for other login shells a
+ * ForceCommand wrapper (fixtures/sim-session.sh) restores PATH.
+ *
+ * A process is killed by stop() if its environment has FLEET_SIM_HOST under the fleet dir or its
+ * command line names the fleet dir; fixtures/sim-watchdog.sh does the same if the test process
+ * dies without calling stop().
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
@@ -386,11 +393,10 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
   ;(watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.()
 
   const states: HostState[] = []
-  let stopped = false
 
-  const stop = async (): Promise<void> => {
-    if (stopped) return
-    stopped = true
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> => (stopping ??= stopNow())
+  const stopNow = async (): Promise<void> => {
     try {
       const table = await processTable()
       for (const h of states) {
@@ -400,10 +406,13 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
         const tree = pid > 0 ? descendants(pid, table) : []
         await stopSshdListener(h, 'SIGKILL')
         tree.forEach((p) => kill(p))
-        try {
-          kill(Number(readFileSync(path.join(h.sim.dir, 'run', 'service.pid'), 'utf8').trim()) || 0)
-        } catch {
-          // no service pid
+        // Without /proc (no scan below) the pidfile is all there is; with it, the scan is safer (pid reuse).
+        if (!existsSync('/proc/self')) {
+          try {
+            kill(Number(readFileSync(path.join(h.sim.dir, 'run', 'service.pid'), 'utf8').trim()) || 0)
+          } catch {
+            // no service pid
+          }
         }
       }
       for (let round = 0; round < 2; round++) (await fleetProcesses(dir)).forEach((p) => kill(p))
