@@ -43,16 +43,48 @@ export function buildProgram(): Command {
   rollout
     .command('status [rollout-id]')
     .description('state, stage, counts and per-host table of the latest (or given) rollout')
+    .option('-w, --watch', 'redraw until the rollout is no longer running (with --json: one status per change)')
+    .option('--interval <duration>', 'how often --watch re-reads the store', '2s')
+    .option('--all', 'list every host (above 50 hosts only those not success/skipped/pending are listed)')
     .addHelpText('after', '\nExample:\n  fleet rollout status --json | jq .counts')
     .action(async (id: string | undefined, _opts, cmd: Command) => {
       const { rolloutStatus } = await import('./commands/rollout-status.js')
       exit(await rolloutStatus(id, globals(cmd)))
     })
 
+  rollout
+    .command('resume')
+    .description('continue a rollout whose orchestrator died: settle hosts left updating, then go on')
+    .addHelpText('after', '\nExample:\n  fleet rollout resume --json')
+    .action(async (_opts, cmd: Command) => {
+      const { rolloutResume } = await import('./commands/recover.js')
+      exit(await rolloutResume(globals(cmd)))
+    })
+  rollout
+    .command('abort')
+    .description('end a rollout whose orchestrator died, optionally moving updated hosts back')
+    .option('--rollback', 'move every host the rollout updated back to its previous version (staged)')
+    .addHelpText('after', '\nExample:\n  fleet rollout abort --rollback')
+    .action(async (_opts, cmd: Command) => {
+      const { rolloutAbort } = await import('./commands/recover.js')
+      exit(await rolloutAbort(globals(cmd)))
+    })
+
+  program
+    .command('rollback <host>')
+    .description('move one host back to its previous version (or --to a commit), verified')
+    .option('--to <sha>', 'commit to move to (default: the previous version fleet recorded)')
+    .addHelpText('after', '\nExample:\n  fleet rollback customer-42 --to 3f2a9c1')
+    .action(async (host: string, _opts, cmd: Command) => {
+      const { rollbackHostCommand } = await import('./commands/rollback.js')
+      exit(await rollbackHostCommand(host, globals(cmd)))
+    })
+
   const hosts = program.command('hosts').description("manage fleet's built-in inventory table")
   hosts
     .command('list')
     .description('list the inventory (the hosts table, or the inventory.query result)')
+    .addHelpText('after', '\nExample:\n  fleet hosts list --json | jq -r \'.hosts[].name\'')
     .action(async (_opts, cmd: Command) => {
       const { hostsList } = await import('./commands/hosts.js')
       exit(await hostsList(globals(cmd)))
@@ -69,14 +101,35 @@ export function buildProgram(): Command {
       const { hostsAdd } = await import('./commands/hosts.js')
       exit(await hostsAdd(name, address, globals(cmd)))
     })
+  hosts
+    .command('import <file>')
+    .description('add or update hosts from a JSON array or a CSV file with a header (name,address[,port,user,app_dir,active]); one bad row and nothing is imported')
+    .addOption(new Option('--format <format>', 'file format (default: from the extension)').choices(['json', 'csv']))
+    .option('--deactivate-missing', 'disable the hosts of the table that the file does not list')
+    .addHelpText('after', '\nExample:\n  fleet hosts import hosts.csv --deactivate-missing')
+    .action(async (file: string, _opts, cmd: Command) => {
+      const { hostsImport } = await import('./commands/hosts-import.js')
+      exit(await hostsImport(file, globals(cmd)))
+    })
   for (const [verb, active] of [['enable', true], ['disable', false]] as const)
     hosts
       .command(`${verb} <names...>`)
       .description(`${verb} hosts (disabled hosts are never touched by a rollout)`)
+      .addHelpText('after', `\nExample:\n  fleet hosts ${verb} customer-42 customer-43`)
       .action(async (names: string[], _opts, cmd: Command) => {
         const { hostsSetActive } = await import('./commands/hosts.js')
         exit(await hostsSetActive(names, active, globals(cmd)))
       })
+
+  program
+    .command('history')
+    .description('past rollouts, newest first: state, target, start, duration and host counts')
+    .option('--limit <n>', 'how many rollouts to show (1..10000)', '20')
+    .addHelpText('after', '\nExample:\n  fleet history --limit 5 --json | jq .[0].counts')
+    .action(async (_opts, cmd: Command) => {
+      const { history } = await import('./commands/history.js')
+      exit(await history(globals(cmd)))
+    })
 
   return program
 }

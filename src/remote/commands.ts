@@ -7,6 +7,9 @@ import { type Argv, inDir, quote, render } from './shell.js'
  */
 export const gitHead = (dir: string): Argv => ['git', '-C', dir, 'rev-parse', '--verify', 'HEAD']
 
+/** The full SHA of a commit the host knows, given a (short) SHA already validated as hex. */
+export const gitResolveCommit = (dir: string, rev: string): Argv => ['git', '-C', dir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`]
+
 /** Tracked files with local modifications; untracked files (logs, caches) are not our business. */
 export const gitDirtyFiles = (dir: string): Argv => ['git', '-C', dir, 'status', '--porcelain', '--untracked-files=no']
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import pLimit from 'p-limit'
 
 import { FleetError, LockedError, UsageError, ExitCode, errorMessage } from '../errors.js'
@@ -11,12 +12,30 @@ import type { Clock } from './clock.js'
 import { emptyCounts, type RolloutEvent, type RolloutListener, type StatusCounts } from './events.js'
 import { exitCodeFor } from './exit-code.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
-import { buildPlan, failureRate, haltIsCertain, isFailure, type Plan, type PlannedHost } from './plan.js'
+import { buildPlan, failureRate, haltIsCertain, isFailure, stageSizes, type Plan, type PlannedHost } from './plan.js'
 import type { Host, HostStatus, RolloutState, Sha, StepName } from './types.js'
 
 /** A lease not renewed for this long belongs to a crashed orchestrator. */
 export const LEASE_TTL_MS = 30_000
 const HEARTBEAT_MS = 5_000
+/** Connection attempts (1 s, 2 s, 4 s apart) before a rollback gives a lost host up. */
+const RECONNECT_ATTEMPTS = 4
+
+/**
+ * A lease is stale when its heartbeat lapsed, or at once when its holder ran
+ * on this machine and that process is gone (SIGKILL, OOM, reboot).
+ */
+export function leaseIsStale(holder: string | null, heartbeatAt: Date, now: number): boolean {
+  if (now - heartbeatAt.getTime() > LEASE_TTL_MS) return true
+  const match = holder?.match(/^[^@]*@(.+) pid (\d+)$/)
+  if (!match || match[1] !== hostname()) return false
+  try {
+    process.kill(Number(match[2]), 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
 
 export interface RolloutDeps {
   readonly store: Store
@@ -156,7 +175,7 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Pr
 
   const lock = await store.acquireLock(rolloutId, request.owner, startedAt)
   if (!lock.acquired) {
-    const stale = clock.now() - lock.heartbeatAt.getTime() > LEASE_TTL_MS
+    const stale = leaseIsStale(lock.holder, lock.heartbeatAt, clock.now())
     throw new LockedError(
       stale
         ? `rollout ${lock.rolloutId} (${lock.holder}, since ${lock.since.toISOString()}) stopped without finishing (last heartbeat ${lock.heartbeatAt.toISOString()}); run \`fleet rollout resume\` or \`fleet rollout abort\``
@@ -425,6 +444,20 @@ export class RolloutRun {
     return this.deps.executor.connect(host, { timeoutMs: this.settings.connectTimeoutMs })
   }
 
+  /** For a rollback after the connection dropped: sshd may be restarting, so try a few times. */
+  private async reconnect(host: Host): Promise<Session> {
+    let delay = 1_000
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.connect(host)
+      } catch (error) {
+        if (attempt >= RECONNECT_ATTEMPTS) throw error
+        await this.deps.clock.sleep(delay)
+        delay *= 2
+      }
+    }
+  }
+
   private hooks(host: PlannedHost) {
     const id = this.rolloutId
     return {
@@ -469,7 +502,7 @@ export class RolloutRun {
         clock,
         hooks: this.hooks(host),
         reconnect: async () => {
-          const fresh = await this.connect(host)
+          const fresh = await this.reconnect(host)
           sessionsUsed.push(fresh)
           return fresh
         },
@@ -526,6 +559,82 @@ export class RolloutRun {
     if (isFailure(result.status) && haltIsCertain(this.tally(stageHosts), this.settings.failureThreshold)) this.halting = true
   }
 
+  /**
+   * Abort --rollback: moves every host this rollout updated back to its
+   * previous version, in the rollout's stages, under the same threshold.
+   * A host moved back is `rolled_back`; one that could not be moved was
+   * restored by the update's own safety net and stays `success` (still on
+   * the target, running), with the failure noted.
+   */
+  async revert(rows: readonly RolloutHostRecord[]): Promise<boolean> {
+    const updated = rows.filter((r) => r.status === 'success' && r.previousVersion)
+    const previousOf = new Map(updated.map((r) => [r.name, r.previousVersion!]))
+    const byName = new Map(this.state.plan.hosts.map((h) => [h.name, h]))
+    const hosts = updated.map((r) => byName.get(r.name)!)
+    const sizes = stageSizes(hosts.length, this.settings.stages)
+    let offset = 0
+    for (const size of sizes) {
+      const stageHosts = hosts.slice(offset, offset + size)
+      offset += size
+      if (stageHosts.length === 0) continue
+      let failures = 0
+      const limit = pLimit(this.settings.concurrency)
+      await Promise.allSettled(
+        stageHosts.map((host) =>
+          limit(async () => {
+            if (this.interrupted) return
+            const previous = previousOf.get(host.name)!
+            let session: Session
+            try {
+              session = await this.connect(host)
+            } catch (error) {
+              failures++
+              await this.setHost(host, { status: 'success', error: `abort --rollback could not reach it: ${errorMessage(error)}` }, { status: 'success' })
+              return
+            }
+            const sessions = [session]
+            try {
+              const outcome = await updateHost({
+                session,
+                host,
+                target: previous as Sha,
+                settings: this.settings.host,
+                clock: this.deps.clock,
+                hooks: this.hooks(host),
+                reconnect: async () => {
+                  const fresh = await this.connect(host)
+                  sessions.push(fresh)
+                  return fresh
+                },
+              })
+              const status: HostStatus = outcome.status === 'success' || outcome.status === 'skipped' ? 'rolled_back' : outcome.status === 'rollback_failed' ? 'rollback_failed' : 'success'
+              if (status !== 'rolled_back') failures++
+              const error = status === 'rolled_back' ? 'rolled back by `fleet rollout abort --rollback`' : `abort --rollback failed: ${outcome.error}`
+              await this.setHost(host, { status, newVersion: outcome.newVersion, error }, { status, ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}) })
+              await this.emit({
+                type: 'host-finished',
+                rolloutId: this.rolloutId,
+                stage: host.stage,
+                host: host.name,
+                status,
+                previousVersion: previous,
+                newVersion: outcome.newVersion,
+                failedStep: outcome.failedStep,
+                error,
+                durationMs: 0,
+                at: this.at(),
+              })
+            } finally {
+              for (const s of sessions) s.close()
+            }
+          }),
+        ),
+      )
+      if (failures / stageHosts.length > this.settings.failureThreshold) return false
+    }
+    return true
+  }
+
   /** Resume: settle every host left `updating` by a crash, all at once (bounded by concurrency). */
   async reconcile(updating: readonly { host: PlannedHost; previous: string | null }[]): Promise<void> {
     const limit = pLimit(this.settings.concurrency)
@@ -559,14 +668,51 @@ export async function takeOverStaleRollout(deps: Pick<RolloutDeps, 'store' | 'cl
       latest ? `nothing to ${verb}: the latest rollout ${latest.id} is ${latest.state} and no rollout holds the lock` : `nothing to ${verb}: no rollout has run yet`,
     )
   }
-  const age = deps.clock.now() - (lock.heartbeatAt ?? rollout.heartbeatAt).getTime()
-  if (age < LEASE_TTL_MS)
+  const heartbeatAt = lock.heartbeatAt ?? rollout.heartbeatAt
+  const age = deps.clock.now() - heartbeatAt.getTime()
+  if (!leaseIsStale(lock.holder, heartbeatAt, deps.clock.now()))
     throw new LockedError(
       `rollout ${rollout.id} is still running (${lock.holder}, last heartbeat ${Math.round(age / 1000)}s ago); stop it with Ctrl-C or SIGTERM where it runs`,
     )
   if (!(await deps.store.takeOverLock(rollout.id, owner, new Date(deps.clock.now()))))
     throw new LockedError(`another fleet process took over rollout ${rollout.id} first`)
   return rollout
+}
+
+/**
+ * `fleet rollout abort [--rollback]`: ends a rollout a crash left behind
+ * (hosts left `updating` are settled first), optionally moving every host it
+ * updated back to its previous version.
+ */
+export async function abortRollout(deps: RolloutDeps, owner: string, options: { rollback: boolean }): Promise<RolloutResult & { revertComplete: boolean }> {
+  const { store, clock } = deps
+  const rollout = await takeOverStaleRollout(deps, owner, 'abort')
+  const heartbeat = setInterval(() => void store.heartbeat(rollout.id).catch(() => {}), HEARTBEAT_MS)
+  try {
+    let rows = await store.listRolloutHosts(rollout.id)
+    const plan = storedPlan(rollout, rows)
+    const run = new RolloutRun(deps, rollout.settings as unknown as RolloutSettings, {
+      rolloutId: rollout.id,
+      target: rollout.sha as Sha,
+      plan,
+      startedAt: rollout.startedAt,
+      sessions: new Map(),
+      storeRetryMs: STORE_RETRY_MS,
+      statuses: new Map(rows.map((r) => [r.name, r.status])),
+    })
+    await store.appendEvent({ rolloutId: rollout.id, type: 'rollout-aborting', data: { owner, rollback: options.rollback, at: new Date(clock.now()).toISOString() } })
+    const byName = new Map(plan.hosts.map((h) => [h.name, h]))
+    await run.reconcile(rows.filter((r) => r.status === 'updating').map((r) => ({ host: byName.get(r.name)!, previous: r.previousVersion })))
+    let revertComplete = true
+    if (options.rollback) {
+      rows = await store.listRolloutHosts(rollout.id)
+      revertComplete = await run.revert(rows)
+    }
+    const result = await run.finish('aborted', options.rollback && !revertComplete ? 'abort --rollback halted: too many hosts could not be moved back' : null)
+    return { ...result, revertComplete }
+  } finally {
+    clearInterval(heartbeat)
+  }
 }
 
 /**

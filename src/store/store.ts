@@ -414,6 +414,21 @@ export class Store {
     const row = await this.db.selectFrom('fleet_lock').selectAll().where('id', '=', 1).executeTakeFirstOrThrow()
     return { rolloutId: row.rollout_id, holder: row.holder, since: toDate(row.acquired_at), heartbeatAt: toDate(row.heartbeat_at) }
   }
+
+  /** The previous version recorded for a host by the latest rollout that changed it. */
+  async latestPreviousVersion(name: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('fleet_rollout_hosts')
+      .innerJoin('fleet_rollouts', 'fleet_rollouts.id', 'fleet_rollout_hosts.rollout_id')
+      .select('fleet_rollout_hosts.previous_version')
+      .where('fleet_rollout_hosts.name', '=', name)
+      .where('fleet_rollout_hosts.status', '=', 'success')
+      .where('fleet_rollout_hosts.previous_version', 'is not', null)
+      .orderBy('fleet_rollouts.started_at', 'desc')
+      .limit(1)
+      .executeTakeFirst()
+    return row?.previous_version ?? null
+  }
 }
 
 function toRollout(row: Schema['fleet_rollouts'] extends infer T ? { [K in keyof T]: any } : never): RolloutRecord {

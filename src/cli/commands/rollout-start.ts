@@ -5,6 +5,7 @@ import { planRollout, runRollout, type RolloutRequest } from '../../rollout/engi
 import type { RolloutEvent, RolloutListener } from '../../rollout/events.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
+import { createLiveRenderer } from '../../render/live.js'
 import { formatPlainEvent } from '../../render/plain.js'
 import { hostSettings, makeContext, makeExecutor, owner, withStore, type Context, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
@@ -42,7 +43,11 @@ export const plainRenderer: RendererFactory = (ctx) => ({
   done: () => {},
 })
 
-export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererFactory = plainRenderer): Promise<number> {
+/** Live redrawn view on a terminal; plain lines (or NDJSON) otherwise. */
+export const pickRenderer: RendererFactory = (ctx) =>
+  ctx.out.live && !ctx.out.quiet ? createLiveRenderer({ stream: ctx.out.stdout, color: ctx.out.color }) : plainRenderer(ctx)
+
+export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererFactory = pickRenderer): Promise<number> {
   const ctx = makeContext(flags, startOverrides(flags))
   const { config } = ctx
   return withStore(config, async (store) => {

@@ -1,0 +1,68 @@
+import { ExitCode } from '../../errors.js'
+import { systemClock } from '../../rollout/clock.js'
+import { abortRollout, resumeRollout } from '../../rollout/engine.js'
+import { makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
+import { printJson, say } from '../output.js'
+import { pickRenderer } from './rollout-start.js'
+import { formatCounts } from '../../render/plain.js'
+
+/** Signals during resume/abort behave as during start: first stops starting hosts, second aborts. */
+function signalControllers() {
+  const stop = new AbortController()
+  const abort = new AbortController()
+  let signals = 0
+  const onSignal = () => {
+    signals++
+    ;(signals === 1 ? stop : abort).abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return {
+    stop: stop.signal,
+    abort: abort.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    },
+  }
+}
+
+export async function rolloutResume(flags: GlobalFlags): Promise<number> {
+  const ctx = makeContext(flags)
+  return withStore(ctx.config, async (store) => {
+    const signals = signalControllers()
+    const { listener, done } = pickRenderer(ctx)
+    try {
+      const result = await resumeRollout(
+        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener], stop: signals.stop, abort: signals.abort },
+        owner(),
+      )
+      return result.exitCode
+    } finally {
+      signals.dispose()
+      done()
+    }
+  })
+}
+
+export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }): Promise<number> {
+  const ctx = makeContext(flags)
+  return withStore(ctx.config, async (store) => {
+    const signals = signalControllers()
+    const { listener, done } = pickRenderer(ctx)
+    try {
+      const result = await abortRollout(
+        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener], stop: signals.stop, abort: signals.abort },
+        owner(),
+        { rollback: flags.rollback === true },
+      )
+      const exitCode = result.counts.rollback_failed > 0 ? ExitCode.rollbackFailed : result.revertComplete ? ExitCode.ok : ExitCode.halted
+      if (ctx.out.json) printJson(ctx.out, { aborted: result.rolloutId, counts: result.counts, revertComplete: result.revertComplete, exitCode })
+      else say(ctx.out, `rollout ${result.rolloutId} aborted: ${formatCounts(result.counts)}`)
+      return exitCode
+    } finally {
+      signals.dispose()
+      done()
+    }
+  })
+}

@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto'
+
+import { ExitCode, FleetError, LockedError, UsageError, errorMessage } from '../errors.js'
+import { gitResolveCommit } from '../remote/commands.js'
+import { render } from '../remote/shell.js'
+import type { Executor } from '../ssh/executor.js'
+import type { Store } from '../store/store.js'
+import type { Clock } from './clock.js'
+import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
+import type { Host, Sha } from './types.js'
+
+export interface SingleRollbackRequest {
+  readonly host: Host
+  /** A commit (7-64 hex digits) to move to; default: the host's recorded previous version. */
+  readonly to?: string
+  readonly settings: HostSettings
+  readonly connectTimeoutMs: number
+  readonly owner: string
+}
+
+export interface SingleRollbackResult {
+  readonly host: string
+  readonly from: string | null
+  readonly to: string
+  readonly outcome: HostOutcome
+  readonly exitCode: ExitCode
+}
+
+/** The version a host ran before its last change, from the inventory table or the latest rollout that touched it. */
+export async function recordedPreviousVersion(store: Store, name: string): Promise<string | null> {
+  const row = (await store.listHosts()).find((h) => h.name === name)
+  if (row?.previousVersion) return row.previousVersion
+  return store.latestPreviousVersion(name)
+}
+
+/**
+ * `fleet rollback <host>`: one host back to its previous version (or --to),
+ * with the same steps, verification and automatic restore as a rollout, under
+ * the same lock, recorded as events.
+ */
+export async function rollbackOneHost(
+  deps: { readonly store: Store; readonly executor: Executor; readonly clock: Clock },
+  request: SingleRollbackRequest,
+): Promise<SingleRollbackResult> {
+  const { store, clock } = deps
+  const { host } = request
+  if (request.to !== undefined && !/^[0-9a-f]{7,64}$/.test(request.to))
+    throw new UsageError(`--to must be a commit SHA (7 to 64 hexadecimal digits), got ${JSON.stringify(request.to)}`)
+  const wanted = request.to ?? (await recordedPreviousVersion(store, host.name))
+  if (!wanted) throw new UsageError(`no previous version is recorded for ${host.name}; name one with --to <sha>`)
+
+  const lockId = `rollback-${host.name}-${randomBytes(3).toString('hex')}`
+  const lock = await store.acquireLock(lockId, request.owner, new Date(clock.now()))
+  if (!lock.acquired)
+    throw new LockedError(`rollout ${lock.rolloutId} holds the lock (${lock.holder}, since ${lock.since.toISOString()}); try again when it has finished`)
+  try {
+    const record = (type: string, data: Record<string, unknown>) =>
+      store.appendEvent({ rolloutId: null, type, host: host.name, data: { ...data, at: new Date(clock.now()).toISOString() } })
+    let session
+    try {
+      session = await deps.executor.connect(host, { timeoutMs: request.connectTimeoutMs })
+    } catch (error) {
+      const outcome: HostOutcome = { status: 'failed', previousVersion: null, newVersion: null, failedStep: 'connect', error: errorMessage(error) }
+      await record('host-rollback-finished', { ...outcome })
+      return { host: host.name, from: null, to: wanted, outcome, exitCode: ExitCode.rolledBack }
+    }
+    const sessions = [session]
+    try {
+      // A short SHA becomes the full one on the host itself; an unknown commit is bad input.
+      const resolved = await session.run(render(gitResolveCommit(host.appDir, wanted)), {
+        timeoutMs: request.settings.commandTimeoutMs,
+      })
+      const target = resolved.stdout.trim()
+      if (resolved.code !== 0 || !/^[0-9a-f]{40,64}$/.test(target))
+        throw new UsageError(`commit ${wanted} is not known on ${host.name} (git rev-parse found no such commit)`)
+      await record('host-rollback-started', { to: target, owner: request.owner })
+      const outcome = await updateHost({
+        session,
+        host,
+        target: target as Sha,
+        settings: request.settings,
+        clock,
+        reconnect: async () => {
+          const fresh = await deps.executor.connect(host, { timeoutMs: request.connectTimeoutMs })
+          sessions.push(fresh)
+          return fresh
+        },
+        hooks: { step: (step, phase) => record('host-rollback-step', { step, phase }), previousVersion: () => {} },
+      })
+      await record('host-rollback-finished', { ...outcome, to: target })
+      if (outcome.status === 'success')
+        await store.recordHostState(host.name, { status: 'rolled_back', currentVersion: target, previousVersion: outcome.previousVersion })
+      else if (outcome.newVersion) await store.recordHostState(host.name, { status: outcome.status, currentVersion: outcome.newVersion })
+      const exitCode =
+        outcome.status === 'success' || outcome.status === 'skipped'
+          ? ExitCode.ok
+          : outcome.status === 'rollback_failed'
+            ? ExitCode.rollbackFailed
+            : ExitCode.rolledBack
+      return { host: host.name, from: outcome.previousVersion, to: target, outcome, exitCode }
+    } finally {
+      for (const s of sessions) s.close()
+    }
+  } catch (error) {
+    if (error instanceof FleetError) throw error
+    throw new FleetError(`rollback of ${host.name} failed: ${errorMessage(error)}`, ExitCode.internal)
+  } finally {
+    await store.releaseLock(lockId)
+  }
+}
