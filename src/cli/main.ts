@@ -80,6 +80,16 @@ export function buildProgram(): Command {
       exit(await rollbackHostCommand(host, globals(cmd)))
     })
 
+  program
+    .command('demo')
+    .description('run two real rollouts on a throw-away local fleet (real SSH, git, PGlite); cleans up after')
+    .option('--hosts <n>', 'simulated hosts', '20')
+    .addHelpText('after', '\nExample:\n  fleet demo --hosts 10')
+    .action(async (_opts, cmd: Command) => {
+      const { demo } = await import('./commands/demo.js')
+      exit(await demo(globals(cmd)))
+    })
+
   const hosts = program.command('hosts').description("manage fleet's built-in inventory table")
   hosts
     .command('list')
