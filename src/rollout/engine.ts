@@ -18,6 +18,7 @@ import type { Host, HostStatus, RolloutState, Sha, StepName } from './types.js'
 /** A lease not renewed for this long belongs to a crashed orchestrator. */
 export const LEASE_TTL_MS = 30_000
 const HEARTBEAT_MS = 5_000
+const EVENT_FLUSH_MS = 200
 /** Connection attempts (1 s, 2 s, 4 s apart) before a rollback gives a lost host up. */
 const RECONNECT_ATTEMPTS = 4
 
@@ -295,13 +296,37 @@ export class RolloutRun {
     }
   }
 
-  /** Store first, then listeners: what a renderer shows is already recorded. */
+  /**
+   * Appends to the event log and tells the listeners. Host states are written
+   * synchronously before their events; the log itself is written in batches
+   * (one INSERT per ~200 ms or per host outcome), which keeps store statements
+   * per host low without losing an outcome.
+   */
   private async emit(event: RolloutEvent): Promise<void> {
     const host = 'host' in event ? event.host : null
-    await this.persist(() =>
-      this.deps.store.appendEvent({ rolloutId: this.rolloutId, type: event.type, host, data: event, at: new Date(event.at) }),
-    )
+    this.eventBuffer.push({ rolloutId: this.rolloutId, type: event.type, host, data: event, at: new Date(event.at) })
     for (const listener of this.deps.listeners) listener(event)
+    if (event.type === 'host-step' || event.type === 'host-started' || event.type === 'stage-delay') {
+      this.flushTimer ??= setTimeout(() => void this.flushEvents().catch(() => {}), EVENT_FLUSH_MS)
+      return
+    }
+    await this.flushEvents()
+  }
+
+  private readonly eventBuffer: Parameters<Store['appendEvents']>[0][number][] = []
+  private eventWrites: Promise<void> = Promise.resolve()
+  private flushTimer: NodeJS.Timeout | null = null
+
+  /** Writes buffered events in order, one statement per batch; concurrent callers queue up. */
+  private flushEvents(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer)
+    this.flushTimer = null
+    const write = this.eventWrites.then(async () => {
+      const batch = this.eventBuffer.splice(0)
+      if (batch.length) await this.persist(() => this.deps.store.appendEvents(batch))
+    })
+    this.eventWrites = write.catch(() => {})
+    return write
   }
 
   private counts(hosts: readonly PlannedHost[] = this.state.plan.hosts): StatusCounts {
@@ -460,8 +485,12 @@ export class RolloutRun {
 
   private hooks(host: PlannedHost) {
     const id = this.rolloutId
+    let last = ''
     return {
       step: async (step: StepName, phase: Phase) => {
+        // The version step runs two commands; one step change is one write.
+        if (`${phase}:${step}` === last) return
+        last = `${phase}:${step}`
         await this.persist(() => this.deps.store.updateRolloutHost(id, host.name, { step }))
         await this.emit({ type: 'host-step', rolloutId: id, stage: host.stage, host: host.name, step, phase, at: this.at() })
       },

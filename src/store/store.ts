@@ -327,6 +327,17 @@ export class Store {
       .execute()
   }
 
+  /** Several events in one INSERT, in order. */
+  async appendEvents(events: readonly { rolloutId: string | null; type: string; host?: string | null; data: unknown; at: Date }[]): Promise<void> {
+    for (let i = 0; i < events.length; i += 500)
+      await this.db
+        .insertInto('fleet_events')
+        .values(
+          events.slice(i, i + 500).map((e) => ({ rollout_id: e.rolloutId, at: e.at, type: e.type, host: e.host ?? null, data: JSON.stringify(e.data) })),
+        )
+        .execute()
+  }
+
   async listEvents(rolloutId: string): Promise<{ at: Date; type: string; host: string | null; data: unknown }[]> {
     const rows = await this.db
       .selectFrom('fleet_events')
