@@ -4,6 +4,7 @@ import { abortRollout, resumeRollout } from '../../rollout/engine.js'
 import { makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer } from './rollout-start.js'
+import { snapshotListener } from '../snapshot-listener.js'
 import { formatCounts } from '../../render/plain.js'
 
 /** Signals during resume/abort behave as during start: first stops starting hosts, second aborts. */
@@ -32,15 +33,17 @@ export async function rolloutResume(flags: GlobalFlags): Promise<number> {
   return withStore(ctx.config, async (store) => {
     const signals = signalControllers()
     const { listener, done } = pickRenderer(ctx)
+    const snapshot = snapshotListener(store, ctx.config.database.dir)
     try {
       const result = await resumeRollout(
-        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener], stop: signals.stop, abort: signals.abort },
+        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, abort: signals.abort },
         owner(),
       )
       return result.exitCode
     } finally {
       signals.dispose()
       done()
+      await snapshot.done()
     }
   })
 }

@@ -7,6 +7,7 @@ import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
 import { createLiveRenderer } from '../../render/live.js'
 import { formatPlainEvent } from '../../render/plain.js'
+import { snapshotListener } from '../snapshot-listener.js'
 import { hostSettings, makeContext, makeExecutor, owner, withStore, type Context, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 
@@ -101,9 +102,10 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     }
     process.on('SIGINT', onSignal)
     process.on('SIGTERM', onSignal)
+    const snapshot = snapshotListener(store, config.database.dir)
     try {
       const result = await runRollout(
-        { store, executor, clock: systemClock, listeners: [listener], stop: stop.signal, abort: abort.signal },
+        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: stop.signal, abort: abort.signal },
         request,
       )
       return result.exitCode
@@ -111,6 +113,7 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
       done()
+      await snapshot.done()
     }
   })
 }
