@@ -9,7 +9,9 @@ import path from 'node:path'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { runFleet } from './support/cli.js'
+import { spawn } from 'node:child_process'
+
+import { FLEET_BIN, runFleet } from './support/cli.js'
 import { fleetConfigOverrides } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
@@ -134,6 +136,34 @@ describe('rollout start / status through the binary', () => {
     const status = await runFleet(['rollout', 'status'], { cwd: dir })
     expect(status.code).toBe(2)
     expect(status.stderr).toMatch(/no rollout has run yet/)
+  })
+})
+
+describe('status from another shell while a rollout holds the embedded store', () => {
+  it('reads the snapshot the running rollout keeps next to PGlite', async () => {
+    fleet = await startTestFleet({ hosts: 3 })
+    const dir = await workdir(fleetConfigOverrides(fleet, { verify: { delay: '3s' }, rollout: { stages: [100] } }))
+    await addHosts(dir, fleet)
+    const child = spawn(process.execPath, [FLEET_BIN, 'rollout', 'start', '--json'], { cwd: dir, env: { PATH: process.env.PATH, HOME: process.env.HOME } })
+    let out = ''
+    const finished = new Promise<number | null>((resolve) => child.on('close', resolve))
+    // Wait until every host is in its verify delay, then ask from "another shell".
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString()
+        if ((out.match(/"step":"verify"/g) ?? []).length === 3) resolve()
+      })
+    })
+    await new Promise((r) => setTimeout(r, 1_200)) // the snapshot is refreshed every second
+    const status = await runFleet(['rollout', 'status', '--json'], { cwd: dir })
+    expect(status.code).toBe(0)
+    expect(status.stderr).toMatch(/snapshot/)
+    const s = JSON.parse(status.stdout)
+    expect(s.state).toBe('running')
+    expect(s.counts.updating).toBe(3)
+    expect(await finished).toBe(0)
+    const after = JSON.parse((await runFleet(['rollout', 'status', '--json'], { cwd: dir })).stdout)
+    expect(after).toMatchObject({ id: s.id, state: 'completed', counts: { success: 3 } })
   })
 })
 

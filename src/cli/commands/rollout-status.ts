@@ -1,13 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import { formatDuration, parseDuration } from '../../config/duration.js'
-import { FleetError, ExitCode, UsageError } from '../../errors.js'
+import { FleetError, ExitCode, LockedError, UsageError } from '../../errors.js'
 import { leaseIsStale } from '../../rollout/engine.js'
 import { buildStatus, type RolloutStatus } from '../../rollout/status.js'
 import { renderStatus } from '../../render/status-table.js'
 import { palette } from '../../render/style.js'
-import type { Store } from '../../store/store.js'
-import { makeContext, withStore, type GlobalFlags } from '../context.js'
+import type { FleetConfig } from '../../config/types.js'
+import { openDatabase, type Database } from '../../store/database.js'
+import { readStatusSnapshot } from '../../store/snapshot.js'
+import { Store } from '../../store/store.js'
+import { makeContext, type GlobalFlags } from '../context.js'
 import { printJson } from '../output.js'
 
 export interface RolloutStatusFlags extends GlobalFlags {
@@ -26,6 +29,35 @@ const readStatus = async (store: Store, id?: string): Promise<RolloutStatus | nu
   return rollout && buildStatus(rollout, await store.listRolloutHosts(rollout.id))
 }
 
+type ReadStatus = (id?: string) => Promise<RolloutStatus | null>
+
+/**
+ * Reads from the store; when the embedded store is held by a running rollout
+ * (PGlite is single-process), reads the snapshot that rollout keeps beside it.
+ */
+async function withStatusSource<T>(config: FleetConfig, stderr: NodeJS.WritableStream, fn: (read: ReadStatus) => Promise<T>): Promise<T> {
+  let database: Database
+  try {
+    database = await openDatabase(config.database)
+  } catch (error) {
+    const dir = config.database.dir
+    if (!(error instanceof LockedError) || config.database.url || !readStatusSnapshot(dir)) throw error
+    stderr.write(`fleet: the embedded store is in use by the running rollout; showing the snapshot it keeps (updated every second)\n`)
+    return fn(async (id) => {
+      const snapshot = readStatusSnapshot(dir)
+      if (!snapshot) return null
+      if (id && snapshot.status.id !== id) throw new LockedError(`${error.message}; only the running rollout ${snapshot.status.id} can be shown until it finishes`)
+      return snapshot.status
+    })
+  }
+  try {
+    const store = new Store(database)
+    return await fn((id) => readStatus(store, id))
+  } finally {
+    await database.close()
+  }
+}
+
 /** What counts as a change worth a new view: anything but the heartbeat. */
 const changeKey = (status: RolloutStatus): string => JSON.stringify({ ...status, heartbeatAt: null })
 
@@ -42,8 +74,8 @@ export async function rolloutStatus(id: string | undefined, flags: RolloutStatus
     renderStatus(status, { color: out.color, width: out.stdout.columns ?? 120, all: flags.all === true })
   const show = (status: RolloutStatus): void => (out.json ? printJson(out, status) : void out.stdout.write(`${view(status)}\n`))
 
-  return withStore(ctx.config, async (store) => {
-    let status = await readStatus(store, id)
+  return withStatusSource(ctx.config, out.stderr, async (readStatus) => {
+    let status = await readStatus(id)
     if (!status) throw new FleetError(id ? `no rollout with id ${id}` : 'no rollout has run yet', ExitCode.usage)
     if (!flags.watch) {
       show(status)
@@ -67,7 +99,7 @@ export async function rolloutStatus(id: string | undefined, flags: RolloutStatus
         if (done) break
         await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => {})
         if (stop.signal.aborted) return ExitCode.interrupted
-        const next = await readStatus(store, status.id)
+        const next = await readStatus(status.id)
         if (!next) throw new FleetError(`rollout ${status.id} disappeared from the store`, ExitCode.internal)
         status = next
       }
