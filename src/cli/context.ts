@@ -4,7 +4,9 @@ import { hostname, userInfo } from 'node:os'
 import { UsageError } from '../errors.js'
 import { loadConfig, type RawConfigOverrides } from '../config/load.js'
 import type { FleetConfig } from '../config/types.js'
+import type { RolloutRequest } from '../rollout/engine.js'
 import type { HostSettings } from '../rollout/host-update.js'
+import type { Host } from '../rollout/types.js'
 import { Ssh2Executor } from '../ssh/ssh2-executor.js'
 import { openDatabase } from '../store/database.js'
 import { Store } from '../store/store.js'
@@ -77,6 +79,24 @@ export const hostSettings = (config: FleetConfig): HostSettings => ({
   steps: config.steps,
   verify: config.verify,
   commandTimeoutMs: config.timeouts.commandMs,
+})
+
+/** A rollout request from the validated config: the one place config keys meet the engine. */
+export const rolloutRequest = (
+  config: FleetConfig,
+  hosts: readonly Host[],
+  options: { readonly ref?: string | undefined; readonly seed?: string | undefined; readonly owner?: string },
+): RolloutRequest => ({
+  hosts,
+  ref: options.ref ?? config.app.branch,
+  stages: config.rollout.stages,
+  failureThreshold: config.rollout.failureThreshold,
+  concurrency: config.rollout.concurrency,
+  stageDelayMs: config.rollout.stageDelayMs,
+  connectTimeoutMs: config.ssh.connectTimeoutMs,
+  settings: hostSettings(config),
+  owner: options.owner ?? owner(),
+  ...(options.seed ? { seed: options.seed } : {}),
 })
 
 export const owner = (): string => {

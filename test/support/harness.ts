@@ -10,9 +10,9 @@ import path from 'node:path'
 
 import { loadConfig, type RawConfigOverrides } from '../../src/config/load.js'
 import type { FleetConfig } from '../../src/config/types.js'
-import { hostSettings, makeExecutor } from '../../src/cli/context.js'
+import { makeExecutor, rolloutRequest } from '../../src/cli/context.js'
 import { systemClock } from '../../src/rollout/clock.js'
-import { runRollout, type RolloutRequest, type RolloutResult } from '../../src/rollout/engine.js'
+import { runRollout, type RolloutResult } from '../../src/rollout/engine.js'
 import type { RolloutEvent } from '../../src/rollout/events.js'
 import { loadInventory } from '../../src/rollout/inventory.js'
 import { openDatabase, type Database } from '../../src/store/database.js'
@@ -99,18 +99,7 @@ export interface RunResult extends RolloutResult {
 export async function rollout(store: Store, config: FleetConfig, options: { ref?: string; seed?: string } = {}): Promise<RunResult> {
   const inventory = await loadInventory(store, config)
   const events: RolloutEvent[] = []
-  const request: RolloutRequest = {
-    hosts: inventory.hosts,
-    ref: options.ref ?? config.app.branch,
-    stages: config.rollout.stages,
-    failureThreshold: config.rollout.failureThreshold,
-    concurrency: config.rollout.concurrency,
-    stageDelayMs: config.rollout.stageDelayMs,
-    connectTimeoutMs: config.ssh.connectTimeoutMs,
-    settings: hostSettings(config),
-    owner: 'test',
-    seed: options.seed ?? 'test-seed',
-  }
+  const request = rolloutRequest(config, inventory.hosts, { ref: options.ref, seed: options.seed ?? 'test-seed', owner: 'test' })
   const result = await runRollout(
     { store, executor: makeExecutor(config, store), clock: systemClock, listeners: [(e) => events.push(e)] },
     request,

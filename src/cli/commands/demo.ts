@@ -4,14 +4,14 @@ import path from 'node:path'
 
 import { loadConfig } from '../../config/load.js'
 import { systemClock } from '../../rollout/clock.js'
-import { runRollout, type RolloutRequest } from '../../rollout/engine.js'
+import { runRollout } from '../../rollout/engine.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import { canaryOrder } from '../../rollout/plan.js'
 import { shortSha } from '../../render/style.js'
 import { startTestFleet } from '../../sim/fleet.js'
 import { openDatabase } from '../../store/database.js'
 import { Store } from '../../store/store.js'
-import { hostSettings, makeContext, makeExecutor, type GlobalFlags } from '../context.js'
+import { makeContext, makeExecutor, rolloutRequest, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer } from './rollout-start.js'
 
@@ -61,18 +61,7 @@ export async function demo(flags: GlobalFlags & { hosts?: string }): Promise<num
 
       const run = async (ref: string) => {
         const inventory = await loadInventory(store, config)
-        const request: RolloutRequest = {
-          hosts: inventory.hosts,
-          ref,
-          stages: config.rollout.stages,
-          failureThreshold: config.rollout.failureThreshold,
-          concurrency: config.rollout.concurrency,
-          stageDelayMs: config.rollout.stageDelayMs,
-          connectTimeoutMs: config.ssh.connectTimeoutMs,
-          settings: hostSettings(config),
-          owner: 'fleet demo',
-          seed: SEED,
-        }
+        const request = rolloutRequest(config, inventory.hosts, { ref, seed: SEED, owner: 'fleet demo' })
         const renderer = pickRenderer(ctx)
         try {
           return await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [renderer.listener] }, request)

@@ -1,14 +1,14 @@
 import type { RawConfigOverrides } from '../../config/load.js'
 import { UsageError } from '../../errors.js'
 import { systemClock } from '../../rollout/clock.js'
-import { planRollout, runRollout, type RolloutRequest } from '../../rollout/engine.js'
+import { planRollout, runRollout } from '../../rollout/engine.js'
 import type { RolloutEvent, RolloutListener } from '../../rollout/events.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
 import { createLiveRenderer } from '../../render/live.js'
 import { formatPlainEvent } from '../../render/plain.js'
 import { snapshotListener } from '../snapshot-listener.js'
-import { hostSettings, makeContext, makeExecutor, owner, withStore, type Context, type GlobalFlags } from '../context.js'
+import { makeContext, makeExecutor, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 
 export interface RolloutStartFlags extends GlobalFlags {
@@ -55,18 +55,7 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const inventory = await loadInventory(store, config)
     for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
     if (inventory.hosts.length === 0) throw new UsageError(`the inventory (${inventory.source === 'query' ? 'inventory.query' : 'fleet hosts table'}) has no valid active hosts`)
-    const request: RolloutRequest = {
-      hosts: inventory.hosts,
-      ref: flags.ref ?? config.app.branch,
-      stages: config.rollout.stages,
-      failureThreshold: config.rollout.failureThreshold,
-      concurrency: config.rollout.concurrency,
-      stageDelayMs: config.rollout.stageDelayMs,
-      connectTimeoutMs: config.ssh.connectTimeoutMs,
-      settings: hostSettings(config),
-      owner: owner(),
-      ...(flags.seed ? { seed: flags.seed } : {}),
-    }
+    const request = rolloutRequest(config, inventory.hosts, { ref: flags.ref, seed: flags.seed })
     const executor = makeExecutor(config, store)
 
     if (flags.dryRun) {
