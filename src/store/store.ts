@@ -68,6 +68,10 @@ export type LockResult =
   | { readonly acquired: true }
   | { readonly acquired: false; readonly rolloutId: string | null; readonly holder: string; readonly since: Date; readonly heartbeatAt: Date }
 
+/** A patch's absent fields are left alone; null is a value and is written. */
+const definedOnly = <T extends Record<string, unknown>>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } =>
+  Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> }
+
 const toDate = (value: Date | string | null): Date | null => (value === null ? null : new Date(value))
 
 /** fleet's own tables: the built-in inventory, rollouts, per-host results, events, pinned host keys, the lock. */
@@ -221,14 +225,16 @@ export class Store {
   ): Promise<void> {
     await this.db
       .updateTable('fleet_rollouts')
-      .set({
-        ...(patch.state !== undefined ? { state: patch.state } : {}),
-        ...(patch.currentStage !== undefined ? { current_stage: patch.currentStage } : {}),
-        ...(patch.finishedAt !== undefined ? { finished_at: patch.finishedAt } : {}),
-        ...(patch.heartbeatAt !== undefined ? { heartbeat_at: patch.heartbeatAt } : {}),
-        ...(patch.exitCode !== undefined ? { exit_code: patch.exitCode } : {}),
-        ...(patch.error !== undefined ? { error: patch.error } : {}),
-      })
+      .set(
+        definedOnly({
+          state: patch.state,
+          current_stage: patch.currentStage,
+          finished_at: patch.finishedAt,
+          heartbeat_at: patch.heartbeatAt,
+          exit_code: patch.exitCode,
+          error: patch.error,
+        }),
+      )
       .where('id', '=', id)
       .execute()
   }
@@ -236,15 +242,17 @@ export class Store {
   async updateRolloutHost(id: string, name: string, patch: RolloutHostPatch): Promise<void> {
     await this.db
       .updateTable('fleet_rollout_hosts')
-      .set({
-        ...(patch.status !== undefined ? { status: patch.status } : {}),
-        ...(patch.step !== undefined ? { step: patch.step } : {}),
-        ...(patch.previousVersion !== undefined ? { previous_version: patch.previousVersion } : {}),
-        ...(patch.newVersion !== undefined ? { new_version: patch.newVersion } : {}),
-        ...(patch.error !== undefined ? { error: patch.error } : {}),
-        ...(patch.startedAt !== undefined ? { started_at: patch.startedAt } : {}),
-        ...(patch.finishedAt !== undefined ? { finished_at: patch.finishedAt } : {}),
-      })
+      .set(
+        definedOnly({
+          status: patch.status,
+          step: patch.step,
+          previous_version: patch.previousVersion,
+          new_version: patch.newVersion,
+          error: patch.error,
+          started_at: patch.startedAt,
+          finished_at: patch.finishedAt,
+        }),
+      )
       .where('rollout_id', '=', id)
       .where('name', '=', name)
       .execute()
