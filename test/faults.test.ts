@@ -1,0 +1,813 @@
+/**
+ * Real fault injection against real parts: OpenSSH sshd killed mid-step, a command that hangs past
+ * its timeout, the orchestrator SIGKILLed or interrupted mid-stage (the built binary), Postgres
+ * restarted mid-rollout (a private server, see support/private-postgres.ts). Every test checks the
+ * final REAL state of every host (HEAD, service) against what the store says, and that no host was
+ * lost (none left `updating`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import pg from 'pg'
+import { afterEach, describe, expect, it } from 'vitest'
+
+import { hostSettings, makeExecutor } from '../src/cli/context.js'
+import type { FleetConfig } from '../src/config/types.js'
+import { systemClock } from '../src/rollout/clock.js'
+import { resumeRollout, runRollout, type RolloutRequest, type RolloutResult } from '../src/rollout/engine.js'
+import type { RolloutEvent, RolloutListener } from '../src/rollout/events.js'
+import { loadInventory } from '../src/rollout/inventory.js'
+import { canaryOrder } from '../src/rollout/plan.js'
+import type { HostStatus } from '../src/rollout/types.js'
+import { openDatabase } from '../src/store/database.js'
+import { Store } from '../src/store/store.js'
+import { FLEET_BIN, runFleet, type FleetRun } from './support/cli.js'
+import { fleetConfigOverrides, openTestStore, registerHosts, testConfig, type TestStore } from './support/harness.js'
+import { createTestDatabase, type TestDatabase } from './support/postgres.js'
+import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js'
+import { startTestFleet, type TestFleet } from './support/test-fleet.js'
+
+// ---- per-test resources, always cleaned up ----------------------------------------------------
+
+let fleet: TestFleet | null = null
+let testStore: TestStore | null = null
+let database: TestDatabase | null = null
+let privatePg: PrivatePostgres | null = null
+const children = new Set<ChildProcess>()
+const cleanups: (() => Promise<void>)[] = []
+
+afterEach(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  children.clear()
+  await testStore?.close().catch(() => {})
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+  await database?.drop()
+  await privatePg?.destroy()
+  await fleet?.stop()
+  fleet = testStore = database = privatePg = null
+})
+
+const TERMINAL: readonly HostStatus[] = ['success', 'failed', 'rolled_back', 'rollback_failed', 'skipped']
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+/** A rollout in-process against the real fleet and store, with a listener that sees every event as it is recorded. */
+async function rolloutWith(
+  store: Store,
+  config: FleetConfig,
+  options: { listener?: RolloutListener; ref?: string; owner?: string; storeRetryMs?: number; seed?: string } = {},
+): Promise<RolloutResult & { events: RolloutEvent[] }> {
+  const inventory = await loadInventory(store, config)
+  const events: RolloutEvent[] = []
+  const request: RolloutRequest = {
+    hosts: inventory.hosts,
+    ref: options.ref ?? config.app.branch,
+    stages: config.rollout.stages,
+    failureThreshold: config.rollout.failureThreshold,
+    concurrency: config.rollout.concurrency,
+    stageDelayMs: config.rollout.stageDelayMs,
+    connectTimeoutMs: config.ssh.connectTimeoutMs,
+    settings: hostSettings(config),
+    owner: options.owner ?? 'test',
+    seed: options.seed ?? 'test-seed',
+    ...(options.storeRetryMs !== undefined ? { storeRetryMs: options.storeRetryMs } : {}),
+  }
+  const listener: RolloutListener = (event) => {
+    events.push(event)
+    options.listener?.(event)
+  }
+  const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [listener] }, request)
+  return { ...result, events }
+}
+
+/** A fresh migrated PGlite dir with the fleet's hosts, closed so that a `fleet` process can open it. */
+async function pgliteDirWithHosts(f: TestFleet): Promise<string> {
+  const s = await openTestStore('pglite')
+  await registerHosts(s.store, f)
+  await s.database.close()
+  const dir = s.databaseConfig.dir
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Opens a PGlite dir for a moment (the embedded store allows one process at a time). */
+async function withPglite<T>(dir: string, fn: (store: Store) => Promise<T>): Promise<T> {
+  const db = await openDatabase({ url: null, dir })
+  try {
+    return await fn(new Store(db))
+  } finally {
+    await db.close()
+  }
+}
+
+async function workdir(config: object): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-faults-'))
+  await writeFile(path.join(dir, 'rollout.config.json'), JSON.stringify(config, null, 2))
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+interface Spawned {
+  readonly pid: number
+  readonly events: Record<string, unknown>[]
+  /** Resolves with the first event (already seen or still to come) that matches; rejects if the process exits first. */
+  waitFor(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
+  readonly exited: Promise<FleetRun>
+  kill(signal: NodeJS.Signals): void
+}
+
+/** The built `fleet` as a live process whose NDJSON stdout (--json) is read event by event. */
+function spawnFleet(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Spawned {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...options.env }
+  const child = spawn(process.execPath, [FLEET_BIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  const events: Record<string, unknown>[] = []
+  const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = []
+  let stdout = ''
+  let stderr = ''
+  let pending = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+    pending += chunk.toString()
+    let newline: number
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline)
+      pending = pending.slice(newline + 1)
+      if (!line.trim()) continue
+      let event: Record<string, unknown>
+      try {
+        event = JSON.parse(line) as Record<string, unknown>
+      } catch {
+        continue
+      }
+      events.push(event)
+      for (const w of [...waiters]) if (w.match(event)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(event))
+    }
+  })
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<FleetRun>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+  return {
+    pid: child.pid!,
+    events,
+    waitFor: (match, timeoutMs = 60_000) => {
+      const seen = events.find(match)
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs)
+        waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolve(e)) })
+        void exited.then((run) => {
+          clearTimeout(timer)
+          reject(new Error(`fleet exited (${run.code ?? run.signal}) before the awaited event; stderr: ${run.stderr}`))
+        })
+      })
+    },
+    exited,
+    kill: (signal) => child.kill(signal),
+  }
+}
+
+const isStep = (host: string | null, step: string, phase: 'update' | 'rollback' = 'update', stage?: number) => (e: Record<string, unknown>) =>
+  e.type === 'host-step' && (host === null || e.host === host) && e.step === step && e.phase === phase && (stage === undefined || e.stage === stage)
+
+/** pids of a simulated host's hung `bun install` (the fixture's sim-bin/bun with faults/install-hangs). */
+function hungInstalls(f: TestFleet, host: string): number[] {
+  const marker = `FLEET_SIM_HOST=${f.host(host).dir}`
+  const found: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      if (!argv.some((a) => a.endsWith('sim-bin/bun')) || !argv.includes('install')) continue
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker)) found.push(Number(entry))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(25)
+  }
+}
+
+/** The hung install really runs on the host now (the event comes just before the command starts). */
+const waitForHungInstall = (f: TestFleet, host: string) => until(`a hung bun install on ${host}`, () => hungInstalls(f, host).length > 0)
+
+const statusesOf = async (store: Store, id: string): Promise<Record<string, HostStatus>> =>
+  Object.fromEntries((await store.listRolloutHosts(id)).map((h) => [h.name, h.status]))
+
+/** Nothing lost: every planned host is terminal or pending, none left `updating`. */
+async function expectNothingLost(store: Store, id: string, hostNames: readonly string[]): Promise<void> {
+  const rows = await store.listRolloutHosts(id)
+  expect(rows.map((r) => r.name).sort()).toEqual([...hostNames].sort())
+  for (const row of rows) expect([...TERMINAL, 'pending'], `${row.name} is ${row.status}`).toContain(row.status)
+}
+
+/** The host really is on `sha`, and its service runs that commit. */
+async function expectOn(f: TestFleet, host: string, sha: string): Promise<void> {
+  expect(await f.head(host), `HEAD of ${host}`).toBe(sha)
+  expect(await f.service(host), `service of ${host}`).toEqual({ running: true, sha })
+}
+
+/** Stored status matches reality: success/skipped ⇒ on target and running it; rolled_back ⇒ on previous and running it. */
+async function expectStoreMatchesHosts(f: TestFleet, store: Store, id: string, target: string): Promise<void> {
+  for (const row of await store.listRolloutHosts(id)) {
+    if (row.status === 'success' || row.status === 'skipped') await expectOn(f, row.name, target)
+    if (row.status === 'rolled_back') await expectOn(f, row.name, row.previousVersion!)
+    if (row.status === 'pending') await expectOn(f, row.name, f.origin.shas.v1)
+  }
+}
+
+// ---- 1. sshd killed mid-step ------------------------------------------------------------------
+
+describe('sshd killed in the middle of a host’s install', () => {
+  it('the engine reconnects for the rollback once sshd is back → rolled_back, really on v1', async () => {
+    fleet = await startTestFleet({ hosts: 2 })
+    const f = fleet
+    testStore = await openTestStore('pglite')
+    const { store } = testStore
+    await registerHosts(store, f)
+    const { v1, v2 } = f.origin.shas
+    await f.setFault('h01', 'install-hangs', true)
+    const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 } })
+
+    let injected: Promise<void> | null = null
+    const result = await rolloutWith(store, config, {
+      listener: (e) => {
+        if (!injected && e.type === 'host-step' && e.host === 'h01' && e.step === 'install' && e.phase === 'update')
+          injected = (async () => {
+            await waitForHungInstall(f, 'h01')
+            await f.killSshd('h01')
+            await sleep(500)
+            await f.setFault('h01', 'install-hangs', false)
+            await f.restartSshd('h01')
+          })()
+      },
+    })
+    await injected
+
+    expect(result.state).toBe('completed')
+    expect(result.exitCode).toBe(4)
+    const rows = await store.listRolloutHosts(result.rolloutId)
+    const h01 = rows.find((r) => r.name === 'h01')!
+    expect(h01).toMatchObject({ status: 'rolled_back', previousVersion: v1, newVersion: v1, step: 'install' })
+    expect(h01.error).toMatch(/install: connection lost/)
+    expect(rows.find((r) => r.name === 'h02')).toMatchObject({ status: 'success', newVersion: v2 })
+    await expectNothingLost(store, result.rolloutId, ['h01', 'h02'])
+    await expectOn(f, 'h01', v1)
+    await expectOn(f, 'h02', v2)
+    // One connection for the update, one fresh one for the rollback.
+    expect(f.acceptedConnections('h01')).toBe(2)
+    const rollbackSteps = result.events.filter((e) => e.type === 'host-step' && e.host === 'h01' && e.phase === 'rollback').map((e) => (e as { step: string }).step)
+    expect(rollbackSteps).toEqual(['rollback', 'install', 'restart', 'verify', 'confirm'])
+    expect((await store.listEvents(result.rolloutId)).map((e) => e.type)).toEqual(result.events.map((e) => e.type))
+    expect((await store.listHosts()).find((h) => h.name === 'h01')).toMatchObject({ status: 'rolled_back', currentVersion: v1 })
+    expect(hungInstalls(f, 'h01')).toEqual([])
+  })
+
+  it('sshd stays dead → rollback_failed (version unknown); `fleet rollback h01 --to v1` repairs it once sshd is back', async () => {
+    fleet = await startTestFleet({ hosts: 2 })
+    const f = fleet
+    testStore = await openTestStore('pglite')
+    const { store } = testStore
+    await registerHosts(store, f)
+    const { v1, v2 } = f.origin.shas
+    await f.setFault('h01', 'install-hangs', true)
+    const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 } })
+
+    let injected: Promise<void> | null = null
+    const result = await rolloutWith(store, config, {
+      listener: (e) => {
+        if (!injected && e.type === 'host-step' && e.host === 'h01' && e.step === 'install' && e.phase === 'update')
+          injected = (async () => {
+            await waitForHungInstall(f, 'h01')
+            await f.killSshd('h01')
+          })()
+      },
+    })
+    await injected
+
+    expect(result.exitCode).toBe(5)
+    const h01 = (await store.listRolloutHosts(result.rolloutId)).find((r) => r.name === 'h01')!
+    // Nobody could look at the host afterwards, so its version is recorded as unknown.
+    expect(h01).toMatchObject({ status: 'rollback_failed', previousVersion: v1, newVersion: null, step: 'install' })
+    expect(h01.error).toMatch(/install: connection lost/)
+    expect(h01.error).toMatch(/ROLLBACK FAILED: cannot connect to 127\.0\.0\.1:\d+/)
+    await expectNothingLost(store, result.rolloutId, ['h01', 'h02'])
+    await expectOn(f, 'h02', v2)
+    // The real state of h01: the new commit was checked out before the install hung, the service was
+    // never restarted, so it still runs the old release on a checkout of the new one.
+    expect(await f.head('h01')).toBe(v2)
+    expect(await f.service('h01')).toEqual({ running: true, sha: v1 })
+    expect((await store.listHosts()).find((h) => h.name === 'h01')).toMatchObject({ status: 'rollback_failed' })
+
+    // The operator brings sshd back and moves the host back by hand, through the CLI.
+    await f.setFault('h01', 'install-hangs', false)
+    await f.restartSshd('h01')
+    const dir = testStore.databaseConfig.dir
+    await testStore.database.close()
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    testStore = null
+    const cwd = await workdir({ ...fleetConfigOverrides(f), database: { dir } })
+    const run = await runFleet(['rollback', 'h01', '--to', v1], { cwd })
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(/h01: moved .* → .*, verified/)
+    await expectOn(f, 'h01', v1)
+    await expectOn(f, 'h02', v2)
+    await withPglite(dir, async (s) => {
+      expect((await s.listHosts()).find((h) => h.name === 'h01')).toMatchObject({ status: 'rolled_back', currentVersion: v1, previousVersion: v2 })
+      const lock = await s.lockState()
+      expect(lock.holder).toBeNull()
+    })
+  })
+})
+
+// ---- 2. a command that hangs past its timeout -------------------------------------------------
+
+describe('a command that hangs past its timeout', () => {
+  it('install times out → channel closed, host rolled back over the same connection, really on v1', async () => {
+    fleet = await startTestFleet({ hosts: 2 })
+    const f = fleet
+    testStore = await openTestStore('pglite')
+    const { store } = testStore
+    await registerHosts(store, f)
+    const { v1, v2 } = f.origin.shas
+    await f.setFault('h02', 'install-hangs', true)
+    const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 }, timeouts: { command: '2s' } })
+
+    let cleared: Promise<void> | null = null
+    const result = await rolloutWith(store, config, {
+      listener: (e) => {
+        // Once the update's install really hangs, clear the fault so the rollback's install works.
+        if (!cleared && e.type === 'host-step' && e.host === 'h02' && e.step === 'install' && e.phase === 'update')
+          cleared = (async () => {
+            await waitForHungInstall(f, 'h02')
+            await f.setFault('h02', 'install-hangs', false)
+          })()
+      },
+    })
+    await cleared
+
+    expect(result.exitCode).toBe(4)
+    const h02 = (await store.listRolloutHosts(result.rolloutId)).find((r) => r.name === 'h02')!
+    expect(h02).toMatchObject({ status: 'rolled_back', previousVersion: v1, newVersion: v1, step: 'install', error: 'install timed out after 2s' })
+    await expectNothingLost(store, result.rolloutId, ['h01', 'h02'])
+    await expectOn(f, 'h01', v2)
+    await expectOn(f, 'h02', v1)
+    // Same connection for the rollback: the timeout killed a command, not the session.
+    expect(f.acceptedConnections('h02')).toBe(1)
+    // The hung command does not outlive its closed channel.
+    await until('the timed-out install to exit on the host', () => hungInstalls(f, 'h02').length === 0, 5_000)
+  })
+})
+
+// ---- 3. the orchestrator SIGKILLed mid-stage ---------------------------------------------------
+
+describe('the orchestrator SIGKILLed mid-stage (real Postgres, read while the CLI runs)', () => {
+  /** 6 hosts in two stages (3 + 3), two at a time; returns once the CLI is dead mid-stage 2. */
+  async function killMidSecondStage() {
+    database = await createTestDatabase()
+    if (!database) return null
+    fleet = await startTestFleet({ hosts: 6 })
+    testStore = await openTestStore('postgres', database.url)
+    const { store } = testStore
+    await registerHosts(store, fleet)
+    const cwd = await workdir(fleetConfigOverrides(fleet, { verify: { delay: '1s' }, rollout: { stages: [50, 100], concurrency: 2 } }))
+    const env = { FLEET_DATABASE_URL: database.url }
+    const child = spawnFleet(['rollout', 'start', '--json'], { cwd, env })
+    const started = await child.waitFor((e) => e.type === 'rollout-started')
+    await child.waitFor(isStep(null, 'verify', 'update', 1))
+    child.kill('SIGKILL')
+    const run = await child.exited
+    expect(run.signal).toBe('SIGKILL')
+    const rolloutId = started.rolloutId as string
+    return { f: fleet, store, cwd, env, rolloutId, events: child.events }
+  }
+
+  it('leaves the rollout running with hosts `updating`; start refuses (exit 6); resume finishes it → every host really on v2', async (t) => {
+    const env = await killMidSecondStage()
+    if (!env) return t.skip()
+    const { f, store, cwd, rolloutId } = env
+    const { v1, v2 } = f.origin.shas
+    const names = f.hosts.map((h) => h.name)
+
+    expect(await store.getRollout(rolloutId)).toMatchObject({ state: 'running', currentStage: 1, finishedAt: null })
+    const killed = await store.listRolloutHosts(rolloutId)
+    expect(killed.filter((r) => r.status === 'updating').length).toBeGreaterThanOrEqual(1)
+    expect(killed.filter((r) => r.stage === 0).every((r) => r.status === 'success')).toBe(true)
+    expect((await store.lockState()).rolloutId).toBe(rolloutId)
+    const connectionsBefore = Object.fromEntries(names.map((n) => [n, f.acceptedConnections(n)]))
+
+    const status = await runFleet(['rollout', 'status', '--json'], { cwd, env: env.env })
+    expect(status.code).toBe(0)
+    expect(JSON.parse(status.stdout)).toMatchObject({ id: rolloutId, state: 'running' })
+
+    // The holder's pid is dead on this machine: the lease is stale at once, and start says what to do.
+    const second = await runFleet(['rollout', 'start'], { cwd, env: env.env })
+    expect(second.code).toBe(6)
+    expect(second.stderr).toMatch(new RegExp(`rollout ${rolloutId} .*stopped without finishing`))
+    expect(second.stderr).toMatch(/fleet rollout resume/)
+    expect(second.stderr).toMatch(/fleet rollout abort/)
+
+    const resume = await runFleet(['rollout', 'resume', '--json'], { cwd, env: env.env })
+    expect(resume.stderr).toBe('')
+    expect(resume.code).toBe(0)
+    const events = resume.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(events.at(-1)).toMatchObject({ type: 'rollout-finished', rolloutId, state: 'completed', exitCode: 0 })
+
+    expect(await store.getRollout(rolloutId)).toMatchObject({ state: 'completed', exitCode: 0 })
+    expect(await statusesOf(store, rolloutId)).toEqual(Object.fromEntries(names.map((n) => [n, 'success'])))
+    for (const row of await store.listRolloutHosts(rolloutId)) expect(row).toMatchObject({ previousVersion: v1, newVersion: v2 })
+    for (const name of names) await expectOn(f, name, v2)
+    // Hosts finished before the crash were not touched again.
+    for (const row of killed.filter((r) => r.status === 'success')) expect(f.acceptedConnections(row.name)).toBe(connectionsBefore[row.name])
+    const stored = (await store.listEvents(rolloutId)).map((e) => e.type)
+    expect(stored).toContain('rollout-resumed')
+    expect(stored.at(-1)).toBe('rollout-finished')
+    expect((await store.lockState()).holder).toBeNull()
+  })
+
+  it('abort --rollback after the SIGKILL: updated hosts back on v1 (rolled_back), never-started hosts untouched → exit 0', async (t) => {
+    const env = await killMidSecondStage()
+    if (!env) return t.skip()
+    const { f, store, cwd, rolloutId } = env
+    const { v1 } = f.origin.shas
+    const names = f.hosts.map((h) => h.name)
+    const killed = await store.listRolloutHosts(rolloutId)
+    const neverStarted = killed.filter((r) => r.status === 'pending').map((r) => r.name)
+    expect(neverStarted.length).toBeGreaterThanOrEqual(1)
+
+    const abort = await runFleet(['rollout', 'abort', '--rollback', '--json'], { cwd, env: env.env })
+    expect(abort.stderr).toBe('')
+    expect(abort.code).toBe(0)
+
+    expect(await store.getRollout(rolloutId)).toMatchObject({ state: 'aborted' })
+    const rows = await store.listRolloutHosts(rolloutId)
+    await expectNothingLost(store, rolloutId, names)
+    for (const row of rows) {
+      if (neverStarted.includes(row.name)) {
+        expect(row.status).toBe('pending')
+        expect(f.acceptedConnections(row.name)).toBe(0)
+      } else {
+        expect(row.status).toBe('rolled_back')
+        expect(row.newVersion).toBe(v1)
+      }
+      await expectOn(f, row.name, v1)
+    }
+    expect((await store.listEvents(rolloutId)).map((e) => e.type)).toContain('rollout-aborting')
+    expect((await store.lockState()).holder).toBeNull()
+  })
+
+  it('SIGKILL while a host’s install runs (checked out, not restarted): after resume the stored status matches what really runs', async () => {
+    fleet = await startTestFleet({ hosts: 2 })
+    const f = fleet
+    const { v1, v2 } = f.origin.shas
+    const dir = await pgliteDirWithHosts(f)
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { rollout: { stages: [100], concurrency: 2 } }), database: { dir } })
+    await f.setFault('h01', 'install-hangs', true)
+    const child = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    const started = await child.waitFor((e) => e.type === 'rollout-started')
+    await child.waitFor((e) => e.type === 'host-finished' && e.host === 'h02')
+    await child.waitFor(isStep('h01', 'install'))
+    await waitForHungInstall(f, 'h01')
+    child.kill('SIGKILL')
+    await child.exited
+    await f.setFault('h01', 'install-hangs', false)
+    const rolloutId = started.rolloutId as string
+
+    // What the crash left: h01 half-way (new commit checked out, old release still running).
+    expect(await f.head('h01')).toBe(v2)
+    expect(await f.service('h01')).toEqual({ running: true, sha: v1 })
+    await withPglite(dir, async (s) => {
+      expect((await s.listRolloutHosts(rolloutId)).find((r) => r.name === 'h01')).toMatchObject({ status: 'updating', step: 'install', previousVersion: v1 })
+    })
+
+    const resume = await runFleet(['rollout', 'resume', '--json'], { cwd })
+    expect([0, 4]).toContain(resume.code)
+    await withPglite(dir, async (s) => {
+      await expectNothingLost(s, rolloutId, ['h01', 'h02'])
+      const h01 = (await s.listRolloutHosts(rolloutId)).find((r) => r.name === 'h01')!
+      expect(['success', 'rolled_back']).toContain(h01.status)
+      // `success` must mean the new release really runs; `rolled_back` that the old one does on its own commit.
+      await expectStoreMatchesHosts(f, s, rolloutId, v2)
+    })
+  })
+})
+
+// ---- 4. SIGINT mid-stage ----------------------------------------------------------------------
+
+describe('SIGINT mid-stage (the built binary, PGlite)', () => {
+  it('first SIGINT: in-flight host finishes, later hosts untouched, state interrupted, exit 130; the lock is free for the next start', async () => {
+    fleet = await startTestFleet({ hosts: 4 })
+    const f = fleet
+    const { v1, v2 } = f.origin.shas
+    const dir = await pgliteDirWithHosts(f)
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { rollout: { stages: [25, 100], concurrency: 1 } }), database: { dir } })
+    const child = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    const first = await child.waitFor((e) => e.type === 'host-started' && e.stage === 1)
+    child.kill('SIGINT')
+    const run = await child.exited
+    expect(run.code).toBe(130)
+    const rolloutId = first.rolloutId as string
+    const names = f.hosts.map((h) => h.name)
+    expect(child.events.some((e) => e.type === 'rollout-stopping' && e.reason === 'signal')).toBe(true)
+    expect(child.events.at(-1)).toMatchObject({ type: 'rollout-finished', state: 'interrupted', exitCode: 130 })
+
+    const statuses = await withPglite(dir, async (s) => {
+      await expectNothingLost(s, rolloutId, names)
+      expect(await s.getRollout(rolloutId)).toMatchObject({ state: 'interrupted', exitCode: 130 })
+      expect((await s.lockState()).holder).toBeNull()
+      await expectStoreMatchesHosts(f, s, rolloutId, v2)
+      return statusesOf(s, rolloutId)
+    })
+    // The canary and the host in flight when the signal came finished; the other two never started.
+    expect(statuses[first.host as string]).toBe('success')
+    const untouched = names.filter((n) => statuses[n] === 'pending')
+    expect(untouched).toHaveLength(2)
+    for (const name of untouched) {
+      await expectOn(f, name, v1)
+      expect(f.acceptedConnections(name)).toBe(0)
+    }
+
+    // Nothing holds the lock: the next start runs and finishes the job.
+    const again = await runFleet(['rollout', 'start', '--json'], { cwd })
+    expect(again.stderr).toBe('')
+    expect(again.code).toBe(0)
+    for (const name of names) await expectOn(f, name, v2)
+  })
+
+  it('second SIGINT while an install hangs: the install is killed and the host rolled back → exit 130', async () => {
+    fleet = await startTestFleet({ hosts: 2 })
+    const f = fleet
+    const { v1, v2 } = f.origin.shas
+    const dir = await pgliteDirWithHosts(f)
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { rollout: { stages: [100], concurrency: 2 } }), database: { dir } })
+    await f.setFault('h01', 'install-hangs', true)
+    const child = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    const started = await child.waitFor((e) => e.type === 'rollout-started')
+    await child.waitFor((e) => e.type === 'host-finished' && e.host === 'h02')
+    await child.waitFor(isStep('h01', 'install'))
+    await waitForHungInstall(f, 'h01')
+    // The hung command is committed to hanging; the rollback's install must work.
+    await f.setFault('h01', 'install-hangs', false)
+    child.kill('SIGINT')
+    await child.waitFor((e) => e.type === 'rollout-stopping')
+    child.kill('SIGINT')
+    const run = await child.exited
+    const rolloutId = started.rolloutId as string
+
+    await withPglite(dir, async (s) => {
+      await expectNothingLost(s, rolloutId, ['h01', 'h02'])
+      // Ctrl-C twice is the operator's decision, not a failing stage: interrupted (130), never "halted" (3).
+      expect({ code: run.code, state: (await s.getRollout(rolloutId))?.state }).toEqual({ code: 130, state: 'interrupted' })
+      const h01 = (await s.listRolloutHosts(rolloutId)).find((r) => r.name === 'h01')!
+      expect(h01).toMatchObject({ status: 'rolled_back', step: 'install', previousVersion: v1, newVersion: v1 })
+      expect(h01.error).toMatch(/install aborted by the operator/)
+      expect((await s.lockState()).holder).toBeNull()
+    })
+    await expectOn(f, 'h01', v1)
+    await expectOn(f, 'h02', v2)
+    await until('the aborted install to exit on the host', () => hungInstalls(f, 'h01').length === 0, 5_000)
+  })
+})
+
+// ---- 5. Postgres restarted mid-rollout --------------------------------------------------------
+
+describe('Postgres restarted mid-rollout (a private server)', () => {
+  async function setUpPrivate(hosts: number) {
+    privatePg = await startPrivatePostgres()
+    if (!privatePg) return null
+    fleet = await startTestFleet({ hosts })
+    testStore = await openTestStore('postgres', privatePg.url)
+    await registerHosts(testStore.store, fleet)
+    return { f: fleet, pg: privatePg, store: testStore.store, dbConfig: testStore.databaseConfig }
+  }
+
+  it('server killed when the 2nd host starts, back 3 s later → the rollout finishes, every host success and really on v2', async (t) => {
+    const env = await setUpPrivate(5)
+    if (!env) return t.skip()
+    const { f, pg, store } = env
+    const { v2 } = f.origin.shas
+    const config = testConfig(f, env.dbConfig, { verify: { delay: '1s' }, rollout: { stages: [100], concurrency: 2 } })
+    const starts = new Set<string>()
+    let outage: Promise<void> | null = null
+    const result = await rolloutWith(store, config, {
+      listener: (e) => {
+        if (e.type !== 'host-started') return
+        starts.add(e.host)
+        if (starts.size === 2 && !outage) {
+          pg.crashSync() // down right now: the next store write fails
+          outage = sleep(3_000).then(() => pg.start())
+        }
+      },
+    })
+    expect(outage).not.toBeNull()
+    await outage
+
+    expect(result.state).toBe('completed')
+    expect(result.exitCode).toBe(0)
+    const names = f.hosts.map((h) => h.name)
+    expect(await statusesOf(store, result.rolloutId)).toEqual(Object.fromEntries(names.map((n) => [n, 'success'])))
+    for (const name of names) await expectOn(f, name, v2)
+    expect(await store.getRollout(result.rolloutId)).toMatchObject({ state: 'completed', exitCode: 0 })
+    const stored = (await store.listEvents(result.rolloutId)).map((e) => e.type)
+    expect(stored.at(-1)).toBe('rollout-finished')
+    expect(stored.filter((t) => t === 'host-finished')).toHaveLength(5)
+    expect((await store.lockState()).holder).toBeNull()
+  })
+
+  it('a host queued behind the outage is started once the store is back, not silently left pending', async (t) => {
+    // h01 and h02 run, h03 waits for a slot. h01's install is held (an operator step waiting on a
+    // file) through the whole outage; h02 hits the outage and retries with backoff; the server comes
+    // back, h01 finishes while h02 still waits for its next retry → h03 takes h01's slot.
+    // Timing: h02's store retries come ~0.25/0.75/1.75/3.75/7.75 s after its first failure (persist's
+    // backoff), so with the server back after ~4.5 s there is a ~3 s window in which h01 finishes
+    // (verify delay 300 ms) while h02 is still "in store trouble".
+    const env = await setUpPrivate(3)
+    if (!env) return t.skip()
+    const { f, pg, store } = env
+    const { v2 } = f.origin.shas
+    const hold = (h: string) => path.join(f.host(h).dir, 'faults', 'hold')
+    await writeFile(hold('h01'), '')
+    await writeFile(hold('h02'), '')
+    const config = testConfig(f, env.dbConfig, {
+      steps: { install: 'while [ -e "$FLEET_SIM_HOST/faults/hold" ]; do sleep 0.05; done; bun install' },
+      rollout: { stages: [100], concurrency: 2 },
+    })
+    const installing = new Set<string>()
+    let bothInstalling: () => void
+    const bothHeld = new Promise<void>((resolve) => (bothInstalling = resolve))
+    let crashed: () => void
+    const crashedAt = new Promise<void>((resolve) => (crashed = resolve))
+    let armed = false
+    // A seed that orders h01, h02 first (the canary order is a hash of seed and name).
+    const seed = Array.from({ length: 1000 }, (_, i) => `s${i}`).find((s) =>
+      canaryOrder(f.hosts, s).map((h) => h.name).join() === 'h01,h02,h03',
+    )!
+    const run = rolloutWith(store, config, {
+      seed,
+      listener: (e) => {
+        if (e.type === 'host-step' && e.step === 'install' && e.phase === 'update') {
+          installing.add(e.host)
+          if (installing.has('h01') && installing.has('h02')) bothInstalling()
+        }
+        if (armed && e.type === 'host-step' && e.host === 'h02' && e.step === 'verify') {
+          armed = false
+          pg.crashSync()
+          crashed()
+        }
+      },
+    })
+    await bothHeld
+    armed = true
+    await rm(hold('h02'))
+    await crashedAt
+    await sleep(4_500)
+    await pg.start()
+    await rm(hold('h01'))
+    const result = await run
+
+    const names = f.hosts.map((h) => h.name)
+    await expectNothingLost(store, result.rolloutId, names)
+    expect({ exitCode: result.exitCode, statuses: await statusesOf(store, result.rolloutId) }).toEqual({
+      exitCode: 0,
+      statuses: { h01: 'success', h02: 'success', h03: 'success' },
+    })
+    for (const name of names) await expectOn(f, name, v2)
+  })
+
+  it('server killed while a store write is in flight: the orchestrator (the built binary) survives and finishes → exit 0', async (t) => {
+    const env = await setUpPrivate(2)
+    if (!env) return t.skip()
+    const { f, pg: server, store } = env
+    const { v2 } = f.origin.shas
+    const cwd = await workdir(fleetConfigOverrides(f, { verify: { delay: '1s' }, rollout: { stages: [100], concurrency: 2 } }))
+    const child = spawnFleet(['rollout', 'start', '--json'], { cwd, env: { FLEET_DATABASE_URL: server.url } })
+    const started = await child.waitFor((e) => e.type === 'rollout-started')
+    await child.waitFor(isStep(null, 'verify'))
+    // Hold the host table so fleet's next write to it waits inside the server, then kill the server.
+    const admin = new pg.Client({ connectionString: server.url })
+    admin.on('error', () => {})
+    await admin.connect()
+    await admin.query('BEGIN')
+    await admin.query('LOCK TABLE fleet_rollout_hosts IN ACCESS EXCLUSIVE MODE')
+    await until('a fleet write blocked on the lock', async () => {
+      const r = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()`)
+      return (r.rows[0] as { n: number }).n > 0
+    })
+    await server.stop({ mode: 'immediate' })
+    await admin.end().catch(() => {})
+    await sleep(2_000)
+    await server.start()
+    const run = await child.exited
+
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' })
+    const rolloutId = started.rolloutId as string
+    expect(await statusesOf(store, rolloutId)).toEqual({ h01: 'success', h02: 'success' })
+    for (const name of ['h01', 'h02']) await expectOn(f, name, v2)
+    expect(await store.getRollout(rolloutId)).toMatchObject({ state: 'completed', exitCode: 0 })
+  })
+
+  it('store down past storeRetryMs → the run gives up, resumable; nothing half-done; resume finishes it', async (t) => {
+    const env = await setUpPrivate(3)
+    if (!env) return t.skip()
+    const { f, pg, store } = env
+    const { v1, v2 } = f.origin.shas
+    const config = testConfig(f, env.dbConfig, { rollout: { stages: [100], concurrency: 1 } })
+    // The owner of a process that is gone, as after `fleet rollout start` gave up and exited.
+    const gone = spawn(process.execPath, ['-e', '0'])
+    await new Promise((resolve) => gone.on('close', resolve))
+    const owner = `${os.userInfo().username}@${os.hostname()} pid ${gone.pid}`
+    let firstDone: string | null = null
+    const attempt = rolloutWith(store, config, {
+      owner,
+      storeRetryMs: 2_000,
+      listener: (e) => {
+        if (e.type === 'host-finished' && !firstDone) {
+          firstDone = e.host
+          pg.crashSync()
+        }
+      },
+    })
+    await expect(attempt).rejects.toThrow(/database stayed unreachable.*fleet rollout resume/)
+    await pg.start()
+
+    const rollout = (await store.getRollout())!
+    expect(rollout.state).toBe('running')
+    const rows = await store.listRolloutHosts(rollout.id)
+    expect(rows.find((r) => r.name === firstDone)).toMatchObject({ status: 'success' })
+    // No host was started blind: the others were never touched.
+    for (const row of rows.filter((r) => r.name !== firstDone)) {
+      expect(['pending', 'updating']).toContain(row.status)
+      await expectOn(f, row.name, v1)
+      expect(f.acceptedConnections(row.name)).toBe(0)
+    }
+
+    const resumed = await resumeRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, 'test-resume')
+    expect(resumed.exitCode).toBe(0)
+    expect(resumed.state).toBe('completed')
+    expect(await statusesOf(store, rollout.id)).toEqual({ h01: 'success', h02: 'success', h03: 'success' })
+    for (const name of f.hosts.map((h) => h.name)) await expectOn(f, name, v2)
+  })
+})
+
+// ---- 6. everything at once --------------------------------------------------------------------
+
+describe('fault matrix in one rollout', () => {
+  it('crash on start, install timeout, broken runtime, dirty worktree, healthy hosts: each host its own correct outcome → exit 5', async () => {
+    fleet = await startTestFleet({ hosts: 6 })
+    const f = fleet
+    testStore = await openTestStore('pglite')
+    const { store } = testStore
+    await registerHosts(store, f)
+    const { v1, v2 } = f.origin.shas
+    await f.setFault('h01', 'new-release-crashes', true)
+    await f.setFault('h02', 'install-hangs', true)
+    await f.setFault('h03', 'service-broken', true)
+    await f.dirtyWorktree('h04')
+    const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 }, timeouts: { command: '2s' } })
+    let cleared: Promise<void> | null = null
+    const result = await rolloutWith(store, config, {
+      listener: (e) => {
+        if (!cleared && e.type === 'host-step' && e.host === 'h02' && e.step === 'install')
+          cleared = waitForHungInstall(f, 'h02').then(() => f.setFault('h02', 'install-hangs', false))
+      },
+    })
+    await cleared
+
+    expect(result.exitCode).toBe(5)
+    expect(await statusesOf(store, result.rolloutId)).toEqual({
+      h01: 'rolled_back',
+      h02: 'rolled_back',
+      h03: 'rollback_failed',
+      h04: 'failed',
+      h05: 'success',
+      h06: 'success',
+    })
+    const rows = Object.fromEntries((await store.listRolloutHosts(result.rolloutId)).map((r) => [r.name, r]))
+    expect(rows.h01).toMatchObject({ step: 'verify' })
+    expect(rows.h02).toMatchObject({ step: 'install', error: 'install timed out after 2s' })
+    expect(rows.h03!.error).toMatch(/ROLLBACK FAILED/)
+    expect(rows.h04!.error).toMatch(/local modifications/)
+    await expectOn(f, 'h01', v1)
+    await expectOn(f, 'h02', v1)
+    expect(await f.head('h03')).toBe(v1)
+    expect(rows.h03!.newVersion).toBe(v1)
+    expect((await f.service('h03')).running).toBe(false)
+    expect(await f.head('h04')).toBe(v1)
+    await expectOn(f, 'h05', v2)
+    await expectOn(f, 'h06', v2)
+    await expectNothingLost(store, result.rolloutId, f.hosts.map((h) => h.name))
+  })
+})

@@ -1,0 +1,289 @@
+/**
+ * One rollout at a time against one store, from real processes (the built binary): the embedded
+ * store's directory lock (PGlite), the lease in Postgres when two orchestrators race, and
+ * `fleet rollback <host>` under the same lock.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterEach, describe, expect, it } from 'vitest'
+
+import { FLEET_BIN, runFleet, type FleetRun } from './support/cli.js'
+import { fleetConfigOverrides, openTestStore, registerHosts, type TestStore } from './support/harness.js'
+import { createTestDatabase, type TestDatabase } from './support/postgres.js'
+import { startTestFleet, type TestFleet } from './support/test-fleet.js'
+
+let fleet: TestFleet | null = null
+let testStore: TestStore | null = null
+let database: TestDatabase | null = null
+const children = new Set<ChildProcess>()
+const cleanups: (() => Promise<void>)[] = []
+
+afterEach(async () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  children.clear()
+  await testStore?.close().catch(() => {})
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+  await database?.drop()
+  await fleet?.stop()
+  fleet = testStore = database = null
+})
+
+async function workdir(config: object): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-lock-'))
+  await writeFile(path.join(dir, 'rollout.config.json'), JSON.stringify(config, null, 2))
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A fresh migrated PGlite dir with the fleet's hosts, closed so that `fleet` processes can open it. */
+async function pgliteDirWithHosts(f: TestFleet): Promise<string> {
+  const s = await openTestStore('pglite')
+  await registerHosts(s.store, f)
+  await s.database.close()
+  const dir = s.databaseConfig.dir
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+interface Spawned {
+  readonly pid: number
+  waitFor(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
+  readonly exited: Promise<FleetRun>
+  kill(signal: NodeJS.Signals): void
+}
+
+/** The built `fleet` as a live process whose NDJSON stdout (--json) is read event by event. */
+function spawnFleet(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Spawned {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...options.env }
+  const child = spawn(process.execPath, [FLEET_BIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  const events: Record<string, unknown>[] = []
+  const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = []
+  let stdout = ''
+  let stderr = ''
+  let pending = ''
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+    pending += chunk.toString()
+    let newline: number
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, newline)
+      pending = pending.slice(newline + 1)
+      let event: Record<string, unknown>
+      try {
+        event = JSON.parse(line) as Record<string, unknown>
+      } catch {
+        continue
+      }
+      events.push(event)
+      for (const w of [...waiters])
+        if (w.match(event)) {
+          waiters.splice(waiters.indexOf(w), 1)
+          w.resolve(event)
+        }
+    }
+  })
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<FleetRun>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+  return {
+    pid: child.pid!,
+    waitFor: (match, timeoutMs = 60_000) => {
+      const seen = events.find(match)
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs)
+        waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolve(e)) })
+        void exited.then((run) => {
+          clearTimeout(timer)
+          reject(new Error(`fleet exited (${run.code ?? run.signal}) before the awaited event; stderr: ${run.stderr}`))
+        })
+      })
+    },
+    exited,
+    kill: (signal) => child.kill(signal),
+  }
+}
+
+async function expectOn(f: TestFleet, host: string, sha: string): Promise<void> {
+  expect(await f.head(host), `HEAD of ${host}`).toBe(sha)
+  expect(await f.service(host), `service of ${host}`).toEqual({ running: true, sha })
+}
+
+function hungInstalls(f: TestFleet, host: string): number[] {
+  const marker = `FLEET_SIM_HOST=${f.host(host).dir}`
+  const found: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      if (!argv.some((a) => a.endsWith('sim-bin/bun')) || !argv.includes('install')) continue
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker)) found.push(Number(entry))
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(25)
+  }
+}
+
+// ---- 7a. the embedded store ---------------------------------------------------------------------
+
+describe('two `rollout start` on one embedded store (PGlite, same dir)', () => {
+  it('the second process is refused with exit 6 naming the pid that holds the store; the first finishes', async () => {
+    fleet = await startTestFleet({ hosts: 2 })
+    const f = fleet
+    const dir = await pgliteDirWithHosts(f)
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { verify: { delay: '1s' }, rollout: { stages: [100] } }), database: { dir } })
+    const first = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    await first.waitFor((e) => e.type === 'rollout-started')
+
+    const second = await runFleet(['rollout', 'start', '--json'], { cwd })
+    expect(second.code).toBe(6)
+    expect(second.stdout).toBe('')
+    expect(second.stderr).toMatch(new RegExp(`embedded store .* is in use by pid ${first.pid} on ${os.hostname()}`))
+
+    const done = await first.exited
+    expect(done.code).toBe(0)
+    for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
+    // Exactly one rollout was recorded, and nobody holds the store now.
+    const history = await runFleet(['history', '--json'], { cwd })
+    expect(history.code).toBe(0)
+    expect(JSON.parse(history.stdout)).toHaveLength(1)
+  })
+
+  it('started at the same instant: exactly one runs (exit 0), the other gets exit 6', async () => {
+    fleet = await startTestFleet({ hosts: 2 })
+    const f = fleet
+    const dir = await pgliteDirWithHosts(f)
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { verify: { delay: '1s' }, rollout: { stages: [100] } }), database: { dir } })
+    const runs = await Promise.all([runFleet(['rollout', 'start'], { cwd }), runFleet(['rollout', 'start'], { cwd })])
+    expect(runs.map((r) => r.code).sort()).toEqual([0, 6])
+    // Racing to the very same instant the loser may find the lock file created but not yet written, hence no pid.
+    expect(runs.find((r) => r.code === 6)!.stderr).toMatch(/embedded store .* is in use by (pid \d+|another fleet process)/)
+    for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
+  })
+})
+
+// ---- 7b. Postgres: two orchestrators racing for the lease -----------------------------------------
+
+describe('two `rollout start` racing on one Postgres database', () => {
+  it('each round exactly one runs (exit 0) and the other is refused (exit 6, "is running", the winner’s pid); every host ends on the target', async (t) => {
+    database = await createTestDatabase()
+    if (!database) return t.skip()
+    fleet = await startTestFleet({ hosts: 3 })
+    const f = fleet
+    testStore = await openTestStore('postgres', database.url)
+    const { store } = testStore
+    await registerHosts(store, f)
+    const cwd = await workdir(fleetConfigOverrides(f, { verify: { delay: '2s' }, rollout: { stages: [100] } }))
+    const env = { FLEET_DATABASE_URL: database.url }
+
+    const rounds = [
+      { ref: 'v3', sha: f.origin.shas.v3 },
+      { ref: 'v2', sha: f.origin.shas.v2 },
+      { ref: 'v3', sha: f.origin.shas.v3 },
+    ]
+    for (const [i, round] of rounds.entries()) {
+      const pids: number[] = []
+      const runs = await Promise.all(
+        [0, 1].map(() => runFleet(['rollout', 'start', '--ref', round.ref, '--json'], { cwd, env, onSpawn: (pid) => pids.push(pid) })),
+      )
+      expect(runs.map((r) => r.code).sort(), `round ${i + 1}: ${runs.map((r) => r.stderr).join(' | ')}`).toEqual([0, 6])
+      const winner = runs.find((r) => r.code === 0)!
+      const loser = runs.find((r) => r.code === 6)!
+      const started = JSON.parse(winner.stdout.split('\n')[0]!) as { rolloutId: string }
+      expect(loser.stderr).toMatch(new RegExp(`rollout ${started.rolloutId} is running \\(.*@${os.hostname()} pid (${pids.join('|')}),`))
+      expect(loser.stdout).toBe('')
+      for (const h of f.hosts) await expectOn(f, h.name, round.sha)
+      expect(await store.getRollout(started.rolloutId)).toMatchObject({ state: 'completed', exitCode: 0 })
+      expect((await store.lockState()).holder).toBeNull()
+    }
+    // The losers recorded nothing.
+    expect(await store.listRollouts(10)).toHaveLength(rounds.length)
+  })
+})
+
+// ---- 8. `fleet rollback <host>` under the same lock ---------------------------------------------
+
+describe('`fleet rollback <host>` and the rollout lock (Postgres)', () => {
+  it('refuses (exit 6) while a rollout holds the lock, and works once it is done', async (t) => {
+    database = await createTestDatabase()
+    if (!database) return t.skip()
+    fleet = await startTestFleet({ hosts: 2 })
+    const f = fleet
+    const { v1, v2 } = f.origin.shas
+    testStore = await openTestStore('postgres', database.url)
+    const { store } = testStore
+    await registerHosts(store, f)
+    const cwd = await workdir(fleetConfigOverrides(f, { verify: { delay: '2s' }, rollout: { stages: [100] } }))
+    const env = { FLEET_DATABASE_URL: database.url }
+
+    const rollout = spawnFleet(['rollout', 'start', '--json'], { cwd, env })
+    const started = await rollout.waitFor((e) => e.type === 'rollout-started')
+    const refused = await runFleet(['rollback', 'h01', '--to', v1], { cwd, env })
+    expect(refused.code).toBe(6)
+    expect(refused.stderr).toMatch(new RegExp(`rollout ${started.rolloutId as string} holds the lock`))
+
+    expect((await rollout.exited).code).toBe(0)
+    for (const h of f.hosts) await expectOn(f, h.name, v2)
+    // The refused rollback never went near the host: its one connection is the rollout's.
+    expect(f.acceptedConnections('h01')).toBe(1)
+
+    // Now it runs: back to the version the rollout recorded as h01's previous one.
+    const rollback = await runFleet(['rollback', 'h01', '--json'], { cwd, env })
+    expect(rollback.stderr).toBe('')
+    expect(rollback.code).toBe(0)
+    expect(JSON.parse(rollback.stdout)).toMatchObject({ host: 'h01', to: v1, status: 'success', exitCode: 0 })
+    await expectOn(f, 'h01', v1)
+    await expectOn(f, 'h02', v2)
+    expect((await store.listHosts()).find((h) => h.name === 'h01')).toMatchObject({ status: 'rolled_back', currentVersion: v1 })
+    expect((await store.lockState()).holder).toBeNull()
+  })
+
+  it('a `fleet rollback` killed mid-way does not leave the lock held for good: the recovery the tool names releases it', async (t) => {
+    database = await createTestDatabase()
+    if (!database) return t.skip()
+    fleet = await startTestFleet({ hosts: 1 })
+    const f = fleet
+    const { v1 } = f.origin.shas
+    testStore = await openTestStore('postgres', database.url)
+    const { store } = testStore
+    await registerHosts(store, f)
+    const cwd = await workdir(fleetConfigOverrides(f))
+    const env = { FLEET_DATABASE_URL: database.url }
+    expect((await runFleet(['rollout', 'start'], { cwd, env })).code).toBe(0)
+
+    await f.setFault('h01', 'install-hangs', true)
+    const rollback = spawnFleet(['rollback', 'h01', '--to', v1], { cwd, env })
+    await until('the rollback’s install to hang', () => hungInstalls(f, 'h01').length > 0)
+    rollback.kill('SIGKILL')
+    await rollback.exited
+    await f.setFault('h01', 'install-hangs', false)
+    expect((await store.lockState()).holder).toMatch(/ pid \d+$/)
+
+    // The holder is dead on this machine; start says so and names resume/abort.
+    const start = await runFleet(['rollout', 'start'], { cwd, env })
+    expect(start.code).toBe(6)
+    expect(start.stderr).toMatch(/fleet rollout abort/)
+    const abort = await runFleet(['rollout', 'abort'], { cwd, env })
+    expect({ code: abort.code, stderr: abort.stderr, holder: (await store.lockState()).holder }).toEqual({ code: 0, stderr: '', holder: null })
+
+    const again = await runFleet(['rollback', 'h01', '--to', v1], { cwd, env })
+    expect(again.code).toBe(0)
+    await expectOn(f, 'h01', v1)
+  })
+})
