@@ -150,7 +150,10 @@ export async function resolveTarget(
     if ('error' in parsed) throw new UsageError(`${parsed.error} (asked ${host.name}, remote "${request.settings.remote}")`)
     return parsed.sha as Sha
   }
-  throw new FleetError(`cannot resolve ref "${ref}": no host could answer (${tried.join('; ')})`, ExitCode.internal)
+  throw new FleetError(
+    `cannot resolve ref "${ref}": no canary could answer (${tried.join('; ')}); nothing was changed. Pass a full commit SHA with --ref to skip the lookup`,
+    ExitCode.internal,
+  )
 }
 
 /** Inventory + ref → the ordered, staged plan with the target commit. Touches nothing on the hosts. */
@@ -236,7 +239,7 @@ export class RolloutRun {
   private readonly statuses: Map<string, HostStatus>
   private readonly outcomes = new Map<string, HostOutcome>()
   private halting = false
-  private storeTrouble = 0
+  private storeGaveUp = false
   private stopAnnounced = false
   readonly rolloutId: string
 
@@ -258,9 +261,13 @@ export class RolloutRun {
     return this.deps.stop?.aborted === true || this.deps.abort?.aborted === true
   }
 
-  /** No new host starts once the stage is lost, the operator stopped us, or the store is failing. */
+  /**
+   * No new host starts once the stage is lost, the operator stopped us, or the
+   * store gave up. While the store is only failing, a starting host waits in
+   * its first write (`updating`), so nothing runs unrecorded.
+   */
   private get stopping(): boolean {
-    return this.halting || this.interrupted || this.storeTrouble > 0
+    return this.halting || this.interrupted || this.storeGaveUp
   }
 
   private at(): string {
@@ -275,24 +282,18 @@ export class RolloutRun {
   private async persist<T>(write: () => Promise<T>): Promise<T> {
     const deadline = this.deps.clock.now() + this.state.storeRetryMs
     let delay = 250
-    let failing = false
-    try {
-      for (;;) {
-        try {
-          return await write()
-        } catch (error) {
-          if (!isTransientStoreError(error)) throw error
-          if (!failing) {
-            failing = true
-            this.storeTrouble++
-          }
-          if (this.deps.clock.now() + delay > deadline) throw new StoreUnavailableError(this.rolloutId, errorMessage(error))
-          await this.deps.clock.sleep(delay)
-          delay = Math.min(delay * 2, 5_000)
+    for (;;) {
+      try {
+        return await write()
+      } catch (error) {
+        if (!isTransientStoreError(error)) throw error
+        if (this.storeGaveUp || this.deps.clock.now() + delay > deadline) {
+          this.storeGaveUp = true
+          throw new StoreUnavailableError(this.rolloutId, errorMessage(error))
         }
+        await this.deps.clock.sleep(delay)
+        delay = Math.min(delay * 2, 5_000)
       }
-    } finally {
-      if (failing) this.storeTrouble--
     }
   }
 
@@ -323,7 +324,12 @@ export class RolloutRun {
     this.flushTimer = null
     const write = this.eventWrites.then(async () => {
       const batch = this.eventBuffer.splice(0)
-      if (batch.length) await this.persist(() => this.deps.store.appendEvents(batch))
+      try {
+        if (batch.length) await this.persist(() => this.deps.store.appendEvents(batch))
+      } catch (error) {
+        this.eventBuffer.unshift(...batch)
+        throw error
+      }
     })
     this.eventWrites = write.catch(() => {})
     return write
@@ -449,8 +455,9 @@ export class RolloutRun {
       const rate = failureRate(tally)
       const halted = this.halting || rate > this.settings.failureThreshold
       await this.emit({ type: 'stage-finished', rolloutId: this.rolloutId, stage, percent, counts: tally.counts, failureRate: rate, halted, at: this.at() })
-      if (halted) return 'halted'
+      // The operator's stop wins: hosts their abort rolled back must not read as a halt.
       if (this.interrupted) return 'interrupted'
+      if (halted) return 'halted'
       if (stage < lastNonEmpty && this.settings.stageDelayMs > 0) {
         await this.emit({ type: 'stage-delay', rolloutId: this.rolloutId, stage, delayMs: this.settings.stageDelayMs, at: this.at() })
         await this.deps.clock.sleep(this.settings.stageDelayMs, this.deps.stop)
@@ -500,7 +507,7 @@ export class RolloutRun {
     }
   }
 
-  private async processHost(host: PlannedHost, stageHosts: readonly PlannedHost[], reconcile?: { previous: string | null }): Promise<void> {
+  private async processHost(host: PlannedHost, stageHosts: readonly PlannedHost[], reconcile?: { previous: string | null; step: string | null }): Promise<void> {
     // A pool, not batches: this runs as soon as a slot frees, unless the stage's fate is already sealed.
     if (this.stopping && !reconcile) return
     const { clock } = this.deps
@@ -538,7 +545,7 @@ export class RolloutRun {
       }
       try {
         if (reconcile) {
-          const result = await reconcileHost({ ...input, previous: reconcile.previous })
+          const result = await reconcileHost({ ...input, previous: reconcile.previous, step: reconcile.step })
           if (result.kind === 'pending') {
             await this.setHost(host, { status: 'pending', step: null, startedAt: null }, { status: 'pending' })
             return
@@ -665,10 +672,10 @@ export class RolloutRun {
   }
 
   /** Resume: settle every host left `updating` by a crash, all at once (bounded by concurrency). */
-  async reconcile(updating: readonly { host: PlannedHost; previous: string | null }[]): Promise<void> {
+  async reconcile(updating: readonly { host: PlannedHost; previous: string | null; step: string | null }[]): Promise<void> {
     const limit = pLimit(this.settings.concurrency)
     const byStage = (stage: number) => this.state.plan.byStage[stage] ?? []
-    const settled = await Promise.allSettled(updating.map((u) => limit(() => this.processHost(u.host, byStage(u.host.stage), { previous: u.previous }))))
+    const settled = await Promise.allSettled(updating.map((u) => limit(() => this.processHost(u.host, byStage(u.host.stage), { previous: u.previous, step: u.step }))))
     const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
     if (failure) throw failure.reason
   }
@@ -691,6 +698,15 @@ export function storedPlan(rollout: RolloutRecord, hosts: readonly RolloutHostRe
 export async function takeOverStaleRollout(deps: Pick<RolloutDeps, 'store' | 'clock'>, owner: string, verb: string): Promise<RolloutRecord> {
   const lock = await deps.store.lockState()
   const rollout = lock.rolloutId ? await deps.store.getRollout(lock.rolloutId) : null
+  if (lock.rolloutId && !rollout && leaseIsStale(lock.holder, lock.heartbeatAt ?? new Date(0), deps.clock.now())) {
+    // A single-host `fleet rollback` died holding the lease: free it, and say which host to check.
+    await deps.store.forceReleaseLock(lock.rolloutId)
+    const host = lock.rolloutId.replace(/^rollback-(.*)-[0-9a-f]{6}$/, '$1')
+    throw new FleetError(
+      `released the lock left by an interrupted \`fleet rollback ${host}\` (${lock.holder}); that host may be half-way: run \`fleet rollback ${host}\` again`,
+      ExitCode.ok,
+    )
+  }
   if (!lock.rolloutId || !rollout) {
     const latest = await deps.store.getRollout()
     throw new UsageError(
@@ -731,7 +747,7 @@ export async function abortRollout(deps: RolloutDeps, owner: string, options: { 
     })
     await store.appendEvent({ rolloutId: rollout.id, type: 'rollout-aborting', data: { owner, rollback: options.rollback, at: new Date(clock.now()).toISOString() } })
     const byName = new Map(plan.hosts.map((h) => [h.name, h]))
-    await run.reconcile(rows.filter((r) => r.status === 'updating').map((r) => ({ host: byName.get(r.name)!, previous: r.previousVersion })))
+    await run.reconcile(rows.filter((r) => r.status === 'updating').map((r) => ({ host: byName.get(r.name)!, previous: r.previousVersion, step: r.step })))
     let revertComplete = true
     if (options.rollback) {
       rows = await store.listRolloutHosts(rollout.id)
@@ -769,7 +785,7 @@ export async function resumeRollout(deps: RolloutDeps, owner: string): Promise<R
     })
     await store.appendEvent({ rolloutId: rollout.id, type: 'rollout-resumed', data: { owner, stage: rollout.currentStage, at: new Date(clock.now()).toISOString() } })
     const byName = new Map(plan.hosts.map((h) => [h.name, h]))
-    await run.reconcile(rows.filter((r) => r.status === 'updating').map((r) => ({ host: byName.get(r.name)!, previous: r.previousVersion })))
+    await run.reconcile(rows.filter((r) => r.status === 'updating').map((r) => ({ host: byName.get(r.name)!, previous: r.previousVersion, step: r.step })))
     return await run.run(rollout.currentStage)
   } finally {
     clearInterval(heartbeat)

@@ -59,6 +59,11 @@ export interface HostUpdateInput {
   readonly hooks: HostUpdateHooks
   /** Aborts in-flight commands (second Ctrl-C); the rollback that follows is not abortable. */
   readonly abort?: AbortSignal
+  /**
+   * Run every step even when HEAD is already the target (`fleet rollback`: a
+   * checkout alone does not mean the service runs that commit).
+   */
+  readonly reapply?: boolean
   /** Opens a fresh connection when the first one died mid-update, for the rollback. */
   readonly reconnect: () => Promise<Session>
 }
@@ -71,19 +76,12 @@ export interface HostUpdateInput {
 export async function updateHost(input: HostUpdateInput): Promise<HostOutcome> {
   const { host, target, settings, hooks } = input
   const runner = new StepRunner(input.session, settings.commandTimeoutMs, hooks, input.abort)
-  const values = (sha: string): TemplateValues => ({
-    service: settings.service,
-    appDir: host.appDir,
-    sha,
-    remote: settings.remote,
-    branch: settings.branch,
-  })
 
   let previous: string
   try {
     previous = (await runner.run('version', 'update', render(gitHead(host.appDir)))).stdout.trim()
     if (!/^[0-9a-f]{40,64}$/.test(previous)) throw new StepError('version', `unexpected output from git rev-parse: ${previous.slice(0, 80)}`)
-    if (previous === target) return { status: 'skipped', previousVersion: previous, newVersion: previous, failedStep: null, error: null }
+    if (previous === target && !input.reapply) return { status: 'skipped', previousVersion: previous, newVersion: previous, failedStep: null, error: null }
     const dirty = (await runner.run('version', 'update', render(gitDirtyFiles(host.appDir)))).stdout.trim()
     if (dirty)
       throw new StepError('version', `worktree has local modifications, refusing to touch it: ${lastLines(dirty, 3).replace(/\n/g, ', ')}`)
@@ -94,6 +92,17 @@ export async function updateHost(input: HostUpdateInput): Promise<HostOutcome> {
     return { status: 'failed', previousVersion: null, newVersion: null, failedStep: stepOf(error), error: messageOf(error) }
   }
 
+  return applyTarget({ ...input, runner, previous })
+}
+
+/**
+ * Checkout → install → restart → verify → confirm, compensated by a rollback
+ * to `previous` on any failure. Used by the update and by resume for a host
+ * found already checked out but not yet proven.
+ */
+async function applyTarget(input: HostUpdateInput & { runner: StepRunner; previous: string }): Promise<HostOutcome> {
+  const { host, target, settings, runner, previous } = input
+  const values = (sha: string) => valuesFor(host, settings, sha)
   try {
     await runner.run('checkout', 'update', render(gitCheckout(host.appDir, target)))
     await runner.run('install', 'update', operatorStep(settings.steps.install, values(target)))
@@ -211,7 +220,7 @@ export type ReconcileResult = { readonly kind: 'pending' } | { readonly kind: 'f
  * half-way (rolled back now to the recorded previous version).
  */
 export async function reconcileHost(
-  input: Omit<HostUpdateInput, 'abort'> & { readonly previous: string | null },
+  input: Omit<HostUpdateInput, 'abort'> & { readonly previous: string | null; readonly step: string | null },
 ): Promise<ReconcileResult> {
   const { host, settings, previous, target } = input
   const runner = new StepRunner(input.session, settings.commandTimeoutMs, input.hooks, undefined)
@@ -231,11 +240,20 @@ export async function reconcileHost(
       return { kind: 'finished', outcome: { status: 'skipped', previousVersion: head, newVersion: head, failedStep: null, error: null } }
     return { kind: 'pending' }
   }
-  if (head === target && (await healthy(target)))
-    return { kind: 'finished', outcome: { status: 'success', previousVersion: previous, newVersion: target, failedStep: null, error: null } }
-  if (head === previous && (await healthy(previous))) return { kind: 'pending' }
+  const why = `found half-updated after the orchestrator stopped (HEAD ${head.slice(0, 12)}, last step ${input.step ?? 'none'})`
+  const restarted = input.step === 'verify' || input.step === 'health' || input.step === 'confirm'
+  if (head === target) {
+    // Checked out and restarted: proven by verify. Checked out but maybe still running the old
+    // release: finish the update (install, restart, verify), which rolls back if it fails.
+    if (restarted && (await healthy(target)))
+      return { kind: 'finished', outcome: { status: 'success', previousVersion: previous, newVersion: target, failedStep: null, error: null } }
+    return { kind: 'finished', outcome: await applyTarget({ ...input, runner, previous }) }
+  }
+  // HEAD still on the old commit before the checkout step: nothing changed, run the update again.
+  const untouched = input.step === null || input.step === 'connect' || input.step === 'version' || input.step === 'fetch' || input.step === 'checkout'
+  if (head === previous && untouched && (await healthy(previous))) return { kind: 'pending' }
+  // Anything else is a rollback the crash interrupted (or a HEAD nobody expects): finish the rollback.
   const rollback = await rollbackHost({ ...input, runner, previous, values: valuesFor(host, settings, previous) })
-  const why = `found half-updated after the orchestrator stopped (HEAD ${head.slice(0, 12)})`
   return {
     kind: 'finished',
     outcome: {

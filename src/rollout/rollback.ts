@@ -6,6 +6,7 @@ import { render } from '../remote/shell.js'
 import type { Executor } from '../ssh/executor.js'
 import type { Store } from '../store/store.js'
 import type { Clock } from './clock.js'
+import { leaseIsStale } from './engine.js'
 import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
 import type { Host, Sha } from './types.js'
 
@@ -50,9 +51,17 @@ export async function rollbackOneHost(
   if (!wanted) throw new UsageError(`no previous version is recorded for ${host.name}; name one with --to <sha>`)
 
   const lockId = `rollback-${host.name}-${randomBytes(3).toString('hex')}`
-  const lock = await store.acquireLock(lockId, request.owner, new Date(clock.now()))
+  let lock = await store.acquireLock(lockId, request.owner, new Date(clock.now()))
+  if (!lock.acquired && lock.rolloutId?.startsWith('rollback-') && leaseIsStale(lock.holder, lock.heartbeatAt, clock.now())) {
+    // A `fleet rollback` that died (SIGKILL) holds nothing a person must resume: take its place.
+    await store.forceReleaseLock(lock.rolloutId)
+    lock = await store.acquireLock(lockId, request.owner, new Date(clock.now()))
+  }
   if (!lock.acquired)
-    throw new LockedError(`rollout ${lock.rolloutId} holds the lock (${lock.holder}, since ${lock.since.toISOString()}); try again when it has finished`)
+    throw new LockedError(
+      `${lock.rolloutId?.startsWith('rollback-') ? `another \`fleet rollback\` (${lock.rolloutId})` : `rollout ${lock.rolloutId}`} holds the lock (${lock.holder}, since ${lock.since.toISOString()}); try again when it has finished`,
+    )
+  const heartbeat = setInterval(() => void store.heartbeat(lockId).catch(() => {}), 5_000)
   try {
     const record = (type: string, data: Record<string, unknown>) =>
       store.appendEvent({ rolloutId: null, type, host: host.name, data: { ...data, at: new Date(clock.now()).toISOString() } })
@@ -78,6 +87,7 @@ export async function rollbackOneHost(
         session,
         host,
         target: target as Sha,
+        reapply: true,
         settings: request.settings,
         clock,
         reconnect: async () => {
@@ -92,7 +102,7 @@ export async function rollbackOneHost(
         await store.recordHostState(host.name, { status: 'rolled_back', currentVersion: target, previousVersion: outcome.previousVersion })
       else if (outcome.newVersion) await store.recordHostState(host.name, { status: outcome.status, currentVersion: outcome.newVersion })
       const exitCode =
-        outcome.status === 'success' || outcome.status === 'skipped'
+        outcome.status === 'success'
           ? ExitCode.ok
           : outcome.status === 'rollback_failed'
             ? ExitCode.rollbackFailed
@@ -105,6 +115,7 @@ export async function rollbackOneHost(
     if (error instanceof FleetError) throw error
     throw new FleetError(`rollback of ${host.name} failed: ${errorMessage(error)}`, ExitCode.internal)
   } finally {
+    clearInterval(heartbeat)
     await store.releaseLock(lockId)
   }
 }

@@ -31,8 +31,10 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
 async function openPostgres(url: string): Promise<Database> {
   const { default: pg } = await import('pg')
   const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 })
-  // An idle client losing its server must not crash the process; the next query reports it.
+  // A client losing its server (idle or mid-query) must not crash the process with an
+  // unhandled 'error' event: the failing query rejects, and the engine retries it.
   pool.on('error', () => {})
+  pool.on('connect', (client) => client.on('error', () => {}))
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) })
   try {
     await migrateToLatest(db)

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 
@@ -33,22 +33,23 @@ export const readDirLock = (dir: string): LockInfo | null => {
 }
 
 /**
- * An exclusive lock on the embedded store's directory (O_EXCL lock file with
- * our pid). A lock left by a dead process on this machine is taken over.
+ * An exclusive lock on the embedded store's directory (a lock file with our
+ * pid). A lock left by a dead process on this machine is taken over.
  */
 export function acquireDirLock(dir: string): DirLock {
   const path = join(dir, 'fleet.lock')
   for (let attempt = 0; attempt < 2; attempt++) {
+    // Write the whole file first, then link it into place: link() fails atomically if the
+    // lock exists, and a reader never sees an empty or half-written lock.
+    const info: LockInfo = { pid: process.pid, host: hostname(), since: new Date().toISOString(), command: process.argv.slice(2).join(' ') }
+    const tmp = `${path}.${process.pid}.tmp`
+    writeFileSync(tmp, JSON.stringify(info), { mode: 0o600 })
     try {
-      const fd = openSync(path, 'wx', 0o600)
-      const info: LockInfo = {
-        pid: process.pid,
-        host: hostname(),
-        since: new Date().toISOString(),
-        command: process.argv.slice(2).join(' '),
+      try {
+        linkSync(tmp, path)
+      } finally {
+        rmSync(tmp, { force: true })
       }
-      writeSync(fd, JSON.stringify(info))
-      closeSync(fd)
       let released = false
       return {
         release() {

@@ -105,7 +105,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<void> {
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new FleetError(
-      `database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`,
+      `database migration ${failed ?? '(unknown)'} failed: ${error instanceof Error ? error.message : String(error)}`,
       ExitCode.internal,
     )
   }

@@ -429,19 +429,24 @@ export class Store {
       .execute()
   }
 
+  /** Frees a lease whoever holds it; only for a holder proven dead (see leaseIsStale). */
+  async forceReleaseLock(rolloutId: string): Promise<void> {
+    await this.releaseLock(rolloutId)
+  }
+
   async lockState(): Promise<{ rolloutId: string | null; holder: string | null; since: Date | null; heartbeatAt: Date | null }> {
     const row = await this.db.selectFrom('fleet_lock').selectAll().where('id', '=', 1).executeTakeFirstOrThrow()
     return { rolloutId: row.rollout_id, holder: row.holder, since: toDate(row.acquired_at), heartbeatAt: toDate(row.heartbeat_at) }
   }
 
-  /** The previous version recorded for a host by the latest rollout that changed it. */
+  /** The previous version recorded for a host by the latest rollout that changed it (or failed to restore it). */
   async latestPreviousVersion(name: string): Promise<string | null> {
     const row = await this.db
       .selectFrom('fleet_rollout_hosts')
       .innerJoin('fleet_rollouts', 'fleet_rollouts.id', 'fleet_rollout_hosts.rollout_id')
       .select('fleet_rollout_hosts.previous_version')
       .where('fleet_rollout_hosts.name', '=', name)
-      .where('fleet_rollout_hosts.status', '=', 'success')
+      .where('fleet_rollout_hosts.status', 'in', ['success', 'rollback_failed'])
       .where('fleet_rollout_hosts.previous_version', 'is not', null)
       .orderBy('fleet_rollouts.started_at', 'desc')
       .limit(1)

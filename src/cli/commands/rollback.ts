@@ -33,9 +33,7 @@ export async function rollbackHostCommand(name: string, flags: GlobalFlags & { t
         ctx.out,
         o.status === 'success'
           ? `${name}: moved ${shortSha(o.previousVersion)} → ${shortSha(result.to)}, verified`
-          : o.status === 'skipped'
-            ? `${name}: already on ${shortSha(result.to)}; nothing to do`
-            : `${name}: ${o.status} at ${o.failedStep ?? '?'}: ${o.error ?? ''}`,
+          : `${name}: ${o.status} at ${o.failedStep ?? '?'}: ${o.error ?? ''}`,
       )
       say(ctx.out, `exit ${result.exitCode}: ${result.exitCode === 4 ? 'the host could not be moved; it was restored to what it ran' : (EXIT_CODE_MEANING[result.exitCode] ?? '')}`)
     }
