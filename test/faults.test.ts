@@ -14,10 +14,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { hostSettings, makeExecutor } from '../src/cli/context.js'
+import { makeExecutor, rolloutRequest } from '../src/cli/context.js'
 import type { FleetConfig } from '../src/config/types.js'
 import { systemClock } from '../src/rollout/clock.js'
-import { resumeRollout, runRollout, type RolloutRequest, type RolloutResult } from '../src/rollout/engine.js'
+import { resumeRollout, runRollout, type RolloutResult } from '../src/rollout/engine.js'
 import type { RolloutEvent, RolloutListener } from '../src/rollout/events.js'
 import { loadInventory } from '../src/rollout/inventory.js'
 import { canaryOrder } from '../src/rollout/plan.js'
@@ -62,17 +62,8 @@ async function rolloutWith(
 ): Promise<RolloutResult & { events: RolloutEvent[] }> {
   const inventory = await loadInventory(store, config)
   const events: RolloutEvent[] = []
-  const request: RolloutRequest = {
-    hosts: inventory.hosts,
-    ref: options.ref ?? config.app.branch,
-    stages: config.rollout.stages,
-    failureThreshold: config.rollout.failureThreshold,
-    concurrency: config.rollout.concurrency,
-    stageDelayMs: config.rollout.stageDelayMs,
-    connectTimeoutMs: config.ssh.connectTimeoutMs,
-    settings: hostSettings(config),
-    owner: options.owner ?? 'test',
-    seed: options.seed ?? 'test-seed',
+  const request = {
+    ...rolloutRequest(config, inventory.hosts, { ref: options.ref, seed: options.seed ?? 'test-seed', owner: options.owner ?? 'test' }),
     ...(options.storeRetryMs !== undefined ? { storeRetryMs: options.storeRetryMs } : {}),
   }
   const listener: RolloutListener = (event) => {

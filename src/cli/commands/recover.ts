@@ -4,34 +4,14 @@ import { abortRollout, resumeRollout } from '../../rollout/engine.js'
 import { makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer } from './rollout-start.js'
+import { listenForStopSignals } from '../signals.js'
 import { snapshotListener } from '../snapshot-listener.js'
 import { formatCounts } from '../../render/plain.js'
-
-/** Signals during resume/abort behave as during start: first stops starting hosts, second aborts. */
-function signalControllers() {
-  const stop = new AbortController()
-  const abort = new AbortController()
-  let signals = 0
-  const onSignal = () => {
-    signals++
-    ;(signals === 1 ? stop : abort).abort()
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
-  return {
-    stop: stop.signal,
-    abort: abort.signal,
-    dispose: () => {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-    },
-  }
-}
 
 export async function rolloutResume(flags: GlobalFlags): Promise<number> {
   const ctx = makeContext(flags)
   return withStore(ctx.config, async (store) => {
-    const signals = signalControllers()
+    const signals = listenForStopSignals()
     const { listener, done } = pickRenderer(ctx)
     const snapshot = snapshotListener(store, ctx.config.database.dir)
     try {
@@ -51,7 +31,7 @@ export async function rolloutResume(flags: GlobalFlags): Promise<number> {
 export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }): Promise<number> {
   const ctx = makeContext(flags)
   return withStore(ctx.config, async (store) => {
-    const signals = signalControllers()
+    const signals = listenForStopSignals()
     const { listener, done } = pickRenderer(ctx)
     try {
       const result = await abortRollout(

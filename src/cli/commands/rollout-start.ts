@@ -7,6 +7,7 @@ import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
 import { createLiveRenderer } from '../../render/live.js'
 import { formatPlainEvent } from '../../render/plain.js'
+import { listenForStopSignals } from '../signals.js'
 import { snapshotListener } from '../snapshot-listener.js'
 import { makeContext, makeExecutor, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
@@ -80,27 +81,17 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
       }
     }
 
-    const stop = new AbortController()
-    const abort = new AbortController()
+    const signals = listenForStopSignals()
     const { listener, done } = renderer(ctx)
-    let signals = 0
-    // First signal: finish what is in flight, start nothing new. Second: abort in-flight hosts (rolled back).
-    const onSignal = () => {
-      signals++
-      ;(signals === 1 ? stop : abort).abort()
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
     const snapshot = snapshotListener(store, config.database.dir)
     try {
       const result = await runRollout(
-        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: stop.signal, abort: abort.signal },
+        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, abort: signals.abort },
         request,
       )
       return result.exitCode
     } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
+      signals.dispose()
       done()
       await snapshot.done()
     }
