@@ -175,7 +175,7 @@ describe('host keys', () => {
     // With a branch to resolve there is nobody to ask: refused before anything starts, nothing recorded as run.
     const branch = await runFleet(['rollout', 'start'], { cwd })
     expect(branch.code).not.toBe(0)
-    expect(branch.stderr).toMatch(/cannot resolve ref "main": no host could answer .*unknown host key/)
+    expect(branch.stderr).toMatch(/cannot resolve ref "main": no canary could answer .*unknown host key/)
     for (const h of f.hosts) expect(f.acceptedConnections(h.name)).toBe(0)
   })
 })
