@@ -21,7 +21,7 @@ export function snapshotListener(store: Store, dir: string): { listener: Rollout
     const id = rolloutId
     writing = writing.then(async () => {
       const rollout = await store.getRollout(id)
-      if (rollout) writeStatusSnapshot(dir, buildStatus(rollout, await store.listRolloutHosts(id)))
+      if (rollout) writeStatusSnapshot(dir, buildStatus(rollout, await store.listRolloutHostStates(id)))
     }).catch(() => {})
     return writing
   }

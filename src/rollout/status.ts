@@ -1,4 +1,4 @@
-import type { RolloutHostRecord, RolloutRecord } from '../store/store.js'
+import type { RolloutHostState, RolloutRecord } from '../store/store.js'
 import { emptyCounts, type StatusCounts } from './events.js'
 
 /** The stable `fleet rollout status --json` shape of the design (fields may be added, never changed). */
@@ -27,7 +27,7 @@ export interface RolloutStatus {
   }[]
 }
 
-export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostRecord[]): RolloutStatus {
+export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostState[]): RolloutStatus {
   const counts = emptyCounts()
   for (const host of hosts) counts[host.status]++
   return {

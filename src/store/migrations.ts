@@ -93,8 +93,20 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }
 
+/** One cheap query instead of the migrator's lock dance on every start: is every migration applied? */
+async function upToDate(db: Kysely<any>): Promise<boolean> {
+  try {
+    const rows = await sql<{ name: string }>`SELECT name FROM fleet_migrations`.execute(db)
+    const applied = new Set(rows.rows.map((r) => r.name))
+    return Object.keys(migrations).every((name) => applied.has(name))
+  } catch {
+    return false // no migration table yet
+  }
+}
+
 /** Brings the schema up to date; safe to run on every start and from two processes at once. */
 export async function migrateToLatest(db: Kysely<any>): Promise<void> {
+  if (await upToDate(db)) return
   const migrator = new Migrator({
     db,
     provider,

@@ -43,19 +43,23 @@ export interface RolloutRecord {
   readonly error: string | null
 }
 
-export interface RolloutHostRecord {
+/** What `rollout status` shows of a host: read with a narrow query, fast at 10,000 hosts. */
+export interface RolloutHostState {
   readonly name: string
   readonly address: string
-  readonly port: number
-  readonly user: string
-  readonly appDir: string
-  readonly position: number
   readonly stage: number
   readonly status: HostStatus
   readonly step: string | null
   readonly previousVersion: string | null
   readonly newVersion: string | null
   readonly error: string | null
+}
+
+export interface RolloutHostRecord extends RolloutHostState {
+  readonly port: number
+  readonly user: string
+  readonly appDir: string
+  readonly position: number
   readonly startedAt: Date | null
   readonly finishedAt: Date | null
 }
@@ -299,6 +303,25 @@ export class Store {
       error: r.error,
       startedAt: toDate(r.started_at),
       finishedAt: toDate(r.finished_at),
+    }))
+  }
+
+  async listRolloutHostStates(id: string): Promise<RolloutHostState[]> {
+    const rows = await this.db
+      .selectFrom('fleet_rollout_hosts')
+      .select(['name', 'address', 'stage', 'status', 'step', 'previous_version', 'new_version', 'error'])
+      .where('rollout_id', '=', id)
+      .orderBy('position')
+      .execute()
+    return rows.map((r) => ({
+      name: r.name,
+      address: r.address,
+      stage: r.stage,
+      status: r.status as HostStatus,
+      step: r.step,
+      previousVersion: r.previous_version,
+      newVersion: r.new_version,
+      error: r.error,
     }))
   }
 

@@ -26,7 +26,7 @@ const CLEAR_SCREEN = '\x1b[2J\x1b[H'
 
 const readStatus = async (store: Store, id?: string): Promise<RolloutStatus | null> => {
   const rollout = await store.getRollout(id)
-  return rollout && buildStatus(rollout, await store.listRolloutHosts(rollout.id))
+  return rollout && buildStatus(rollout, await store.listRolloutHostStates(rollout.id))
 }
 
 type ReadStatus = (id?: string) => Promise<RolloutStatus | null>
