@@ -490,19 +490,39 @@ export class RolloutRun {
     }
   }
 
+  /**
+   * Step changes are written in order but without holding up the host: the
+   * step column only informs `status` and resume, and resume treats a step
+   * that lags behind the truth safely (it re-applies or finishes a rollback).
+   * The previous version is different: it must be stored before anything
+   * changes, so that write is awaited. settle() waits for the queue.
+   */
   private hooks(host: PlannedHost) {
     const id = this.rolloutId
     let last = ''
+    let queue: Promise<void> = Promise.resolve()
+    let failure: unknown = null
+    const enqueue = (write: () => Promise<void>) => {
+      queue = queue.then(() => this.persist(write)).catch((error: unknown) => {
+        failure ??= error
+      })
+      return queue
+    }
     return {
       step: async (step: StepName, phase: Phase) => {
         // The version step runs two commands; one step change is one write.
         if (`${phase}:${step}` === last) return
         last = `${phase}:${step}`
-        await this.persist(() => this.deps.store.updateRolloutHost(id, host.name, { step }))
+        void enqueue(() => this.deps.store.updateRolloutHost(id, host.name, { step }))
         await this.emit({ type: 'host-step', rolloutId: id, stage: host.stage, host: host.name, step, phase, at: this.at() })
       },
       previousVersion: async (sha: string) => {
-        await this.persist(() => this.deps.store.updateRolloutHost(id, host.name, { previousVersion: sha }))
+        await enqueue(() => this.deps.store.updateRolloutHost(id, host.name, { previousVersion: sha }))
+        if (failure) throw failure
+      },
+      settle: async () => {
+        await queue
+        if (failure) throw failure
       },
     }
   }
@@ -518,6 +538,7 @@ export class RolloutRun {
     }
 
     let outcome: HostOutcome | null = null
+    const hooks = this.hooks(host)
     let session = this.state.sessions.get(host.name)
     this.state.sessions.delete(host.name)
     try {
@@ -536,7 +557,7 @@ export class RolloutRun {
         target: this.state.target,
         settings: this.settings.host,
         clock,
-        hooks: this.hooks(host),
+        hooks,
         reconnect: async () => {
           const fresh = await this.reconnect(host)
           sessionsUsed.push(fresh)
@@ -563,6 +584,7 @@ export class RolloutRun {
     const result = outcome!
     this.outcomes.set(host.name, result)
     const finished = clock.now()
+    await hooks.settle()
     await this.setHost(
       host,
       {
@@ -629,6 +651,7 @@ export class RolloutRun {
               return
             }
             const sessions = [session]
+            const hooks = this.hooks(host)
             try {
               const outcome = await updateHost({
                 session,
@@ -636,7 +659,7 @@ export class RolloutRun {
                 target: previous as Sha,
                 settings: this.settings.host,
                 clock: this.deps.clock,
-                hooks: this.hooks(host),
+                hooks,
                 reconnect: async () => {
                   const fresh = await this.connect(host)
                   sessions.push(fresh)
@@ -645,6 +668,7 @@ export class RolloutRun {
               })
               const status: HostStatus = outcome.status === 'success' || outcome.status === 'skipped' ? 'rolled_back' : outcome.status === 'rollback_failed' ? 'rollback_failed' : 'success'
               if (status !== 'rolled_back') failures++
+              await hooks.settle()
               const error = status === 'rolled_back' ? 'rolled back by `fleet rollout abort --rollback`' : `abort --rollback failed: ${outcome.error}`
               await this.setHost(host, { status, newVersion: outcome.newVersion, error }, { status, ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}) })
               await this.emit({

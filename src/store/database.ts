@@ -30,7 +30,8 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
 
 async function openPostgres(url: string): Promise<Database> {
   const { default: pg } = await import('pg')
-  const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 10_000 })
+  // Enough connections that hosts in flight rarely queue for one; writes are short.
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 })
   // A client losing its server (idle or mid-query) must not crash the process with an
   // unhandled 'error' event: the failing query rejects, and the engine retries it.
   pool.on('error', () => {})
