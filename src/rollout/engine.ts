@@ -49,21 +49,6 @@ export interface RolloutDeps {
   readonly abort?: AbortSignal
 }
 
-export interface RolloutRequest {
-  readonly hosts: readonly Host[]
-  readonly ref: string
-  readonly stages: readonly number[]
-  readonly failureThreshold: number
-  readonly concurrency: number
-  readonly stageDelayMs: number
-  readonly connectTimeoutMs: number
-  readonly settings: HostSettings
-  readonly seed?: string
-  /** Who runs it, for the lock and the record: user@machine pid. */
-  readonly owner: string
-  readonly storeRetryMs?: number
-}
-
 /** What a rollout runs with; stored with it so resume and abort need no config. */
 export interface RolloutSettings {
   readonly ref: string
@@ -73,6 +58,16 @@ export interface RolloutSettings {
   readonly stageDelayMs: number
   readonly connectTimeoutMs: number
   readonly host: HostSettings
+}
+
+/** A new rollout: its settings, the hosts, and who asks. */
+export interface RolloutRequest extends Omit<RolloutSettings, 'host'> {
+  readonly hosts: readonly Host[]
+  readonly settings: HostSettings
+  readonly seed?: string
+  /** Who runs it, for the lock and the record: user@machine pid. */
+  readonly owner: string
+  readonly storeRetryMs?: number
 }
 
 /** How long store writes are retried (e.g. Postgres restarting) before the run gives up, resumable. */
