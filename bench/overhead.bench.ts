@@ -168,7 +168,7 @@ describe('overhead', () => {
         const peakRss = Math.max(...storeRuns.map((r) => r.window.peakRss))
         const rise = Math.max(...storeRuns.map((r) => r.window.peakRss - r.window.startRss))
         const busy = median(storeRuns.map((r) => r.window.machineBusy))
-        // What a host's slot waits on the store: the per-host writes (awaited in processHost / the step hooks).
+        // The per-host writes' total latency (awaited in processHost, or queued by the step hook).
         const hostCalls = ['updateRolloutHost', 'recordHostState', 'appendEvents', 'appendEvent']
         const storeWait = median(storeRuns.map((r) => hostCalls.reduce((sum, m) => sum + (r.statements.calls[m]?.totalMs ?? 0), 0) / n))
         const writeLatency = stmts.calls.updateRolloutHost
@@ -292,7 +292,7 @@ describe('overhead', () => {
             rows: phaseRows,
           },
           'Cost of the orchestrator': {
-            header: ['case', 'store', 'orchestrator CPU', 'Postgres server CPU (our backends)', 'bare pool CPU', 'peak RSS (rise during the run)', 'event-loop delay p99 (bare pool)', 'store statements', 'store wait per host: Σ latency of its writes', 'transactions', 'SSH connections per host (sshd log, every run)', 'client connects (each run)'],
+            header: ['case', 'store', 'orchestrator CPU', 'Postgres server CPU (our backends)', 'bare pool CPU', 'peak RSS (rise during the run)', 'event-loop delay p99 (bare pool)', 'store statements', 'store time per host: Σ latency of its writes', 'transactions', 'SSH connections per host (sshd log, every run)', 'client connects (each run)'],
             rows: costRows,
           },
         },
@@ -440,9 +440,10 @@ function overheadNotes(): string {
     '  CPU*: the server backends serving the run’s database, from /proc (they share the cores too).',
     '- *store statements*: every query fleet’s Store sends, counted by a Kysely plugin on the store’s own',
     '  Kysely instance (`db.withPlugin`); BEGIN/COMMIT are counted as *transactions*. Includes the lock,',
-    '  heartbeats, events and the inventory load. *store wait per host*: every Store call is timed (call →',
+    '  heartbeats, events and the inventory load. *store time per host*: every Store call is timed (call →',
     '  settled); the per-host writes (updateRolloutHost, recordHostState, appendEvents) summed and divided by',
-    '  N: time a host holds its pool slot waiting on the store rather than on SSH.',
+    "  N. Not all of it is on the host's path (step changes are queued, not awaited): *host time in rollout*",
+    "  against the bare pool's is what the host really waits.",
     '- *event-loop delay*: `perf_hooks.monitorEventLoopDelay` in the process running the rollout: how long',
     '  ready SSH traffic waits because the thread is busy (PGlite executes statements on this thread).',
     '- *SSH connections per host*: "Accepted publickey" lines added to each host’s sshd log during the run;',

@@ -3,12 +3,14 @@ import { copyFileSync, mkdirSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import type { TestProject } from 'vitest/node'
 
-import { BUILD_DIR, REPO_ROOT } from './measure.js'
+import { BUILD_DIR, machineInfo, REPO_ROOT } from './measure.js'
 import { writeResultsMarkdown } from './results.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
     benchRunId: string
+    /** The code measured: HEAD and whether src/ had uncommitted changes, when the run started. */
+    benchCode: string
   }
 }
 
@@ -19,6 +21,7 @@ declare module 'vitest' {
  */
 export default function setup(project: TestProject): () => void {
   project.provide('benchRunId', new Date().toISOString().replace(/[-:]/g, '').slice(0, 15))
+  project.provide('benchCode', machineInfo().commit ?? 'unknown')
   rmSync(BUILD_DIR, { recursive: true, force: true })
   mkdirSync(path.join(BUILD_DIR, 'bin'), { recursive: true })
   const tsc = path.join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc')

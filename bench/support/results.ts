@@ -78,7 +78,13 @@ export function record(update: SectionUpdate): void {
   const section: StoredSection = previous ?? { id: update.id, title: update.title, order: update.order, summary: {}, tables: {}, notes: '', data: {}, machine: {}, lastRunAt: ranAt }
   section.title = update.title
   section.order = update.order
-  section.machine = machineInfo()
+  let code: string | undefined
+  try {
+    code = inject('benchCode')
+  } catch {
+    code = undefined
+  }
+  section.machine = { ...machineInfo(), ...(code ? { commit: code } : {}) }
   section.lastRunAt = ranAt
   for (const row of update.summary ?? []) section.summary[row.metric] = stamp(row)
   for (const [name, spec] of Object.entries(update.tables ?? {})) {
