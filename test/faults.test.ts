@@ -5,8 +5,7 @@
  * final REAL state of every host (HEAD, service) against what the store says, and that no host was
  * lost (none left `updating`).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -22,9 +21,9 @@ import type { RolloutEvent, RolloutListener } from '../src/rollout/events.js'
 import { loadInventory } from '../src/rollout/inventory.js'
 import { canaryOrder } from '../src/rollout/plan.js'
 import type { HostStatus } from '../src/rollout/types.js'
-import { openDatabase } from '../src/store/database.js'
 import { Store } from '../src/store/store.js'
-import { FLEET_BIN, runFleet, type FleetRun } from './support/cli.js'
+import { runFleet } from './support/cli.js'
+import { expectOn, hungInstalls, killSpawned, spawnFleet, until, withPglite } from './support/fault-kit.js'
 import { fleetConfigOverrides, openTestStore, registerHosts, testConfig, type TestStore } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js'
@@ -36,12 +35,10 @@ let fleet: TestFleet | null = null
 let testStore: TestStore | null = null
 let database: TestDatabase | null = null
 let privatePg: PrivatePostgres | null = null
-const children = new Set<ChildProcess>()
 const cleanups: (() => Promise<void>)[] = []
 
 afterEach(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  children.clear()
+  killSpawned()
   await testStore?.close().catch(() => {})
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
   await database?.drop()
@@ -84,15 +81,6 @@ async function pgliteDirWithHosts(f: TestFleet): Promise<string> {
   return dir
 }
 
-/** Opens a PGlite dir for a moment (the embedded store allows one process at a time). */
-async function withPglite<T>(dir: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const db = await openDatabase({ url: null, dir })
-  try {
-    return await fn(new Store(db))
-  } finally {
-    await db.close()
-  }
-}
 
 async function workdir(config: object): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-faults-'))
@@ -101,95 +89,11 @@ async function workdir(config: object): Promise<string> {
   return dir
 }
 
-interface Spawned {
-  readonly pid: number
-  readonly events: Record<string, unknown>[]
-  /** Resolves with the first event (already seen or still to come) that matches; rejects if the process exits first. */
-  waitFor(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
-  readonly exited: Promise<FleetRun>
-  kill(signal: NodeJS.Signals): void
-}
-
-/** The built `fleet` as a live process whose NDJSON stdout (--json) is read event by event. */
-function spawnFleet(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Spawned {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...options.env }
-  const child = spawn(process.execPath, [FLEET_BIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.add(child)
-  const events: Record<string, unknown>[] = []
-  const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = []
-  let stdout = ''
-  let stderr = ''
-  let pending = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
-    pending += chunk.toString()
-    let newline: number
-    while ((newline = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, newline)
-      pending = pending.slice(newline + 1)
-      if (!line.trim()) continue
-      let event: Record<string, unknown>
-      try {
-        event = JSON.parse(line) as Record<string, unknown>
-      } catch {
-        continue
-      }
-      events.push(event)
-      for (const w of [...waiters]) if (w.match(event)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(event))
-    }
-  })
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<FleetRun>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
-  return {
-    pid: child.pid!,
-    events,
-    waitFor: (match, timeoutMs = 60_000) => {
-      const seen = events.find(match)
-      if (seen) return Promise.resolve(seen)
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs)
-        waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolve(e)) })
-        void exited.then((run) => {
-          clearTimeout(timer)
-          reject(new Error(`fleet exited (${run.code ?? run.signal}) before the awaited event; stderr: ${run.stderr}`))
-        })
-      })
-    },
-    exited,
-    kill: (signal) => child.kill(signal),
-  }
-}
 
 const isStep = (host: string | null, step: string, phase: 'update' | 'rollback' = 'update', stage?: number) => (e: Record<string, unknown>) =>
   e.type === 'host-step' && (host === null || e.host === host) && e.step === step && e.phase === phase && (stage === undefined || e.stage === stage)
 
-/** pids of a simulated host's hung `bun install` (the fixture's sim-bin/bun with faults/install-hangs). */
-function hungInstalls(f: TestFleet, host: string): number[] {
-  const marker = `FLEET_SIM_HOST=${f.host(host).dir}`
-  const found: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
-      if (!argv.some((a) => a.endsWith('sim-bin/bun')) || !argv.includes('install')) continue
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker)) found.push(Number(entry))
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return found
-}
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
-}
 
 /** The hung install really runs on the host now (the event comes just before the command starts). */
 const waitForHungInstall = (f: TestFleet, host: string) => until(`a hung bun install on ${host}`, () => hungInstalls(f, host).length > 0)
@@ -204,11 +108,6 @@ async function expectNothingLost(store: Store, id: string, hostNames: readonly s
   for (const row of rows) expect([...TERMINAL, 'pending'], `${row.name} is ${row.status}`).toContain(row.status)
 }
 
-/** The host really is on `sha`, and its service runs that commit. */
-async function expectOn(f: TestFleet, host: string, sha: string): Promise<void> {
-  expect(await f.head(host), `HEAD of ${host}`).toBe(sha)
-  expect(await f.service(host), `service of ${host}`).toEqual({ running: true, sha })
-}
 
 /** Stored status matches reality: success/skipped ⇒ on target and running it; rolled_back ⇒ on previous and running it. */
 async function expectStoreMatchesHosts(f: TestFleet, store: Store, id: string, target: string): Promise<void> {

@@ -3,15 +3,13 @@
  * store's directory lock (PGlite), the lease in Postgres when two orchestrators race, and
  * `fleet rollback <host>` under the same lock.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { FLEET_BIN, runFleet, type FleetRun } from './support/cli.js'
+import { runFleet } from './support/cli.js'
+import { expectOn, hungInstalls, killSpawned, spawnFleet, until } from './support/fault-kit.js'
 import { fleetConfigOverrides, openTestStore, registerHosts, type TestStore } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
@@ -19,12 +17,10 @@ import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 let fleet: TestFleet | null = null
 let testStore: TestStore | null = null
 let database: TestDatabase | null = null
-const children = new Set<ChildProcess>()
 const cleanups: (() => Promise<void>)[] = []
 
 afterEach(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  children.clear()
+  killSpawned()
   await testStore?.close().catch(() => {})
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
   await database?.drop()
@@ -49,96 +45,9 @@ async function pgliteDirWithHosts(f: TestFleet): Promise<string> {
   return dir
 }
 
-interface Spawned {
-  readonly pid: number
-  waitFor(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
-  readonly exited: Promise<FleetRun>
-  kill(signal: NodeJS.Signals): void
-}
 
-/** The built `fleet` as a live process whose NDJSON stdout (--json) is read event by event. */
-function spawnFleet(args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Spawned {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...options.env }
-  const child = spawn(process.execPath, [FLEET_BIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.add(child)
-  const events: Record<string, unknown>[] = []
-  const waiters: { match: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = []
-  let stdout = ''
-  let stderr = ''
-  let pending = ''
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
-    pending += chunk.toString()
-    let newline: number
-    while ((newline = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, newline)
-      pending = pending.slice(newline + 1)
-      let event: Record<string, unknown>
-      try {
-        event = JSON.parse(line) as Record<string, unknown>
-      } catch {
-        continue
-      }
-      events.push(event)
-      for (const w of [...waiters])
-        if (w.match(event)) {
-          waiters.splice(waiters.indexOf(w), 1)
-          w.resolve(event)
-        }
-    }
-  })
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<FleetRun>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
-  return {
-    pid: child.pid!,
-    waitFor: (match, timeoutMs = 60_000) => {
-      const seen = events.find(match)
-      if (seen) return Promise.resolve(seen)
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs)
-        waiters.push({ match, resolve: (e) => (clearTimeout(timer), resolve(e)) })
-        void exited.then((run) => {
-          clearTimeout(timer)
-          reject(new Error(`fleet exited (${run.code ?? run.signal}) before the awaited event; stderr: ${run.stderr}`))
-        })
-      })
-    },
-    exited,
-    kill: (signal) => child.kill(signal),
-  }
-}
 
-async function expectOn(f: TestFleet, host: string, sha: string): Promise<void> {
-  expect(await f.head(host), `HEAD of ${host}`).toBe(sha)
-  expect(await f.service(host), `service of ${host}`).toEqual({ running: true, sha })
-}
 
-function hungInstalls(f: TestFleet, host: string): number[] {
-  const marker = `FLEET_SIM_HOST=${f.host(host).dir}`
-  const found: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
-      if (!argv.some((a) => a.endsWith('sim-bin/bun')) || !argv.includes('install')) continue
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(marker)) found.push(Number(entry))
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return found
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(25)
-  }
-}
 
 // ---- 7a. the embedded store ---------------------------------------------------------------------
 

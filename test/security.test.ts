@@ -11,9 +11,9 @@ import path from 'node:path'
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { openDatabase } from '../src/store/database.js'
 import { Store } from '../src/store/store.js'
 import { runFleet } from './support/cli.js'
+import { expectOn, withPglite } from './support/fault-kit.js'
 import { fleetConfigOverrides, openTestStore, registerHosts, rollout, testConfig, type TestStore } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
@@ -53,19 +53,7 @@ async function pgliteDir(f: TestFleet | null): Promise<string> {
   return dir
 }
 
-async function withPglite<T>(dir: string, fn: (store: Store) => Promise<T>): Promise<T> {
-  const db = await openDatabase({ url: null, dir })
-  try {
-    return await fn(new Store(db))
-  } finally {
-    await db.close()
-  }
-}
 
-async function expectOn(f: TestFleet, host: string, sha: string): Promise<void> {
-  expect(await f.head(host), `HEAD of ${host}`).toBe(sha)
-  expect(await f.service(host), `service of ${host}`).toEqual({ running: true, sha })
-}
 
 /** `[127.0.0.1]:port ssh-ed25519 AAAA…` → its parts. */
 const parseLine = (line: string) => {
