@@ -1,5 +1,5 @@
 /**
- * A real, disposable fleet for tests: a bare origin repo (see origin.ts), N simulated hosts, each
+ * A real, disposable fleet for the tests and `fleet demo`: a bare origin repo (see origin.ts), N simulated hosts, each
  * with its own git checkout of the app, a service run by a systemctl stand-in (fixtures/sim-bin) and
  * its own real OpenSSH sshd on 127.0.0.1. Faults are injected for real (kill sshd, rotate its host
  * key, make installs hang, make releases crash).

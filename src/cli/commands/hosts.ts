@@ -49,7 +49,7 @@ export async function hostsSetActive(names: readonly string[], active: boolean, 
   })
 }
 
-export async function hostsList(flags: GlobalFlags & { all?: boolean }): Promise<number> {
+export async function hostsList(flags: GlobalFlags): Promise<number> {
   const ctx = makeContext(flags)
   return withStore(ctx.config, async (store) => {
     if (ctx.config.inventory.query) {
@@ -62,7 +62,7 @@ export async function hostsList(flags: GlobalFlags & { all?: boolean }): Promise
       }
       return 0
     }
-    const rows = await store.listHosts(flags.all ? {} : {})
+    const rows = await store.listHosts()
     if (ctx.out.json) {
       printJson(ctx.out, { source: 'hosts-table', hosts: rows })
       return 0
