@@ -295,14 +295,15 @@ export class RolloutRun {
   /**
    * Appends to the event log and tells the listeners. Host states are written
    * synchronously before their events; the log itself is written in batches
-   * (one INSERT per ~200 ms or per host outcome), which keeps store statements
-   * per host low without losing an outcome.
+   * (one INSERT per ~200 ms, and at every stage and rollout boundary), which
+   * keeps store statements per host low without losing an outcome.
    */
   private async emit(event: RolloutEvent): Promise<void> {
     const host = 'host' in event ? event.host : null
     this.eventBuffer.push({ rolloutId: this.rolloutId, type: event.type, host, data: event, at: new Date(event.at) })
     for (const listener of this.deps.listeners) listener(event)
-    if (event.type === 'host-step' || event.type === 'host-started' || event.type === 'stage-delay') {
+    // Host events are batched: the host's state is already in its row. Stage and rollout events flush.
+    if (event.type === 'host-step' || event.type === 'host-started' || event.type === 'host-finished' || event.type === 'stage-delay') {
       this.flushTimer ??= setTimeout(() => void this.flushEvents().catch(() => {}), EVENT_FLUSH_MS)
       return
     }
@@ -463,8 +464,11 @@ export class RolloutRun {
 
   private async setHost(host: PlannedHost, patch: RolloutHostPatch & { status: HostStatus }, mirror: Parameters<Store['recordHostState']>[1]) {
     this.statuses.set(host.name, patch.status)
-    await this.persist(() => this.deps.store.updateRolloutHost(this.rolloutId, host.name, patch))
-    await this.persist(() => this.deps.store.recordHostState(host.name, mirror))
+    // Two tables, no ordering between them: one round trip instead of two.
+    await Promise.all([
+      this.persist(() => this.deps.store.updateRolloutHost(this.rolloutId, host.name, patch)),
+      this.persist(() => this.deps.store.recordHostState(host.name, mirror)),
+    ])
   }
 
   private connect(host: Host): Promise<Session> {
