@@ -748,16 +748,22 @@ export async function takeOverStaleRollout(deps: Pick<RolloutDeps, 'store' | 'cl
 }
 
 /**
- * `fleet rollout abort [--rollback]`: ends a rollout a crash left behind
- * (hosts left `updating` are settled first), optionally moving every host it
- * updated back to its previous version.
+ * Takes over a crashed rollout, rebuilds its run from the store, records why
+ * (`rollout-resumed` / `rollout-aborting`), settles every host left
+ * `updating`, then hands the run to `then` — all under a renewed lease.
  */
-export async function abortRollout(deps: RolloutDeps, owner: string, options: { rollback: boolean }): Promise<RolloutResult & { revertComplete: boolean }> {
+async function takeOverAndSettle<T>(
+  deps: RolloutDeps,
+  owner: string,
+  verb: 'resume' | 'abort',
+  event: (rollout: RolloutRecord) => { type: string; data: Record<string, unknown> },
+  then: (run: RolloutRun, rollout: RolloutRecord) => Promise<T>,
+): Promise<T> {
   const { store, clock } = deps
-  const rollout = await takeOverStaleRollout(deps, owner, 'abort')
+  const rollout = await takeOverStaleRollout(deps, owner, verb)
   const heartbeat = setInterval(() => void store.heartbeat(rollout.id).catch(() => {}), HEARTBEAT_MS)
   try {
-    let rows = await store.listRolloutHosts(rollout.id)
+    const rows = await store.listRolloutHosts(rollout.id)
     const plan = storedPlan(rollout, rows)
     const run = new RolloutRun(deps, rollout.settings as unknown as RolloutSettings, {
       rolloutId: rollout.id,
@@ -768,49 +774,34 @@ export async function abortRollout(deps: RolloutDeps, owner: string, options: { 
       storeRetryMs: STORE_RETRY_MS,
       statuses: new Map(rows.map((r) => [r.name, r.status])),
     })
-    await store.appendEvent({ rolloutId: rollout.id, type: 'rollout-aborting', data: { owner, rollback: options.rollback, at: new Date(clock.now()).toISOString() } })
+    const { type, data } = event(rollout)
+    await store.appendEvent({ rolloutId: rollout.id, type, data: { owner, ...data, at: new Date(clock.now()).toISOString() } })
     const byName = new Map(plan.hosts.map((h) => [h.name, h]))
     await run.reconcile(rows.filter((r) => r.status === 'updating').map((r) => ({ host: byName.get(r.name)!, previous: r.previousVersion, step: r.step })))
-    let revertComplete = true
-    if (options.rollback) {
-      rows = await store.listRolloutHosts(rollout.id)
-      revertComplete = await run.revert(rows)
-    }
-    const result = await run.finish('aborted', options.rollback && !revertComplete ? 'abort --rollback halted: too many hosts could not be moved back' : null)
-    return { ...result, revertComplete }
+    return await then(run, rollout)
   } finally {
     clearInterval(heartbeat)
   }
 }
 
 /**
- * `fleet rollout resume`: settles every host a crash left `updating` (from
- * its real HEAD and service over SSH), then continues from the stage the
- * rollout was in.
+ * `fleet rollout abort [--rollback]`: ends a rollout a crash left behind
+ * (hosts left `updating` are settled first), optionally moving every host it
+ * updated back to its previous version.
  */
-export async function resumeRollout(deps: RolloutDeps, owner: string): Promise<RolloutResult> {
-  const { store, clock } = deps
-  const rollout = await takeOverStaleRollout(deps, owner, 'resume')
-  const heartbeat = setInterval(() => void store.heartbeat(rollout.id).catch(() => {}), HEARTBEAT_MS)
-  try {
-    const rows = await store.listRolloutHosts(rollout.id)
-    const plan = storedPlan(rollout, rows)
-    const settings = rollout.settings as unknown as RolloutSettings
-    const statuses = new Map(rows.map((r) => [r.name, r.status]))
-    const run = new RolloutRun(deps, settings, {
-      rolloutId: rollout.id,
-      target: rollout.sha as Sha,
-      plan,
-      startedAt: rollout.startedAt,
-      sessions: new Map(),
-      storeRetryMs: STORE_RETRY_MS,
-      statuses,
-    })
-    await store.appendEvent({ rolloutId: rollout.id, type: 'rollout-resumed', data: { owner, stage: rollout.currentStage, at: new Date(clock.now()).toISOString() } })
-    const byName = new Map(plan.hosts.map((h) => [h.name, h]))
-    await run.reconcile(rows.filter((r) => r.status === 'updating').map((r) => ({ host: byName.get(r.name)!, previous: r.previousVersion, step: r.step })))
-    return await run.run(rollout.currentStage)
-  } finally {
-    clearInterval(heartbeat)
-  }
+export function abortRollout(deps: RolloutDeps, owner: string, options: { rollback: boolean }): Promise<RolloutResult & { revertComplete: boolean }> {
+  return takeOverAndSettle(deps, owner, 'abort', () => ({ type: 'rollout-aborting', data: { rollback: options.rollback } }), async (run, rollout) => {
+    const revertComplete = options.rollback ? await run.revert(await deps.store.listRolloutHosts(rollout.id)) : true
+    const result = await run.finish('aborted', revertComplete ? null : 'abort --rollback halted: too many hosts could not be moved back')
+    return { ...result, revertComplete }
+  })
+}
+
+/**
+ * `fleet rollout resume`: settles every host a crash left `updating` (from
+ * its real HEAD, service and last step over SSH), then continues from the
+ * stage the rollout was in.
+ */
+export function resumeRollout(deps: RolloutDeps, owner: string): Promise<RolloutResult> {
+  return takeOverAndSettle(deps, owner, 'resume', (rollout) => ({ type: 'rollout-resumed', data: { stage: rollout.currentStage } }), (run, rollout) => run.run(rollout.currentStage))
 }
