@@ -139,6 +139,28 @@ describe('rollout start / status through the binary', () => {
   })
 })
 
+describe('a host that was really reinstalled', () => {
+  it('fails on its changed key until the operator forgets the pin, then rolls out', async () => {
+    fleet = await startTestFleet({ hosts: 1 })
+    const dir = await workdir({ ...fleetConfigOverrides(fleet, { ssh: { knownHosts: 'known_hosts' } }) })
+    await writeFile(path.join(dir, 'known_hosts'), '')
+    await addHosts(dir, fleet)
+    expect((await runFleet(['rollout', 'start'], { cwd: dir })).code).toBe(0) // pins the key
+    await fleet.rotateHostKey('h01')
+    // A commit SHA needs no canary to resolve it, so the host itself is tried (and refused).
+    const refused = await runFleet(['rollout', 'start', '--ref', fleet.origin.shas.v3], { cwd: dir })
+    expect(refused.code).toBe(3)
+    expect(refused.stdout).toMatch(/HOST KEY MISMATCH.*fleet hosts forget-key <host>/)
+    expect(await fleet.head('h01')).toBe(fleet.origin.shas.v2)
+
+    const forget = await runFleet(['hosts', 'forget-key', 'h01'], { cwd: dir })
+    expect(forget.code).toBe(0)
+    expect(forget.stdout).toMatch(/forgot the pinned key of h01/)
+    expect((await runFleet(['rollout', 'start', '--ref', 'v3'], { cwd: dir })).code).toBe(0)
+    expect(await fleet.head('h01')).toBe(fleet.origin.shas.v3)
+  })
+})
+
 describe('status from another shell while a rollout holds the embedded store', () => {
   it('reads the snapshot the running rollout keeps next to PGlite', async () => {
     fleet = await startTestFleet({ hosts: 3 })

@@ -130,6 +130,14 @@ export function buildProgram(): Command {
         const { hostsSetActive } = await import('./commands/hosts.js')
         exit(await hostsSetActive(names, active, globals(cmd)))
       })
+  hosts
+    .command('forget-key <name>')
+    .description("drop fleet's pinned host key after a host was really reinstalled (known_hosts is never touched)")
+    .addHelpText('after', '\nExample:\n  fleet hosts forget-key customer-42')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { hostsForgetKey } = await import('./commands/hosts.js')
+      exit(await hostsForgetKey(name, globals(cmd)))
+    })
 
   program
     .command('history')

@@ -104,7 +104,7 @@ export async function verifyHostKey(input: {
     if (Buffer.from(pinned.key, 'base64').equals(input.key)) return { ok: true, pinned: false }
     return {
       ok: false,
-      reason: `HOST KEY MISMATCH for ${name}: got ${keyType} ${fingerprint(input.key)}, fleet pinned ${pinned.keyType} ${fingerprint(Buffer.from(pinned.key, 'base64'))} (possible man-in-the-middle; \`fleet hosts forget-key\` if the host was reinstalled)`,
+      reason: `HOST KEY MISMATCH for ${name}: got ${keyType} ${fingerprint(input.key)}, fleet pinned ${pinned.keyType} ${fingerprint(Buffer.from(pinned.key, 'base64'))} (possible man-in-the-middle; run \`fleet hosts forget-key <host>\` only if the host was really reinstalled)`,
     }
   }
   if (input.policy === 'strict')

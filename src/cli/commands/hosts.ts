@@ -1,6 +1,7 @@
 import { UsageError } from '../../errors.js'
 import { loadInventory, validateRows } from '../../rollout/inventory.js'
 import { shortSha } from '../../render/style.js'
+import { knownHostName } from '../../ssh/known-hosts.js'
 import { makeContext, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 
@@ -73,6 +74,20 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
         ctx.out,
         `  ${h.name.padEnd(20)} ${h.active ? 'active  ' : 'disabled'} ${(h.user ?? ctx.config.ssh.user)}@${h.address}:${h.port ?? ctx.config.ssh.port} ${h.appDir ?? ctx.config.app.dir} ${shortSha(h.currentVersion)} ${h.status ?? ''}`,
       )
+    return 0
+  })
+}
+
+/** After a host was really reinstalled: drop fleet's pinned key so the next connection pins the new one. */
+export async function hostsForgetKey(name: string, flags: GlobalFlags): Promise<number> {
+  const ctx = makeContext(flags)
+  return withStore(ctx.config, async (store) => {
+    const host = (await loadInventory(store, ctx.config)).hosts.find((h) => h.name === name)
+    if (!host) throw new UsageError(`no active host named ${name} in the inventory`)
+    const hostId = knownHostName(host.address, host.port)
+    const forgotten = await store.forgetHostKey(hostId)
+    if (ctx.out.json) printJson(ctx.out, { host: name, hostId, forgotten })
+    else say(ctx.out, forgotten ? `forgot the pinned key of ${name} (${hostId}); the next connection pins the key it presents` : `no key was pinned for ${name} (${hostId})`)
     return 0
   })
 }
