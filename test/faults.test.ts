@@ -120,31 +120,41 @@ async function expectStoreMatchesHosts(f: TestFleet, store: Store, id: string, t
 
 // ---- 1. sshd killed mid-step ------------------------------------------------------------------
 
+/**
+ * Two hosts, all in one stage; h01's install hangs, and once it really runs, h01's sshd is killed
+ * (then `afterKill` runs, e.g. to bring it back). Returns the finished rollout.
+ */
+async function rolloutKillingSshdDuringInstall(afterKill: (f: TestFleet) => Promise<void> = async () => {}) {
+  fleet = await startTestFleet({ hosts: 2 })
+  const f = fleet
+  testStore = await openTestStore('pglite')
+  const { store } = testStore
+  await registerHosts(store, f)
+  const { v1, v2 } = f.origin.shas
+  await f.setFault('h01', 'install-hangs', true)
+  const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 } })
+  let injected: Promise<void> | null = null
+  const result = await rolloutWith(store, config, {
+    listener: (e) => {
+      if (!injected && e.type === 'host-step' && e.host === 'h01' && e.step === 'install' && e.phase === 'update')
+        injected = (async () => {
+          await waitForHungInstall(f, 'h01')
+          await f.killSshd('h01')
+          await afterKill(f)
+        })()
+    },
+  })
+  await injected
+  return { f, store, v1, v2, result }
+}
+
 describe('sshd killed in the middle of a host’s install', () => {
   it('the engine reconnects for the rollback once sshd is back → rolled_back, really on v1', async () => {
-    fleet = await startTestFleet({ hosts: 2 })
-    const f = fleet
-    testStore = await openTestStore('pglite')
-    const { store } = testStore
-    await registerHosts(store, f)
-    const { v1, v2 } = f.origin.shas
-    await f.setFault('h01', 'install-hangs', true)
-    const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 } })
-
-    let injected: Promise<void> | null = null
-    const result = await rolloutWith(store, config, {
-      listener: (e) => {
-        if (!injected && e.type === 'host-step' && e.host === 'h01' && e.step === 'install' && e.phase === 'update')
-          injected = (async () => {
-            await waitForHungInstall(f, 'h01')
-            await f.killSshd('h01')
-            await sleep(500)
-            await f.setFault('h01', 'install-hangs', false)
-            await f.restartSshd('h01')
-          })()
-      },
+    const { f, store, v1, v2, result } = await rolloutKillingSshdDuringInstall(async (f) => {
+      await sleep(500)
+      await f.setFault('h01', 'install-hangs', false)
+      await f.restartSshd('h01')
     })
-    await injected
 
     expect(result.state).toBe('completed')
     expect(result.exitCode).toBe(4)
@@ -166,26 +176,7 @@ describe('sshd killed in the middle of a host’s install', () => {
   })
 
   it('sshd stays dead → rollback_failed (version unknown); `fleet rollback h01 --to v1` repairs it once sshd is back', async () => {
-    fleet = await startTestFleet({ hosts: 2 })
-    const f = fleet
-    testStore = await openTestStore('pglite')
-    const { store } = testStore
-    await registerHosts(store, f)
-    const { v1, v2 } = f.origin.shas
-    await f.setFault('h01', 'install-hangs', true)
-    const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 } })
-
-    let injected: Promise<void> | null = null
-    const result = await rolloutWith(store, config, {
-      listener: (e) => {
-        if (!injected && e.type === 'host-step' && e.host === 'h01' && e.step === 'install' && e.phase === 'update')
-          injected = (async () => {
-            await waitForHungInstall(f, 'h01')
-            await f.killSshd('h01')
-          })()
-      },
-    })
-    await injected
+    const { f, store, v1, v2, result } = await rolloutKillingSshdDuringInstall()
 
     expect(result.exitCode).toBe(5)
     const h01 = (await store.listRolloutHosts(result.rolloutId)).find((r) => r.name === 'h01')!
@@ -204,8 +195,9 @@ describe('sshd killed in the middle of a host’s install', () => {
     // The operator brings sshd back and moves the host back by hand, through the CLI.
     await f.setFault('h01', 'install-hangs', false)
     await f.restartSshd('h01')
-    const dir = testStore.databaseConfig.dir
-    await testStore.database.close()
+    const opened = testStore!
+    const dir = opened.databaseConfig.dir
+    await opened.database.close()
     cleanups.push(() => rm(dir, { recursive: true, force: true }))
     testStore = null
     const cwd = await workdir({ ...fleetConfigOverrides(f), database: { dir } })

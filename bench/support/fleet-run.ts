@@ -9,10 +9,10 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import pLimit from 'p-limit'
 
-import { hostSettings, makeExecutor } from '../../src/cli/context.js'
+import { hostSettings, makeExecutor, rolloutRequest } from '../../src/cli/context.js'
 import type { FleetConfig } from '../../src/config/types.js'
 import { systemClock } from '../../src/rollout/clock.js'
-import { runRollout, type RolloutRequest, type RolloutResult } from '../../src/rollout/engine.js'
+import { runRollout, type RolloutResult } from '../../src/rollout/engine.js'
 import type { RolloutEvent } from '../../src/rollout/events.js'
 import { updateHost } from '../../src/rollout/host-update.js'
 import { loadInventory } from '../../src/rollout/inventory.js'
@@ -217,18 +217,7 @@ export async function inProcessRollout(
   const { result, window } = await measure(async () => {
     const inventory = await loadInventory(store, config)
     if (inventory.hosts.length !== hosts.length) throw new Error(`bench: inventory has ${inventory.hosts.length} hosts, expected ${hosts.length}`)
-    const request: RolloutRequest = {
-      hosts: inventory.hosts,
-      ref: to,
-      stages: config.rollout.stages,
-      failureThreshold: config.rollout.failureThreshold,
-      concurrency: config.rollout.concurrency,
-      stageDelayMs: config.rollout.stageDelayMs,
-      connectTimeoutMs: config.ssh.connectTimeoutMs,
-      settings: hostSettings(config),
-      owner: 'bench',
-      seed,
-    }
+    const request = rolloutRequest(config, inventory.hosts, { ref: to, seed, owner: 'bench' })
     return runRollout({ store, executor, clock: systemClock, listeners: [(e) => events.push(e)] }, request)
   })
   const statements = counter.snapshot()
