@@ -4,12 +4,15 @@
  * its own real OpenSSH sshd on 127.0.0.1. Faults are injected for real (kill sshd, rotate its host
  * key, make installs hang, make releases crash).
  *
- * Without /usr/sbin/sshd (and outside CI) each host is served by ssh2's in-process server instead
- * (ssh2-sim-server.ts); FLEET_TEST_SSH=ssh2 forces that, FLEET_TEST_SSH=sshd forbids it.
+ * Without sshd each host is served by ssh2's in-process server instead (ssh2-server.ts); the
+ * `ssh` option forces one or the other. Everything is an explicit option: this file is shipped
+ * (`fleet demo`) and reads no environment; the tests' own defaults live in test/support/test-fleet.ts.
  *
  * On a host, commands run (cwd: the user's home) with FLEET_SIM_HOST=<host dir> and
- * PATH=fixtures/sim-bin:<fleet>/bin:<system dirs>:<test PATH>, so `sudo`, `systemctl` and `bun` are the
- * stand-ins (bun forwards to the real bun, <fleet>/bin/bun). sshd passes them with SetEnv (plus
+ * PATH=fixtures/sim-bin:<fleet>/bin:<system dirs>:<caller's PATH>, so `sudo`, `systemctl` and `bun` are
+ * the stand-ins. fixtures/sim-bin/bun forwards to <fleet>/bin/bun: the real bun when the `bun` option
+ * names one (the tests), else fixtures/sim-bun.mjs run by this Node (the demo; see there what it
+ * does and does not do). sshd passes them with SetEnv (plus
  * SHLVL=1 so bash does not source the test machine's ~/.bashrc); for other login shells a
  * ForceCommand wrapper (fixtures/sim-session.sh) restores PATH.
  *
@@ -24,7 +27,8 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { createOrigin, FIXTURES_DIR, git, REPO_ROOT, shaOf, type Origin, type Release } from './origin.js'
+import { quote } from '../remote/shell.js'
+import { createOrigin, FIXTURES_DIR, git, shaOf, type Origin, type Release } from './origin.js'
 import { startSsh2SimServer, type Ssh2SimServer } from './ssh2-server.js'
 
 export type { Origin, OriginShas, Release } from './origin.js'
@@ -34,7 +38,8 @@ const execFileAsync = promisify(execFile)
 export const SIM_BIN = path.join(FIXTURES_DIR, 'sim-bin')
 const SIM_SESSION = path.join(FIXTURES_DIR, 'sim-session.sh')
 const SIM_WATCHDOG = path.join(FIXTURES_DIR, 'sim-watchdog.sh')
-const SSHD = process.env.FLEET_TEST_SSHD ?? '/usr/sbin/sshd'
+const SIM_BUN_STANDIN = path.join(FIXTURES_DIR, 'sim-bun.mjs')
+export const DEFAULT_SSHD = '/usr/sbin/sshd'
 const SYSTEM_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
 
 export type Fault = 'new-release-crashes' | 'service-broken' | 'install-hangs'
@@ -59,8 +64,14 @@ export interface TestFleetOptions {
   hosts?: number
   /** Release each host runs at start: one for all, a map by host name (others: v1) or a function. Default 'v1'. */
   initialRelease?: Release | Partial<Record<string, Release>> | ((name: string, index: number) => Release)
-  /** Which SSH server serves the hosts. Default: FLEET_TEST_SSH, else sshd when installed, else ssh2 (never under CI). */
-  ssh?: SshMode
+  /** Which SSH server serves the hosts. Default: sshd when `sshd` exists, else ssh2. */
+  ssh?: SshMode | undefined
+  /** Path of OpenSSH's sshd. Default /usr/sbin/sshd. */
+  sshd?: string | undefined
+  /** Run every session through the ForceCommand wrapper (normally only for non-bash login shells). */
+  forceCommand?: boolean | undefined
+  /** The real bun the hosts run (`bun install`, the service). Default: the stand-in fixtures/sim-bun.mjs. */
+  bun?: string | undefined
 }
 
 export interface ServiceState {
@@ -112,30 +123,28 @@ interface HostState {
   ssh2Accepted: number
 }
 
-function pickMode(requested: SshMode | undefined): SshMode {
-  const wanted = requested ?? (process.env.FLEET_TEST_SSH as SshMode | undefined)
-  if (wanted !== undefined && wanted !== 'sshd' && wanted !== 'ssh2') {
-    throw new Error(`FLEET_TEST_SSH must be "sshd" or "ssh2", got "${String(wanted)}"`)
+function pickMode(requested: SshMode | undefined, sshd: string): SshMode {
+  if (requested !== undefined && requested !== 'sshd' && requested !== 'ssh2') {
+    throw new Error(`ssh must be "sshd" or "ssh2", got "${String(requested)}"`)
   }
-  const haveSshd = existsSync(SSHD)
-  if (wanted === 'sshd' || (wanted === undefined && process.env.CI)) {
-    if (!haveSshd) {
-      throw new Error(
-        `test fleet: ${SSHD} not found. The tests must run against a real OpenSSH sshd ` +
-          `(install openssh-server)${process.env.CI ? '; CI never falls back to the ssh2 server' : ''}.`,
-      )
-    }
-    return 'sshd'
-  }
-  return wanted ?? (haveSshd ? 'sshd' : 'ssh2')
+  const haveSshd = existsSync(sshd)
+  if (requested === 'sshd' && !haveSshd) throw new Error(`simulated fleet: ${sshd} not found (install openssh-server)`)
+  return requested ?? (haveSshd ? 'sshd' : 'ssh2')
 }
 
-function findRealBun(): string {
-  const candidates = [process.env.FLEET_TEST_BUN, path.join(REPO_ROOT, 'node_modules', '.bin', 'bun')]
-  for (const c of candidates) {
-    if (c && existsSync(c)) return realpathSync(c)
+/**
+ * <fleet>/bin/bun, what fixtures/sim-bin/bun forwards to: a link to the real bun if one is given,
+ * else a script running the stand-in with this very Node (no node needed on the hosts' PATH).
+ */
+async function installBun(fleetBin: string, realBun: string | undefined): Promise<string> {
+  const target = path.join(fleetBin, 'bun')
+  if (realBun !== undefined) {
+    if (!existsSync(realBun)) throw new Error(`simulated fleet: bun not found at ${realBun}`)
+    await symlink(realpathSync(realBun), target)
+  } else {
+    await writeFile(target, `#!/bin/sh\nexec ${quote(process.execPath)} ${quote(SIM_BUN_STANDIN)} "$@"\n`, { mode: 0o755 })
   }
-  throw new Error('test fleet: no bun found (expected node_modules/.bin/bun; set FLEET_TEST_BUN)')
+  return target
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -253,15 +262,17 @@ async function fleetProcesses(dir: string): Promise<number[]> {
 
 // ---- sshd ----
 
-let perSourcePenaltiesSupported: Promise<boolean> | undefined
+const perSourcePenaltiesSupported = new Map<string, Promise<boolean>>()
 
 /** OpenSSH >= 9.8 penalises sources that fail or drop connections; tests do that on purpose. */
-function supportsPerSourcePenalties(probeDir: string, hostKey: string): Promise<boolean> {
-  perSourcePenaltiesSupported ??= (async () => {
+function supportsPerSourcePenalties(sshd: string, probeDir: string, hostKey: string): Promise<boolean> {
+  let known = perSourcePenaltiesSupported.get(sshd)
+  if (known) return known
+  known = (async () => {
     const cfg = path.join(probeDir, 'probe_config')
     await writeFile(cfg, `HostKey ${hostKey}\nPerSourcePenalties no\nUsePAM no\n`)
     try {
-      await execFileAsync(SSHD, ['-t', '-f', cfg])
+      await execFileAsync(sshd, ['-t', '-f', cfg])
       return true
     } catch {
       return false
@@ -269,17 +280,25 @@ function supportsPerSourcePenalties(probeDir: string, hostKey: string): Promise<
       await rm(cfg, { force: true })
     }
   })()
-  return perSourcePenaltiesSupported
+  perSourcePenaltiesSupported.set(sshd, known)
+  return known
 }
 
 /** Whether the login shell leaves SetEnv's PATH alone for `ssh host cmd` (bash with SHLVL=1, sh). */
-function plainShell(): boolean {
-  if (process.env.FLEET_TEST_FORCECOMMAND === '1') return false // to exercise the wrapper
+function plainShell(forceCommand: boolean): boolean {
+  if (forceCommand) return false // to exercise the wrapper
   const shell = path.basename(os.userInfo().shell ?? '/bin/sh')
   return ['bash', 'sh', 'dash', 'ash'].includes(shell)
 }
 
-function sshdConfig(h: HostState, port: number, authorizedKeys: string, env: Record<string, string>, penalties: boolean): string {
+function sshdConfig(
+  h: HostState,
+  port: number,
+  authorizedKeys: string,
+  env: Record<string, string>,
+  penalties: boolean,
+  forceCommand: boolean,
+): string {
   const setEnv = Object.entries(env)
     .map(([k, v]) => `"${k}=${v}"`)
     .join(' ')
@@ -311,7 +330,7 @@ function sshdConfig(h: HostState, port: number, authorizedKeys: string, env: Rec
     // machine's rc files (root's adds pyenv and cargo to PATH here) are not the simulated host's.
     `SetEnv SHLVL=1 ${setEnv}`,
     // Other login shells read rc files regardless: a wrapper restores PATH (sshd then refuses signal requests).
-    ...(plainShell() ? [] : [`ForceCommand ${SIM_SESSION}`]),
+    ...(plainShell(forceCommand) ? [] : [`ForceCommand ${SIM_SESSION}`]),
     '',
   ].join('\n')
 }
@@ -328,10 +347,10 @@ function logSize(file: string): number {
  * Starts the host's sshd and waits until it logs that it listens. If the port is taken,
  * `switchPort` (first start) moves to another one; otherwise (restart: same port) it retries.
  */
-async function spawnSshd(h: HostState, switchPort: (() => Promise<void>) | null): Promise<void> {
+async function spawnSshd(sshd: string, h: HostState, switchPort: (() => Promise<void>) | null): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const logOffset = logSize(h.log)
-    const proc = spawn(SSHD, ['-D', '-f', h.config, '-E', h.log], { stdio: 'ignore' })
+    const proc = spawn(sshd, ['-D', '-f', h.config, '-E', h.log], { stdio: 'ignore' })
     proc.unref()
     let exited = false
     proc.once('exit', () => (exited = true))
@@ -377,11 +396,12 @@ async function stopSshdListener(h: HostState, signal: NodeJS.Signals): Promise<v
 
 // ---- the fleet ----
 
-export async function startTestFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
-  const mode = pickMode(options.ssh)
+export async function startSimFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
+  const sshd = options.sshd ?? DEFAULT_SSHD
+  const mode = pickMode(options.ssh, sshd)
+  const forceCommand = options.forceCommand ?? false
   const count = options.hosts ?? 3
   if (!Number.isInteger(count) || count < 1) throw new Error(`hosts must be a positive integer, got ${count}`)
-  const realBun = findRealBun()
   const user = os.userInfo().username
   const home = os.userInfo().homedir
 
@@ -432,10 +452,9 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
 
     const fleetBin = path.join(dir, 'bin')
     await mkdir(fleetBin)
-    await symlink(realBun, path.join(fleetBin, 'bun'))
+    const simBun = await installBun(fleetBin, options.bun)
     const extra = (process.env.PATH ?? '').split(':').filter((p) => p && !SYSTEM_PATH.includes(p))
     const simPath = [SIM_BIN, fleetBin, ...SYSTEM_PATH, ...extra].join(':')
-    const simBun = path.join(fleetBin, 'bun')
 
     const clientKey = path.join(dir, 'client_ed25519')
     await keygen(clientKey, 'fleet-test-client')
@@ -506,14 +525,14 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
         h.sim.port = h.ssh2.port
         return
       }
-      const penalties = await supportsPerSourcePenalties(h.sshdDir, h.hostKey)
+      const penalties = await supportsPerSourcePenalties(sshd, h.sshdDir, h.hostKey)
       const configure = async () => {
         h.sim.port = await freePort()
-        await writeFile(h.config, sshdConfig(h, h.sim.port, authorizedKeys, hostEnv(h.sim.dir), penalties))
+        await writeFile(h.config, sshdConfig(h, h.sim.port, authorizedKeys, hostEnv(h.sim.dir), penalties, forceCommand))
       }
       const firstStart = h.sim.port === 0
       if (firstStart) await configure()
-      await spawnSshd(h, firstStart ? configure : null)
+      await spawnSshd(sshd, h, firstStart ? configure : null)
     }
 
     // Hosts are set up in parallel (bounded: each one runs a handful of processes).

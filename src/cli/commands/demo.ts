@@ -8,7 +8,7 @@ import { runRollout } from '../../rollout/engine.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import { canaryOrder } from '../../rollout/plan.js'
 import { shortSha } from '../../render/style.js'
-import { startTestFleet } from '../../sim/fleet.js'
+import { startSimFleet } from '../../sim/fleet.js'
 import { openDatabase } from '../../store/database.js'
 import { Store } from '../../store/store.js'
 import { makeContext, makeExecutor, rolloutRequest, type GlobalFlags } from '../context.js'
@@ -32,7 +32,7 @@ export async function demo(flags: GlobalFlags & { hosts?: string }): Promise<num
     throw new UsageError(`--hosts must be an integer from 2 to 200, got ${flags.hosts}`)
   }
   say(ctx.out, `demo: starting ${count} simulated hosts on 127.0.0.1 (each with its own git checkout and service)…`)
-  const fleet = await startTestFleet({ hosts: count })
+  const fleet = await startSimFleet({ hosts: count })
   const workdir = await mkdtemp(path.join(os.tmpdir(), 'fleet-demo-'))
   try {
     // An empty known_hosts: fleet pins each host key on first use (accept-new) in its store.
@@ -57,6 +57,7 @@ export async function demo(flags: GlobalFlags & { hosts?: string }): Promise<num
       const drifted = canaryOrder(fleet.hosts, SEED).at(-1)!.name
       await fleet.setFault(drifted, 'new-release-crashes', true)
       say(ctx.out, `demo: ${fleet.ssh === 'sshd' ? 'OpenSSH sshd' : "ssh2's in-process server"} per host, PGlite store in ${workdir}`)
+      say(ctx.out, 'demo: `bun` on the hosts is a stand-in (fixtures/sim-bun.mjs): `bun install` checks dependencies offline, the app runs on Node')
       say(ctx.out, `demo: origin has main → v2 (good; ${drifted} lacks what it needs) and branch broken/crash (crashes on start)`)
 
       const run = async (ref: string) => {
