@@ -86,7 +86,12 @@ describe('defaults', () => {
   test('the example file documents every key with its default and loads to the defaults', () => {
     const example = join(import.meta.dirname, '..', 'rollout.config.example.json')
     expect(JSON.parse(readFileSync(example, 'utf8'))).toEqual(CONFIG_FILE_DEFAULTS)
-    expect(load({ configPath: example })).toEqual({ config: load().config, source: example })
+    // Only database.dir differs: a relative path in a file lives next to that file.
+    const { config } = load()
+    expect(load({ configPath: example })).toEqual({
+      config: { ...config, database: { ...config.database, dir: join(import.meta.dirname, '..', '.fleet') } },
+      source: example,
+    })
   })
 })
 
@@ -100,7 +105,7 @@ describe('config file', () => {
       steps: { install: 'npm ci', health: 'curl -fsS http://127.0.0.1:${PORT}/health # {branch} {sha}' },
       verify: { delay: '1.5s', retries: 0, interval: '250ms' },
       timeouts: { command: '2m' },
-      rollout: { stages: '5, 25%, 100', failureThreshold: 0, concurrency: 1000, stageDelay: 0 },
+      rollout: { stages: [5, 25, 100], failureThreshold: 0, concurrency: 1000, stageDelay: 0 },
     })
     const { config, source } = load()
     expect(source).toBe(path)
@@ -157,8 +162,8 @@ describe('precedence: flags > environment > file > defaults', () => {
         FLEET_APP_BRANCH: 'stable',
         FLEET_DATABASE_DIR: '~/fleet-state',
         FLEET_SSH_PORT: '',
-        FLEET_UNKNOWN_THING: 'ignored',
-        FLEET_COLOR: 'ignored',
+        FLEET_UNKNOWN_THING: '', // empty: unset, so not refused
+        FLEET_TEST_PG_URL: 'postgres://test-suite-only/db', // the test suite's own, never a setting
       },
     })
     expect(config.rollout).toEqual({ stages: [10, 50, 100], failureThreshold: 0.5, concurrency: 8, stageDelayMs: 0 })
@@ -254,7 +259,7 @@ describe('validation errors name the source and the key', () => {
     [[0, 100], 'must contain only whole percentages from 1 to 100'],
     [[10.5, 100], 'must contain only whole percentages from 1 to 100'],
     [[10, 150], 'must contain only whole percentages from 1 to 100'],
-    ['10,fifty,100', 'must contain only whole percentages from 1 to 100'],
+    ['10,fifty,100', 'must be a JSON array of cumulative percentages like [10, 50, 100]'],
   ])('stages %j: %s', (stages, problem) => {
     expect(fileError({ rollout: { stages } })).toBe(`rollout.config.json: "rollout.stages" ${problem}, got ${JSON.stringify(stages)}`)
   })
@@ -330,15 +335,23 @@ describe('validation errors name the source and the key', () => {
     expect(fileError({ inventory: { query: 'selection' } })).toMatch(/must be a read-only query/)
   })
 
-  test('invalid JSON: the file and the parser position', () => {
+  test('invalid JSON: the file and the parser position (line:column from jsonc-parser)', () => {
     expect(fileError('{\n  "rollout": {\n    "concurrency": 5,\n  }\n}')).toBe(
-      'rollout.config.json: invalid JSON at line 4, column 3: unexpected "}" (trailing comma?)',
+      'rollout.config.json: invalid JSON at line 4, column 3: expected a key in double quotes, found "}" (trailing comma?)',
     )
     expect(fileError('{\n  "ssh": { "port": 22 }\n  "app": {}\n}')).toBe(
-      'rollout.config.json: invalid JSON at line 3, column 3: unexpected "\\""',
+      'rollout.config.json: invalid JSON at line 3, column 3: expected ",", found "\\""',
     )
     expect(fileError('// settings\n{}')).toBe('rollout.config.json: invalid JSON at line 1, column 1: unexpected "/" (JSON has no comments)')
     expect(fileError('{"rollout": {')).toBe('rollout.config.json: invalid JSON: unexpected end of file')
+    expect(fileError('{ "rollout": { "stages": [10, 50, 100,] } }')).toBe(
+      'rollout.config.json: invalid JSON at line 1, column 39: expected a value, found "]" (trailing comma?)',
+    )
+    // Past multi-byte text and deep in the file; only the offending character is quoted, never the line (it may hold a password).
+    expect(fileError('{\n  "app": { "service": "dienst-für-kunden" },\n  "database": { "url": postgres://u:secret@h/db }\n}')).toBe(
+      'rollout.config.json: invalid JSON at line 3, column 24: unexpected "p"',
+    )
+    expect(fileError('{ "steps": { "install": "npm ci\n" } }')).toMatch(/^rollout\.config\.json: invalid JSON at line 1, column 25: unterminated string/)
   })
 
   test('a UTF-8 byte order mark is fine', () => {
@@ -374,6 +387,70 @@ describe('validation errors name the source and the key', () => {
         '--stages: "rollout.stages" must be a non-empty list of cumulative percentages like [10, 50, 100], got ""',
       ].join('\n'),
     )
+  })
+})
+
+describe('one rule per source: the file is typed JSON, the environment and flags are text', () => {
+  test('a JSON string where a number or a list is expected is refused, for stages as for concurrency', () => {
+    expect(fileError({ rollout: { stages: '10,50,100' } })).toBe(
+      'rollout.config.json: "rollout.stages" must be a JSON array of cumulative percentages like [10, 50, 100], got "10,50,100"',
+    )
+    expect(fileError({ rollout: { concurrency: '5' } })).toBe(
+      'rollout.config.json: "rollout.concurrency" must be an integer from 1 to 1000, got "5"',
+    )
+    // The same text from the environment or a flag is parsed.
+    writeConfig({})
+    expect(load({ env: { FLEET_ROLLOUT_STAGES: '10,50,100', FLEET_ROLLOUT_CONCURRENCY: '5' } }).config.rollout).toMatchObject({ stages: [10, 50, 100], concurrency: 5 })
+    expect(load({ overrides: { rollout: { stages: '20,100' } } }).config.rollout.stages).toEqual([20, 100])
+  })
+
+  test('a FLEET_* variable that is not a setting is refused, with the one it was probably meant to be', () => {
+    expect(usageError(() => load({ env: { FLEET_ROLLOUT_STAGEDELAY: '1s' } }))).toBe(
+      '$FLEET_ROLLOUT_STAGEDELAY: unknown variable (did you mean FLEET_ROLLOUT_STAGE_DELAY?)',
+    )
+    expect(usageError(() => load({ env: { FLEET_CONFG: 'x.json' } }))).toBe('$FLEET_CONFG: unknown variable (did you mean FLEET_CONFIG?)')
+    expect(usageError(() => load({ env: { FLEET_COLOR: 'never' } }))).toMatch(
+      /^\$FLEET_COLOR: unknown variable \(fleet reads FLEET_CONFIG and FLEET_<SECTION>_<KEY> for each config key/,
+    )
+    // Reported with every other error at once; like an unknown file key, before the values.
+    expect(usageError(() => load({ env: { FLEET_SSH_PORT: 'ssh', FLEET_ROLLOUT_CONCURENCY: '3' } }))).toBe(
+      [
+        '$FLEET_ROLLOUT_CONCURENCY: unknown variable (did you mean FLEET_ROLLOUT_CONCURRENCY?)',
+        '$FLEET_SSH_PORT: "ssh.port" must be an integer from 1 to 65535, got "ssh"',
+      ].join('\n'),
+    )
+    // What fleet does read, the test suite's own FLEET_TEST_* and non-FLEET variables pass.
+    const env = { FLEET_DATABASE_URL: 'postgres://h/db', FLEET_TEST_PG_BIN: '/usr/lib/postgresql/16/bin', FLEETING: 'x', DATABASE_URL: 'postgres://x/y' }
+    expect(load({ env }).config.database.url).toBe('postgres://h/db')
+  })
+})
+
+describe('database.dir: next to the config file that names it, so cron and every shell share one store', () => {
+  test('a relative dir in a config file resolves against the file’s directory, not the working directory', () => {
+    mkdirSync(join(dir, 'x'))
+    const file = writeConfig({ database: { dir: '.fleet' }, ssh: { knownHosts: 'known_hosts' } }, 'x/rollout.config.json')
+    mkdirSync(join(dir, 'elsewhere'))
+    const { config } = loadConfig({ configPath: file, cwd: join(dir, 'elsewhere'), env: {} })
+    expect(config.database.dir).toBe(join(dir, 'x', '.fleet'))
+    expect(config.ssh.knownHosts).toBe(join(dir, 'x', 'known_hosts'))
+    // Named through $FLEET_CONFIG, relative to cwd: the same store.
+    expect(loadConfig({ cwd: dir, env: { FLEET_CONFIG: 'x/rollout.config.json' } }).config.database.dir).toBe(join(dir, 'x', '.fleet'))
+  })
+
+  test('the default dir lives next to the config file too; without a file, in the working directory', () => {
+    mkdirSync(join(dir, 'etc'))
+    const file = writeConfig({ rollout: { concurrency: 2 } }, 'etc/fleet.json')
+    expect(loadConfig({ configPath: file, cwd: '/', env: {} }).config.database.dir).toBe(join(dir, 'etc', '.fleet'))
+    expect(load().config.database.dir).toBe(join(dir, '.fleet'))
+  })
+
+  test('a relative dir from the environment or a flag is the operator’s cwd; absolute and ~ paths stay as they are', () => {
+    mkdirSync(join(dir, 'x'))
+    const file = writeConfig({ database: { dir: '.fleet' } }, 'x/rollout.config.json')
+    expect(load({ configPath: file, env: { FLEET_DATABASE_DIR: 'state' } }).config.database.dir).toBe(join(dir, 'state'))
+    expect(load({ configPath: file, overrides: { database: { dir: '/var/lib/fleet' } } }).config.database.dir).toBe('/var/lib/fleet')
+    writeConfig({ database: { dir: '~/fleet-state' } }, 'x/rollout.config.json')
+    expect(load({ configPath: file }).config.database.dir).toBe(join(home, 'fleet-state'))
   })
 })
 

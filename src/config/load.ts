@@ -5,7 +5,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
+
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser'
+
 import { UsageError, errorMessage } from '../errors.js'
 import {
   type Check,
@@ -43,7 +46,7 @@ export const CONFIG_FILE_NAME = 'rollout.config.json'
 interface Context {
   /** The value came from the environment or the command line: coerce strings. */
   readonly text: boolean
-  /** Resolve relative local paths against this; null leaves them relative (DEFAULT_CONFIG). */
+  /** Resolve relative local paths against this (the config file's directory for its values and the defaults, else cwd); null leaves them relative (DEFAULT_CONFIG). */
   readonly cwd: string | null
 }
 type Parse = (value: unknown, key: string, ctx: Context) => unknown
@@ -118,7 +121,9 @@ const expandHome = (path: string): string =>
 /** A path on this machine: `~` expanded, relative paths resolved against cwd. */
 const localPath = str(undefined, (path, ctx) => (ctx.cwd === null ? expandHome(path) : resolve(ctx.cwd, expandHome(path))))
 
-const stages: Parse = (value, key) => {
+/** A list in the file (one rule for types: a JSON string is never a number or a list); "10,50,100" from env and flags. */
+const stages: Parse = (value, key, ctx) => {
+  if (typeof value === 'string' && !ctx.text) return fail(key, 'must be a JSON array of cumulative percentages like [10, 50, 100]', value)
   const list =
     typeof value === 'string'
       ? value.trim() === ''
@@ -206,6 +211,8 @@ const FIELDS = Object.entries(SCHEMA).flatMap(([section, keys]) =>
   })),
 )
 const BY_KEY = new Map(FIELDS.map((f) => [f.dotted, f]))
+/** Every FLEET_* variable fleet reads. */
+const ENV_NAMES = ['FLEET_CONFIG', ...FIELDS.map((f) => f.env)]
 
 /** The config file's defaults, as written in the file (durations as strings, paths with `~`). */
 export const CONFIG_FILE_DEFAULTS: { readonly [section: string]: { readonly [key: string]: unknown } } = deepFreeze(
@@ -221,6 +228,8 @@ interface Entry {
   readonly dotted: string
   readonly value: unknown
   readonly text: boolean
+  /** Directory a relative path in this value is resolved against; unset: the working directory. */
+  readonly base?: string
 }
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
@@ -279,12 +288,22 @@ function walk(tree: unknown, where: (dotted: string) => string, text: boolean, e
 }
 
 /** `FLEET_<SECTION>_<KEY>` for every key, then `DATABASE_URL`; empty variables count as unset. */
-function environment(env: NodeJS.ProcessEnv): Entry[] {
+function environment(env: NodeJS.ProcessEnv, errors: string[]): Entry[] {
   const entries: Entry[] = []
   for (const f of FIELDS) {
     const name = f.dotted === 'database.url' && !env[f.env] ? 'DATABASE_URL' : f.env
     const value = env[name]
     if (value) entries.push({ where: `$${name}`, dotted: f.dotted, value, text: true })
+  }
+  // A misspelt variable is refused like a misspelt file key, so it never silently falls back to a default.
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('FLEET_') || ENV_NAMES.includes(name) || !env[name]) continue
+    // FLEET_TEST_* belong to fleet's own test suite (where the tests run, not what fleet reads): not settings.
+    if (name.startsWith('FLEET_TEST_')) continue
+    const guess = suggest(name, ENV_NAMES)
+    errors.push(
+      `$${name}: unknown variable (${guess ? `did you mean ${guess}?` : 'fleet reads FLEET_CONFIG and FLEET_<SECTION>_<KEY> for each config key, e.g. FLEET_ROLLOUT_STAGE_DELAY'})`,
+    )
   }
   return entries
 }
@@ -327,36 +346,51 @@ function readConfigFile(file: ConfigFile, errors: string[]): Entry[] {
     errors.push(`${file.label}: ${jsonProblem(text)}`)
     return []
   }
-  return walk(json, () => file.label, false, errors)
+  // A relative path in the file means "next to the file", wherever fleet is run from (cron, another shell).
+  const base = dirname(file.path)
+  return walk(json, () => file.label, false, errors).map((entry) => ({ ...entry, base }))
+}
+
+/** What the parser wanted at the error, in words. */
+const EXPECTED: Record<string, string> = {
+  PropertyNameExpected: 'expected a key in double quotes',
+  ValueExpected: 'expected a value',
+  CommaExpected: 'expected ","',
+  ColonExpected: 'expected ":"',
+  CloseBraceExpected: 'expected "}"',
+  CloseBracketExpected: 'expected "]"',
+  EndOfFileExpected: 'expected the end of the file',
+  UnexpectedEndOfString: 'unterminated string (a line break inside quotes is written \\n)',
+  InvalidEscapeCharacter: 'invalid escape in a string (a backslash is written \\\\)',
+  InvalidUnicode: 'invalid \\u escape in a string',
+  InvalidCharacter: 'a control character inside a string',
 }
 
 /**
- * Where JSON.parse gave up, as line and column. Node's messages differ between versions and
- * some carry no position (and quote the source, secrets included), so the position is found
- * by bisection: the longest prefix the parser only rejects for ending early.
+ * Where the file stops being JSON, as line and column, from jsonc-parser's error offset (Node's
+ * own messages differ between versions and quote the source, secrets included). Only the one
+ * offending character is shown.
  */
 function jsonProblem(text: string): string {
-  const viable = (length: number): boolean => {
-    try {
-      JSON.parse(text.slice(0, length))
-      return true
-    } catch (error) {
-      const message = errorMessage(error)
-      return message.includes('end of JSON input') || Number(/position (\d+)/.exec(message)?.[1]) >= length
-    }
-  }
-  let [low, high] = [0, text.length]
-  while (low < high) {
-    const mid = Math.ceil((low + high) / 2)
-    if (viable(mid)) low = mid
-    else high = mid - 1
-  }
-  const char = text[low]
+  const errors: ParseError[] = []
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
+  const first = errors[0]
+  if (!first) return 'invalid JSON'
+  const char = text[first.offset]
   if (char === undefined) return 'invalid JSON: unexpected end of file'
-  const lines = text.slice(0, low).split('\n')
-  const before = text.slice(0, low).trimEnd().at(-1)
-  const hint = (char === '}' || char === ']') && before === ',' ? ' (trailing comma?)' : char === '/' ? ' (JSON has no comments)' : ''
-  return `invalid JSON at line ${lines.length}, column ${lines.at(-1)!.length + 1}: unexpected ${JSON.stringify(char)}${hint}`
+  const before = text.slice(0, first.offset)
+  const line = before.split('\n').length
+  const column = first.offset - before.lastIndexOf('\n')
+  const code = printParseErrorCode(first.error)
+  const found = JSON.stringify(char)
+  const trailingComma = (char === '}' || char === ']') && before.trimEnd().endsWith(',')
+  const what =
+    code === 'InvalidCommentToken'
+      ? `unexpected ${found} (JSON has no comments)`
+      : EXPECTED[code] && !code.startsWith('Unexpected') && !code.startsWith('Invalid')
+        ? `${EXPECTED[code]}, found ${found}${trailingComma ? ' (trailing comma?)' : ''}`
+        : (EXPECTED[code] ?? `unexpected ${found}`)
+  return `invalid JSON at line ${line}, column ${column}: ${what}`
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +409,8 @@ function build(entries: readonly Entry[], cwd: string | null, errors: string[]):
   const values = new Map<string, unknown>()
   for (const entry of entries) {
     try {
-      values.set(entry.dotted, BY_KEY.get(entry.dotted)!.parse(entry.value, entry.dotted, { text: entry.text, cwd }))
+      const base = cwd === null ? null : (entry.base ?? cwd)
+      values.set(entry.dotted, BY_KEY.get(entry.dotted)!.parse(entry.value, entry.dotted, { text: entry.text, cwd: base }))
     } catch (error) {
       if (!(error instanceof UsageError)) throw error
       errors.push(`${entry.where}: ${error.message}`)
@@ -395,9 +430,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const errors: string[] = []
   const file = locate(options.configPath, env, cwd)
   const entries = [
-    ...DEFAULTS,
+    // With a config file, a default relative path (database.dir ".fleet") lives next to it too.
+    ...(file ? DEFAULTS.map((entry) => ({ ...entry, base: dirname(file.path) })) : DEFAULTS),
     ...(file ? readConfigFile(file, errors) : []),
-    ...environment(env),
+    ...environment(env, errors),
     ...(options.overrides ? walk(options.overrides, flagName, true, errors) : []),
   ]
   const config = build(entries, cwd, errors)
