@@ -204,12 +204,15 @@ describe('renderSummary', () => {
     const rows = out.split('\n')
     const at = (h: string) => rows.findIndex((l) => l.includes(h))
     expect(at('host-06')).toBeLessThan(at('host-05')) // the host that may be down comes first
-    expect(rows[at('host-06')]).toMatch(/host-06 │ 2 +│ ROLLBACK FAILED │ restart │ 0123456789ab → 0123456789ab │ restart failed \(exit 3\)/)
-    expect(rows[at('host-05')]).toMatch(/host-05 │ 2 +│ rolled back +│ install │ 0123456789ab → 0123456789ab │ install failed \(exit 1\)/)
+    // The version column says where each host is now, and for one moved back, which target it left.
+    expect(rows[at('host-06')]).toMatch(/host-06 │ 2 +│ ROLLBACK FAILED │ restart │ stuck on 0123456789ab +│ restart failed \(exit 3\)/)
+    expect(rows[at('host-05')]).toMatch(/host-05 │ 2 +│ rolled back +│ install │ abcdef123456 ↩ 0123456789ab │ install failed \(exit 1\)/)
     for (const line of summaryFromState(stateAfter(r.events), { color: false, width: 100 })!.split('\n')) expect(line.length).toBeLessThanOrEqual(100)
     expect(out).not.toContain('host-01') // successes are not rows
     expect(out).toContain('rollout r-42 completed in 13s: success 18, rolled_back 1, rollback_failed 1')
-    expect(out.split('\n').at(-1)).toBe('exit 5: a rollback failed: at least one host may be down and needs a person')
+    expect(out.split('\n').slice(-2).join(' ')).toBe(
+      'exit 5: a rollback failed: at least one host may be down and needs a person: 1 host could not be rolled back and may be down, 1 host rolled back to its previous version',
+    )
     expect(summaryFromState(stateAfter(r.events), { color: true })).toMatch(ANSI)
     expect(summaryFromState(stateAfter(r.events, r.snapshots.midFlight), { color: false })).toBeNull()
   })

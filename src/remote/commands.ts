@@ -17,11 +17,17 @@ export const gitLsRemote = (dir: string, remote: string, ref: string): Argv => [
   'git', '-C', dir, 'ls-remote', '--', remote, ref, `${ref}^{}`,
 ]
 
+/** All branches and tags of the remote (remote-tracking refs only: the checkout is untouched). */
+export const gitFetchAll = (dir: string, remote: string): string => render(['git', '-C', dir, 'fetch', '--quiet', '--tags', '--', remote])
+
+/** One commit by its full name, for a SHA no branch or tag reaches (where the remote allows it). */
+export const gitFetchCommit = (dir: string, remote: string, sha: string): string => render(['git', '-C', dir, 'fetch', '--quiet', '--', remote, sha])
+
 /** Fetch branches and tags; if the commit is still unknown (e.g. an unadvertised SHA), ask for it by name. */
 export const gitFetch = (dir: string, remote: string, sha: Sha): string =>
-  `${render(['git', '-C', dir, 'fetch', '--quiet', '--tags', '--', remote])} && ` +
+  `${gitFetchAll(dir, remote)} && ` +
   `{ ${render(['git', '-C', dir, 'cat-file', '-e', `${sha}^{commit}`])} 2>/dev/null || ` +
-  `${render(['git', '-C', dir, 'fetch', '--quiet', '--', remote, sha])}; }`
+  `${gitFetchCommit(dir, remote, sha)}; }`
 
 /** `--force` so a half-finished checkout or a lockfile rewritten by install never blocks the move. */
 export const gitCheckout = (dir: string, sha: Sha): Argv => ['git', '-C', dir, 'checkout', '--quiet', '--force', '--detach', sha]

@@ -8,6 +8,10 @@ import type { HostStatus, StepName } from '../rollout/types.js'
 import { formatPlainEvent } from './plain.js'
 import { palette, shortSha, statusColor } from './style.js'
 import { summaryFromState } from './summary.js'
+import { sanitize } from '../text/sanitize.js'
+import { fit, visibleLength } from './width.js'
+
+export { fit } from './width.js'
 
 type Finished = Extract<RolloutEvent, { type: 'rollout-finished' }>
 type HostFinished = Extract<RolloutEvent, { type: 'host-finished' }>
@@ -60,10 +64,6 @@ const RECENT_FAILURES = 32
 /** Per list (rollback_failed, others): the table shows 50 rows, this only bounds memory for huge failing fleets. */
 export const MAX_STORED_OUTCOMES = 1000
 
-// CSI sequences (colours, cursor moves) and other control characters from remote output would
-// corrupt a redrawn frame, so they are removed before anything is stored.
-const CONTROL = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]/g
-
 /**
  * The useful part of an engine error in ERROR_LINES lines: its first line names the step and exit
  * code, its last lines are the end of stderr (and, after a failed rollback, why the rollback failed).
@@ -73,7 +73,8 @@ export function errorTail(error: string | null, lines = ERROR_LINES): string[] {
   const all = error
     .replace(/\t/g, ' ')
     .split(/\r?\n|\r/)
-    .map((l) => l.replace(CONTROL, '').trimEnd())
+    // Remote text: escape sequences would corrupt a redrawn frame (or worse, the terminal).
+    .map((l) => sanitize(l).trimEnd())
     .filter((l) => l.trim() !== '')
   return all.length <= lines ? all : [all[0]!, ...all.slice(all.length - (lines - 1))]
 }
@@ -205,33 +206,6 @@ export interface LiveRenderOptions {
 }
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏']
-const SGR = /(\x1b\[[0-9;]*m)/
-
-const visibleLength = (s: string): number => s.replace(new RegExp(SGR.source, 'g'), '').length
-
-/** Cut a (possibly coloured) line to `width` visible characters, ending in … when cut. */
-export function fit(line: string, width: number): string {
-  const parts = line.split(SGR) // odd indexes are escape codes
-  let visible = 0
-  for (let i = 0; i < parts.length; i += 2) for (const _ of parts[i]!) visible++
-  if (visible <= width) return line
-  if (width <= 0) return ''
-  let out = ''
-  let left = width - 1
-  for (let i = 0; i < parts.length; i++) {
-    if (i % 2 === 1) {
-      out += parts[i]
-      continue
-    }
-    for (const ch of parts[i]!) {
-      if (left === 0) break
-      out += ch
-      left--
-    }
-    if (left === 0) break
-  }
-  return `${out}…${parts.length > 1 ? '\x1b[0m' : ''}`
-}
 
 /** `mm:ss`, or `h:mm:ss` past an hour: a clock, unlike formatDuration's compact form. */
 export const formatClock = (ms: number): string => {
@@ -363,8 +337,16 @@ export interface LiveRendererOptions {
 
 const HIDE_CURSOR = '\x1b[?25l'
 const SHOW_CURSOR = '\x1b[?25h'
-/** Up n lines, to column 0, erase to the end of the screen: the previous frame is gone. */
-const eraseLines = (n: number): string => (n > 0 ? `\x1b[${n}A\r\x1b[0J` : '')
+/** Up n rows, to column 0, erase to the end of the screen: the previous frame is gone. */
+const eraseRows = (n: number): string => (n > 0 ? `\x1b[${n}A\r\x1b[0J` : '')
+
+/**
+ * Rows the drawn lines take now: after the terminal got narrower, a line cut
+ * to the old width wraps, and moving up by the line count would leave the top
+ * of the old frame on screen.
+ */
+const rowsOf = (lines: readonly string[], columns: number | undefined): number =>
+  lines.reduce((rows, line) => rows + Math.max(1, Math.ceil(visibleLength(line) / Math.max(1, columns ?? 80))), 0)
 
 /**
  * Redraws the frame in place with plain ANSI cursor moves. Not ora: its own timer rewrites the
@@ -379,7 +361,7 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
   const now = options.now ?? Date.now
   const c = palette(color)
   const state = new LiveState()
-  let drawn = 0 // lines of the frame currently on screen, below which the cursor sits
+  let drawn: string[] = [] // the frame's lines currently on screen, below which the cursor sits
   let lastFrame = ''
   let above: string[] = [] // persistent lines waiting to be written above the frame
   let cursorHidden = false
@@ -398,14 +380,14 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
     const lines = frameLines(false)
     const frame = lines.join('\n')
     if (frame === lastFrame && above.length === 0) return
-    let out = eraseLines(drawn) + above.map((l) => `${l}\n`).join('')
+    let out = eraseRows(rowsOf(drawn, stream.columns)) + above.map((l) => `${l}\n`).join('')
     if (lines.length > 0) {
       if (!cursorHidden) out = HIDE_CURSOR + out
       cursorHidden = true
       out += `${frame}\n`
     }
     stream.write(out)
-    drawn = lines.length
+    drawn = lines
     lastFrame = frame
     above = []
   }
@@ -418,6 +400,12 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
   // Unref'd: the view must never be what keeps the process alive.
   const timer = setInterval(draw, options.intervalMs ?? 100)
   timer.unref()
+  // A resize changes every line's fit: redraw at once, at the new width.
+  const onResize = (): void => {
+    lastFrame = ''
+    draw()
+  }
+  stream.on?.('resize', onResize)
   // If anything exits the process without done(), the terminal still gets its cursor back.
   process.once('exit', restoreCursor)
 
@@ -426,11 +414,12 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
     if (closed) return
     closed = true
     clearInterval(timer)
+    stream.off?.('resize', onResize)
     process.off('exit', restoreCursor)
     const final = state.startedAt === null ? '' : `${frameLines(true).join('\n')}\n`
-    stream.write(eraseLines(drawn) + above.map((l) => `${l}\n`).join('') + final + tail + (cursorHidden ? SHOW_CURSOR : ''))
+    stream.write(eraseRows(rowsOf(drawn, stream.columns)) + above.map((l) => `${l}\n`).join('') + final + tail + (cursorHidden ? SHOW_CURSOR : ''))
     cursorHidden = false
-    drawn = 0
+    drawn = []
     above = []
   }
 

@@ -1,7 +1,8 @@
 import { formatDuration } from '../config/duration.js'
 import type { RolloutEvent, StatusCounts } from '../rollout/events.js'
-import { EXIT_CODE_MEANING } from '../rollout/exit-code.js'
+import { describeOutcome } from '../rollout/outcome.js'
 import { palette, shortSha, statusColor } from './style.js'
+import { sanitize } from '../text/sanitize.js'
 
 export interface PlainOptions {
   readonly color: boolean
@@ -40,7 +41,7 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
             : event.status === 'skipped'
               ? ` already on ${shortSha(event.newVersion)}`
               : ''
-        const error = event.error ? ` [${event.failedStep ?? 'error'}] ${event.error.replace(/\n/g, ' | ')}` : ''
+        const error = event.error ? ` [${event.failedStep ?? 'error'}] ${sanitize(event.error).replace(/\n/g, ' | ')}` : ''
         return `  ${event.host} ${status}${versions}${error} (${formatDuration(event.durationMs)})`
       }
       case 'stage-finished':
@@ -50,11 +51,11 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'rollout-stopping':
         return c.yellow(
           event.reason === 'signal'
-            ? 'stopping: no new hosts will start; hosts in flight finish (Ctrl-C again to abort them and roll them back)'
+            ? `stopping${event.cause ? ` (${event.cause})` : ''}: no new hosts will start; hosts in flight finish (Ctrl-C again to abort them and roll them back)`
             : 'aborting: in-flight hosts are being rolled back',
         )
       case 'rollout-finished':
-        return `rollout ${event.rolloutId} ${statusColor(c, event.state)(event.state)} in ${formatDuration(event.durationMs)}: ${formatCounts(event.counts)}${event.error ? `; error: ${event.error}` : ''}\nexit ${event.exitCode}: ${EXIT_CODE_MEANING[event.exitCode] ?? ''}`
+        return `rollout ${event.rolloutId} ${statusColor(c, event.state)(event.state)} in ${formatDuration(event.durationMs)}: ${formatCounts(event.counts)}${event.error ? `; error: ${event.error}` : ''}\nexit ${event.exitCode}: ${describeOutcome(event)}`
     }
   })()
   if (line === null) return null

@@ -1,16 +1,37 @@
 import Table from 'cli-table3'
+import stringWidth from 'string-width'
+import wrapAnsi from 'wrap-ansi'
 
 import { formatDuration } from '../config/duration.js'
 import type { RolloutEvent } from '../rollout/events.js'
-import { EXIT_CODE_MEANING } from '../rollout/exit-code.js'
+import { describeOutcome } from '../rollout/outcome.js'
 import type { LiveState, OutcomeRow } from './live.js'
 import { formatCounts } from './plain.js'
+import { fit } from './width.js'
 import { palette, shortSha, statusColor } from './style.js'
+import { sanitizeLine } from '../text/sanitize.js'
 
 export interface SummaryInput {
   readonly finished: Extract<RolloutEvent, { type: 'rollout-finished' }>
   /** Per-host outcomes; successes and skips may be included, only the others become rows. */
   readonly outcomes: readonly OutcomeRow[]
+  /** The commit the rollout moved hosts to, so a rolled-back row can say what it tried. */
+  readonly target?: string | null
+}
+
+/**
+ * The version column from what is recorded: where the host is now, and for a
+ * host moved back, `target ↩ where it is back on` (`prev → prev` would hide the target).
+ */
+export function versionCell(o: Pick<OutcomeRow, 'status' | 'previousVersion' | 'newVersion'>, target: string | null | undefined): string {
+  switch (o.status) {
+    case 'rolled_back':
+      return `${shortSha(target ?? null)} ↩ ${shortSha(o.newVersion ?? o.previousVersion)}`
+    case 'rollback_failed':
+      return o.newVersion ? `stuck on ${shortSha(o.newVersion)}` : 'version unknown'
+    default:
+      return o.previousVersion ? `unchanged ${shortSha(o.previousVersion)}` : 'unchanged'
+  }
 }
 
 export interface SummaryOptions {
@@ -25,7 +46,7 @@ export const DEFAULT_SUMMARY_ROWS = 50
 // The hosts that need a person come first, then the ones that were put back, then the untouched.
 const URGENCY: Record<string, number> = { rollback_failed: 0, rolled_back: 1, failed: 2 }
 
-const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text)
+const clip = (text: string, max: number): string => (stringWidth(text) > max ? fit(text, max) : text)
 
 /**
  * The end of a rollout: a table of the hosts that did not succeed (bounded, whatever the fleet
@@ -48,13 +69,13 @@ export function renderSummary(input: SummaryInput, options: SummaryOptions): str
       String(o.stage + 1),
       o.status === 'rollback_failed' ? 'ROLLBACK FAILED' : o.status.replace(/_/g, ' '),
       o.failedStep ?? '-',
-      `${shortSha(o.previousVersion)} → ${shortSha(o.newVersion)}`,
-      o.error ?? '',
+      versionCell(o, input.target),
+      sanitizeLine(o.error ?? ''),
     ])
     const head = ['host', 'stage', 'status', 'step', 'version', 'error']
     // The error goes last and gets whatever width the other columns leave (each: content + 2 padding + 1 border).
-    const used = head.slice(0, -1).reduce((sum, h, i) => sum + Math.max(h.length, ...body.map((r) => r[i]!.length)) + 3, 0) + 4
-    const errorWidth = Math.min(100, Math.max(20, (options.width ?? 120) - used))
+    const used = head.slice(0, -1).reduce((sum, h, i) => sum + Math.max(h.length, ...body.map((r) => stringWidth(r[i]!))) + 3, 0) + 4
+    const errorWidth = Math.min(100, Math.max(10, (options.width ?? 120) - used))
     const table = new Table({
       head: head.map((h) => c.bold(h)),
       // cli-table3 colours head and borders itself unless told not to; our palette decides.
@@ -76,12 +97,13 @@ export function renderSummary(input: SummaryInput, options: SummaryOptions): str
   )
   const code = finished.exitCode
   const tone = code === 0 ? c.green : code === 5 ? c.red.bold : c.yellow
-  lines.push(tone(`exit ${code}: ${EXIT_CODE_MEANING[code] ?? 'unknown exit code'}`))
+  // Wrapped, never cut: this line is what the exit code means for these hosts.
+  lines.push(tone(wrapAnsi(`exit ${code}: ${describeOutcome(finished)}`, options.width ?? 120, { hard: true })))
   return lines.join('\n')
 }
 
 /** The summary of what a LiveState saw, or null while the rollout has not finished. */
 export function summaryFromState(state: LiveState, options: SummaryOptions): string | null {
   if (!state.finished) return null
-  return renderSummary({ finished: state.finished, outcomes: [...state.critical, ...state.otherFailures] }, options)
+  return renderSummary({ finished: state.finished, outcomes: [...state.critical, ...state.otherFailures], target: state.target?.sha ?? null }, options)
 }

@@ -3,15 +3,13 @@ import { hostname } from 'node:os'
 import pLimit from 'p-limit'
 
 import { FleetError, LockedError, UsageError, ExitCode, errorMessage } from '../errors.js'
-import { gitLsRemote, parseLsRemote } from '../remote/commands.js'
-import { render } from '../remote/shell.js'
-import { checkRef } from '../remote/validate.js'
 import type { Executor, Session } from '../ssh/executor.js'
 import type { RolloutHostPatch, RolloutHostRecord, RolloutRecord, Store } from '../store/store.js'
 import type { Clock } from './clock.js'
 import { emptyCounts, type RolloutEvent, type RolloutListener, type StatusCounts } from './events.js'
 import { exitCodeFor } from './exit-code.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
+import { resolveTarget } from './target.js'
 import { buildPlan, failureRate, haltIsCertain, isFailure, stageSizes, type Plan, type PlannedHost } from './plan.js'
 import type { Host, HostStatus, RolloutState, Sha, StepName } from './types.js'
 
@@ -45,8 +43,8 @@ export interface RolloutDeps {
   readonly listeners: readonly RolloutListener[]
   /** Graceful stop (first Ctrl-C): no new hosts start; in-flight hosts finish. */
   readonly stop?: AbortSignal
-  /** Hard abort (second Ctrl-C): in-flight commands are killed and their hosts rolled back. */
-  readonly abort?: AbortSignal
+  /** Kill (second Ctrl-C): in-flight commands are killed and their hosts rolled back. */
+  readonly kill?: AbortSignal
 }
 
 /** What a rollout runs with; stored with it so resume and abort need no config. */
@@ -110,57 +108,31 @@ const newRolloutId = (now: Date): string =>
   `${now.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`
 
 /**
- * Resolves the ref to one commit by asking the first reachable canary
- * (`git ls-remote` with that host's own remote and credentials). The
- * connection is handed back so that host's update reuses it.
+ * Inventory + ref → the target commit (proven to exist) and the ordered,
+ * staged plan. Touches nothing on the hosts. The default seed is the target
+ * commit, so a dry run shows the canaries the real run will use and the same
+ * release always starts on the same hosts.
  */
-export async function resolveTarget(
-  ref: string,
-  plan: Plan,
-  deps: Pick<RolloutDeps, 'executor'>,
-  request: Pick<RolloutRequest, 'connectTimeoutMs' | 'settings'>,
-  sessions: Map<string, Session>,
-): Promise<Sha> {
-  if (/^[0-9a-f]{40}$/.test(ref) || /^[0-9a-f]{64}$/.test(ref)) return ref as Sha
-  const refProblem = checkRef(ref)
-  if (refProblem) throw new UsageError(`--ref ${JSON.stringify(ref)} ${refProblem}`)
-  const tried: string[] = []
-  for (const host of plan.hosts.slice(0, 3)) {
-    let session: Session
-    try {
-      session = await deps.executor.connect(host, { timeoutMs: request.connectTimeoutMs })
-    } catch (error) {
-      tried.push(`${host.name}: ${errorMessage(error)}`)
-      continue
-    }
-    sessions.set(host.name, session)
-    const result = await session.run(render(gitLsRemote(host.appDir, request.settings.remote, ref)), {
-      timeoutMs: request.settings.commandTimeoutMs,
-    })
-    if (result.code !== 0) {
-      tried.push(`${host.name}: git ls-remote failed: ${result.stderr.trim().split('\n').slice(-2).join(' ')}`)
-      continue
-    }
-    const parsed = parseLsRemote(result.stdout, ref)
-    if ('error' in parsed) throw new UsageError(`${parsed.error} (asked ${host.name}, remote "${request.settings.remote}")`)
-    return parsed.sha as Sha
-  }
-  throw new FleetError(
-    `cannot resolve ref "${ref}": no canary could answer (${tried.join('; ')}); nothing was changed. Pass a full commit SHA with --ref to skip the lookup`,
-    ExitCode.internal,
-  )
-}
-
-/** Inventory + ref → the ordered, staged plan with the target commit. Touches nothing on the hosts. */
 export async function planRollout(
   deps: Pick<RolloutDeps, 'executor'>,
   request: RolloutRequest,
   sessions: Map<string, Session>,
-  seed: string,
 ): Promise<ResolvedPlan> {
-  const plan = buildPlan(request.hosts, request.stages, seed)
-  const sha = await resolveTarget(request.ref, plan, deps, request, sessions)
-  return { plan, target: { ref: request.ref, sha } }
+  const resolved = await resolveTarget(
+    {
+      ref: request.ref,
+      hosts: request.hosts,
+      remote: request.settings.remote,
+      connectTimeoutMs: request.connectTimeoutMs,
+      commandTimeoutMs: request.settings.commandTimeoutMs,
+    },
+    deps.executor,
+  )
+  const plan = buildPlan(request.hosts, request.stages, request.seed ?? resolved.sha)
+  // The connection is worth keeping only for a host that is updated right away.
+  if (plan.byStage.find((s) => s.length > 0)?.some((h) => h.name === resolved.host)) sessions.set(resolved.host, resolved.session)
+  else resolved.session.close()
+  return { plan, target: { ref: request.ref, sha: resolved.sha } }
 }
 
 /** Runs a whole staged rollout. Emits events; every host status change is written to the store first. */
@@ -168,11 +140,21 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Pr
   const { store, clock } = deps
   const startedAt = new Date(clock.now())
   const rolloutId = newRolloutId(startedAt)
-  const seed = request.seed ?? rolloutId
 
   if (request.hosts.length === 0) throw new UsageError('the inventory has no active hosts: nothing to roll out')
 
-  const lock = await store.acquireLock(rolloutId, request.owner, startedAt)
+  let lock = await store.acquireLock(rolloutId, request.owner, startedAt)
+  if (
+    !lock.acquired &&
+    lock.rolloutId !== null &&
+    !lock.rolloutId.startsWith('rollback-') &&
+    leaseIsStale(lock.holder, lock.heartbeatAt, clock.now()) &&
+    !(await store.getRollout(lock.rolloutId))
+  ) {
+    // A start that died before recording its rollout had changed no host: its lease guards nothing.
+    await store.forceReleaseLock(lock.rolloutId)
+    lock = await store.acquireLock(rolloutId, request.owner, startedAt)
+  }
   if (!lock.acquired) {
     const stale = leaseIsStale(lock.holder, lock.heartbeatAt, clock.now())
     throw new LockedError(
@@ -187,7 +169,7 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Pr
   try {
     let resolved: ResolvedPlan
     try {
-      resolved = await planRollout(deps, request, sessions, seed)
+      resolved = await planRollout(deps, request, sessions)
     } catch (error) {
       for (const session of sessions.values()) session.close()
       await store.releaseLock(rolloutId)
@@ -210,7 +192,7 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Pr
       sessions,
       storeRetryMs: request.storeRetryMs ?? STORE_RETRY_MS,
     })
-    await run.record(request.owner, seed)
+    await run.record(request.owner, resolved.plan.seed)
     return await run.run(0)
   } finally {
     clearInterval(heartbeat)
@@ -246,14 +228,15 @@ export class RolloutRun {
     this.rolloutId = state.rolloutId
     this.statuses = new Map(state.statuses ?? [])
     const announce = (reason: 'signal' | 'abort') => () => {
-      void this.emit({ type: 'rollout-stopping', rolloutId: this.rolloutId, reason, at: this.at() }).catch(() => {})
+      const cause = String((reason === 'signal' ? deps.stop : deps.kill)?.reason ?? 'signal')
+      void this.emit({ type: 'rollout-stopping', rolloutId: this.rolloutId, reason, cause, at: this.at() }).catch(() => {})
     }
     deps.stop?.addEventListener('abort', announce('signal'), { once: true })
-    deps.abort?.addEventListener('abort', announce('abort'), { once: true })
+    deps.kill?.addEventListener('abort', announce('abort'), { once: true })
   }
 
   private get interrupted(): boolean {
-    return this.deps.stop?.aborted === true || this.deps.abort?.aborted === true
+    return this.deps.stop?.aborted === true || this.deps.kill?.aborted === true
   }
 
   /**
@@ -402,6 +385,7 @@ export class RolloutRun {
     let error: string | null = null
     try {
       state = await this.runStages(fromStage)
+      if (state === 'interrupted') error = `stopped by ${String((this.deps.kill?.aborted ? this.deps.kill : this.deps.stop)?.reason ?? 'the operator')}`
     } catch (caught) {
       // The store is gone: leave the rollout `running` with a lapsing lease, for `resume`.
       if (caught instanceof StoreUnavailableError) throw caught
@@ -411,9 +395,9 @@ export class RolloutRun {
     return this.finish(state, error)
   }
 
-  async finish(state: RolloutState, error: string | null): Promise<RolloutResult> {
+  async finish(state: RolloutState, error: string | null, options: { revertHalted?: boolean } = {}): Promise<RolloutResult> {
     const counts = this.counts()
-    const exitCode = exitCodeFor(state, counts)
+    const exitCode = exitCodeFor(state, counts, options)
     const finishedAt = new Date(this.deps.clock.now())
     await this.persist(() => this.deps.store.updateRollout(this.rolloutId, { state, finishedAt, exitCode, error }))
     await this.emit({
@@ -449,9 +433,9 @@ export class RolloutRun {
 
       const tally = this.tally(hosts)
       const rate = failureRate(tally)
-      const halted = this.halting || rate > this.settings.failureThreshold
-      await this.emit({ type: 'stage-finished', rolloutId: this.rolloutId, stage, percent, counts: tally.counts, failureRate: rate, halted, at: this.at() })
       // The operator's stop wins: hosts their abort rolled back must not read as a halt.
+      const halted = !this.interrupted && (this.halting || rate > this.settings.failureThreshold)
+      await this.emit({ type: 'stage-finished', rolloutId: this.rolloutId, stage, percent, counts: tally.counts, failureRate: rate, halted, at: this.at() })
       if (this.interrupted) return 'interrupted'
       if (halted) return 'halted'
       if (stage < lastNonEmpty && this.settings.stageDelayMs > 0) {
@@ -572,7 +556,7 @@ export class RolloutRun {
           }
           outcome = result.outcome
         } else {
-          outcome = await updateHost({ ...input, ...(this.deps.abort ? { abort: this.deps.abort } : {}) })
+          outcome = await updateHost({ ...input, ...(this.deps.kill ? { kill: this.deps.kill } : {}) })
         }
       } catch (error) {
         outcome = { status: 'rollback_failed', previousVersion: reconcile?.previous ?? null, newVersion: null, failedStep: null, error: `could not establish the host's state: ${errorMessage(error)}` }
@@ -722,20 +706,31 @@ export async function takeOverStaleRollout(deps: Pick<RolloutDeps, 'store' | 'cl
   const lock = await deps.store.lockState()
   const rollout = lock.rolloutId ? await deps.store.getRollout(lock.rolloutId) : null
   if (lock.rolloutId && !rollout && leaseIsStale(lock.holder, lock.heartbeatAt ?? new Date(0), deps.clock.now())) {
-    // A single-host `fleet rollback` died holding the lease: free it, and say which host to check.
     await deps.store.forceReleaseLock(lock.rolloutId)
-    const host = lock.rolloutId.replace(/^rollback-(.*)-[0-9a-f]{6}$/, '$1')
-    throw new FleetError(
-      `released the lock left by an interrupted \`fleet rollback ${host}\` (${lock.holder}); that host may be half-way: run \`fleet rollback ${host}\` again`,
-      ExitCode.ok,
-    )
+    const host = lock.rolloutId.match(/^rollback-(.*)-[0-9a-f]{6}$/)?.[1]
+    // A single-host `fleet rollback` died holding the lease: say which host to check.
+    if (host !== undefined)
+      throw new FleetError(
+        `released the lock left by an interrupted \`fleet rollback ${host}\` (${lock.holder}); that host may be half-way: run \`fleet rollback ${host}\` again`,
+        ExitCode.ok,
+      )
+    // A start that stopped before recording its rollout had changed no host.
+    throw new FleetError(`released the lock left by a \`fleet rollout start\` that stopped before changing any host (${lock.holder}); nothing to ${verb}`, ExitCode.ok)
   }
-  if (!lock.rolloutId || !rollout) {
+  if (!lock.rolloutId) {
     const latest = await deps.store.getRollout()
+    // An interrupted rollout (Ctrl-C, SIGTERM, SIGHUP, output gone) released its lease cleanly; it goes on from where it stopped.
+    if (latest?.state === 'interrupted') {
+      const taken = await deps.store.acquireLock(latest.id, owner, new Date(deps.clock.now()))
+      if (!taken.acquired) throw new LockedError(`rollout ${taken.rolloutId} took the lock first (${taken.holder})`)
+      await deps.store.updateRollout(latest.id, { state: 'running', finishedAt: null, exitCode: null, error: null })
+      return latest
+    }
     throw new UsageError(
       latest ? `nothing to ${verb}: the latest rollout ${latest.id} is ${latest.state} and no rollout holds the lock` : `nothing to ${verb}: no rollout has run yet`,
     )
   }
+  if (!rollout) throw new UsageError(`nothing to ${verb}: the lock names rollout ${lock.rolloutId}, which is not recorded, and its holder (${lock.holder}) is alive`)
   const heartbeatAt = lock.heartbeatAt ?? rollout.heartbeatAt
   const age = deps.clock.now() - heartbeatAt.getTime()
   if (!leaseIsStale(lock.holder, heartbeatAt, deps.clock.now()))
@@ -792,7 +787,7 @@ async function takeOverAndSettle<T>(
 export function abortRollout(deps: RolloutDeps, owner: string, options: { rollback: boolean }): Promise<RolloutResult & { revertComplete: boolean }> {
   return takeOverAndSettle(deps, owner, 'abort', () => ({ type: 'rollout-aborting', data: { rollback: options.rollback } }), async (run, rollout) => {
     const revertComplete = options.rollback ? await run.revert(await deps.store.listRolloutHosts(rollout.id)) : true
-    const result = await run.finish('aborted', revertComplete ? null : 'abort --rollback halted: too many hosts could not be moved back')
+    const result = await run.finish('aborted', revertComplete ? null : 'abort --rollback halted: too many hosts could not be moved back', { revertHalted: !revertComplete })
     return { ...result, revertComplete }
   })
 }

@@ -59,7 +59,8 @@ export type RolloutEvent =
       at: string
     }
   | { type: 'stage-delay'; rolloutId: string; stage: number; delayMs: number; at: string }
-  | { type: 'rollout-stopping'; rolloutId: string; reason: 'signal' | 'abort'; at: string }
+    /** reason: first stop (`signal`) or the second, killing one (`abort`); cause: SIGINT, SIGTERM, SIGHUP, output closed, … */
+  | { type: 'rollout-stopping'; rolloutId: string; reason: 'signal' | 'abort'; cause?: string; at: string }
   | {
       type: 'rollout-finished'
       rolloutId: string

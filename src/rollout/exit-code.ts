@@ -6,12 +6,13 @@ import type { RolloutState } from './types.js'
  * The design's exit codes, most urgent first: a host that may be down (5)
  * outranks a halt (3), which outranks hosts rolled back under the threshold (4).
  */
-export function exitCodeFor(state: RolloutState, counts: StatusCounts): ExitCode {
+export function exitCodeFor(state: RolloutState, counts: StatusCounts, options: { readonly revertHalted?: boolean } = {}): ExitCode {
   if (state === 'interrupted') return ExitCode.interrupted
   if (counts.rollback_failed > 0) return ExitCode.rollbackFailed
   if (state === 'halted') return ExitCode.halted
   if (state === 'failed') return ExitCode.internal
-  if (state === 'aborted') return ExitCode.interrupted
+  // `fleet rollout abort` did what it was asked, unless moving hosts back had to stop.
+  if (state === 'aborted') return options.revertHalted ? ExitCode.halted : ExitCode.ok
   if (counts.failed + counts.rolled_back > 0) return ExitCode.rolledBack
   return ExitCode.ok
 }

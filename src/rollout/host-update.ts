@@ -57,8 +57,8 @@ export interface HostUpdateInput {
   readonly settings: HostSettings
   readonly clock: Clock
   readonly hooks: HostUpdateHooks
-  /** Aborts in-flight commands (second Ctrl-C); the rollback that follows is not abortable. */
-  readonly abort?: AbortSignal
+  /** Kills in-flight commands (second Ctrl-C); the rollback that follows cannot be killed. */
+  readonly kill?: AbortSignal
   /**
    * Run every step even when HEAD is already the target (`fleet rollback`: a
    * checkout alone does not mean the service runs that commit).
@@ -75,7 +75,7 @@ export interface HostUpdateInput {
  */
 export async function updateHost(input: HostUpdateInput): Promise<HostOutcome> {
   const { host, target, settings, hooks } = input
-  const runner = new StepRunner(input.session, settings.commandTimeoutMs, hooks, input.abort)
+  const runner = new StepRunner(input.session, settings.commandTimeoutMs, hooks, input.kill)
 
   let previous: string
   try {
@@ -132,7 +132,7 @@ async function rollbackHost(input: Omit<HostUpdateInput, 'target'> & { runner: S
     if (runner.lost) {
       runner = new StepRunner(await input.reconnect(), settings.commandTimeoutMs, input.hooks, undefined)
     } else {
-      runner.abort = undefined
+      runner.kill = undefined
     }
     await runner.run('rollback', 'rollback', render(gitCheckout(host.appDir, input.previous as Sha)))
     await runner.run('install', 'rollback', operatorStep(settings.steps.install, input.values))
@@ -155,16 +155,16 @@ async function rollbackHost(input: Omit<HostUpdateInput, 'target'> & { runner: S
 
 async function verify(runner: StepRunner, settings: HostSettings, values: TemplateValues, clock: Clock, phase: Phase): Promise<void> {
   await runner.hooks.step('verify', phase)
-  await clock.sleep(settings.verify.delayMs, runner.abort)
+  await clock.sleep(settings.verify.delayMs, runner.kill)
   let lastError: StepError | null = null
   for (let attempt = 0; attempt <= settings.verify.retries; attempt++) {
-    if (attempt > 0) await clock.sleep(settings.verify.intervalMs, runner.abort)
+    if (attempt > 0) await clock.sleep(settings.verify.intervalMs, runner.kill)
     try {
       await runner.run('verify', phase, operatorStep(settings.steps.verify, values), { quietStep: true })
       if (settings.steps.health) await runner.run('health', phase, operatorStep(settings.steps.health, values), { quietStep: true })
       return
     } catch (error) {
-      if (!(error instanceof StepError) || runner.lost || runner.abort?.aborted) throw error
+      if (!(error instanceof StepError) || runner.lost || runner.kill?.aborted) throw error
       lastError = error
     }
   }
@@ -179,21 +179,21 @@ class StepRunner {
     private readonly session: Session,
     private readonly timeoutMs: number,
     readonly hooks: HostUpdateHooks,
-    public abort: AbortSignal | undefined,
+    public kill: AbortSignal | undefined,
   ) {}
 
   async run(step: StepName, phase: Phase, command: string, options: { quietStep?: boolean } = {}): Promise<CommandResult> {
-    if (this.abort?.aborted) throw new StepError(step, `${step} not started: rollout aborted`)
+    if (this.kill?.aborted) throw new StepError(step, `${step} not started: killed by the operator`)
     if (!options.quietStep) await this.hooks.step(step, phase)
     let result: CommandResult
     try {
-      result = await this.session.run(command, { timeoutMs: this.timeoutMs, ...(this.abort ? { signal: this.abort } : {}) })
+      result = await this.session.run(command, { timeoutMs: this.timeoutMs, ...(this.kill ? { signal: this.kill } : {}) })
     } catch (error) {
       if (error instanceof ConnectionLostError) {
         this.lost = true
         throw new StepError(step, `${step}: ${error.message}`)
       }
-      if (this.abort?.aborted) throw new StepError(step, `${step} aborted by the operator`)
+      if (this.kill?.aborted) throw new StepError(step, `${step} aborted by the operator`)
       throw error
     }
     if (result.code !== 0) throw new StepError(step, describeFailure(step, result, this.timeoutMs))
@@ -220,7 +220,7 @@ export type ReconcileResult = { readonly kind: 'pending' } | { readonly kind: 'f
  * half-way (rolled back now to the recorded previous version).
  */
 export async function reconcileHost(
-  input: Omit<HostUpdateInput, 'abort'> & { readonly previous: string | null; readonly step: string | null },
+  input: Omit<HostUpdateInput, 'kill'> & { readonly previous: string | null; readonly step: string | null },
 ): Promise<ReconcileResult> {
   const { host, settings, previous, target } = input
   const runner = new StepRunner(input.session, settings.commandTimeoutMs, input.hooks, undefined)

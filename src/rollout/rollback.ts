@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto'
 
 import { ExitCode, FleetError, LockedError, UsageError, errorMessage } from '../errors.js'
-import { gitResolveCommit } from '../remote/commands.js'
+import { gitHead, gitResolveCommit } from '../remote/commands.js'
 import { render } from '../remote/shell.js'
 import type { Executor } from '../ssh/executor.js'
 import type { Store } from '../store/store.js'
 import type { Clock } from './clock.js'
 import { leaseIsStale } from './engine.js'
 import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
+import { isCommitName } from './target.js'
 import type { Host, Sha } from './types.js'
 
 export interface SingleRollbackRequest {
@@ -23,6 +24,8 @@ export interface SingleRollbackResult {
   readonly host: string
   readonly from: string | null
   readonly to: string
+  /** `moved`: the host was updated (see outcome); `already`: it ran the recorded previous version, nothing was done. */
+  readonly action: 'moved' | 'already'
   readonly outcome: HostOutcome
   readonly exitCode: ExitCode
 }
@@ -45,7 +48,7 @@ export async function rollbackOneHost(
 ): Promise<SingleRollbackResult> {
   const { store, clock } = deps
   const { host } = request
-  if (request.to !== undefined && !/^[0-9a-f]{7,64}$/.test(request.to))
+  if (request.to !== undefined && !isCommitName(request.to))
     throw new UsageError(`--to must be a commit SHA (7 to 64 hexadecimal digits), got ${JSON.stringify(request.to)}`)
   const wanted = request.to ?? (await recordedPreviousVersion(store, host.name))
   if (!wanted) throw new UsageError(`no previous version is recorded for ${host.name}; name one with --to <sha>`)
@@ -71,7 +74,7 @@ export async function rollbackOneHost(
     } catch (error) {
       const outcome: HostOutcome = { status: 'failed', previousVersion: null, newVersion: null, failedStep: 'connect', error: errorMessage(error) }
       await record('host-rollback-finished', { ...outcome })
-      return { host: host.name, from: null, to: wanted, outcome, exitCode: ExitCode.rolledBack }
+      return { host: host.name, from: null, to: wanted, action: 'moved', outcome, exitCode: ExitCode.rolledBack }
     }
     const sessions = [session]
     try {
@@ -82,6 +85,16 @@ export async function rollbackOneHost(
       const target = resolved.stdout.trim()
       if (resolved.code !== 0 || !/^[0-9a-f]{40,64}$/.test(target))
         throw new UsageError(`commit ${wanted} is not known on ${host.name} (git rev-parse found no such commit)`)
+      // "Previous" is what the host ran before the rollout that last moved it. Once it runs that
+      // again, a second call has nothing to do: going back and forth is what --to is for.
+      if (request.to === undefined) {
+        const head = await session.run(render(gitHead(host.appDir)), { timeoutMs: request.settings.commandTimeoutMs })
+        if (head.code === 0 && head.stdout.trim() === target) {
+          const outcome: HostOutcome = { status: 'skipped', previousVersion: target, newVersion: target, failedStep: null, error: null }
+          await record('host-rollback-finished', { ...outcome, to: target, already: true })
+          return { host: host.name, from: target, to: target, action: 'already', outcome, exitCode: ExitCode.ok }
+        }
+      }
       await record('host-rollback-started', { to: target, owner: request.owner })
       const outcome = await updateHost({
         session,
@@ -98,8 +111,8 @@ export async function rollbackOneHost(
         hooks: { step: (step, phase) => record('host-rollback-step', { step, phase }), previousVersion: () => {} },
       })
       await record('host-rollback-finished', { ...outcome, to: target })
-      if (outcome.status === 'success')
-        await store.recordHostState(host.name, { status: 'rolled_back', currentVersion: target, previousVersion: outcome.previousVersion })
+      // The previous version stays as recorded: it is history, not "the version before this command".
+      if (outcome.status === 'success') await store.recordHostState(host.name, { status: 'rolled_back', currentVersion: target })
       else if (outcome.newVersion) await store.recordHostState(host.name, { status: outcome.status, currentVersion: outcome.newVersion })
       const exitCode =
         outcome.status === 'success'
@@ -107,7 +120,7 @@ export async function rollbackOneHost(
           : outcome.status === 'rollback_failed'
             ? ExitCode.rollbackFailed
             : ExitCode.rolledBack
-      return { host: host.name, from: outcome.previousVersion, to: target, outcome, exitCode }
+      return { host: host.name, from: outcome.previousVersion, to: target, action: 'moved', outcome, exitCode }
     } finally {
       for (const s of sessions) s.close()
     }

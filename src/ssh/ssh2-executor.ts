@@ -12,6 +12,7 @@ import {
   type RunOptions,
   type Session,
 } from './executor.js'
+import { sanitize, sanitizeLine } from '../text/sanitize.js'
 import { readKnownHosts, verifyHostKey, type KnownHostEntry, type PinnedKeys } from './known-hosts.js'
 
 export interface Ssh2ExecutorConfig {
@@ -33,9 +34,10 @@ const keepTail = (chunks: Buffer[], size: { n: number }, chunk: Buffer): void =>
   while (size.n - (chunks[0]?.length ?? 0) >= TAIL_BYTES && chunks.length > 1) size.n -= chunks.shift()!.length
 }
 
+/** The kept tail as text, cleaned: what a host prints is untrusted and ends up in terminals, logs and the store. */
 const tailText = (chunks: Buffer[]): string => {
   const all = Buffer.concat(chunks)
-  return all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString('utf8')
+  return sanitize(all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString('utf8'))
 }
 
 /** Executor over ssh2: one TCP connection per host, verified against known_hosts and the store's pins. */
@@ -57,6 +59,7 @@ export class Ssh2Executor implements Executor {
     const client = new Client()
     this.connectionsOpened++
     let hostKeyProblem: string | null = null
+    const endpoint = host.address.includes(':') ? `[${host.address}]:${host.port}` : `${host.address}:${host.port}`
 
     const connectConfig: ConnectConfig = {
       host: host.address,
@@ -89,28 +92,40 @@ export class Ssh2Executor implements Executor {
     }
 
     await new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        client.destroy()
-        reject(new ConnectError('connect aborted', 'unreachable'))
+      // ssh2 can emit 'error' more than once (a timeout, then "Connection lost before
+      // handshake" after destroy()) and 'close' without an error: the listeners stay for
+      // the client's whole life and the first outcome wins, so nothing is ever unhandled.
+      let settled = false
+      const settle = (error: ConnectError | null) => {
+        if (settled) return
+        settled = true
+        clearTimeout(deadline)
+        options.signal?.removeEventListener('abort', onAbort)
+        if (error) {
+          client.destroy()
+          reject(error)
+        } else resolve()
       }
+      const onAbort = () => settle(new ConnectError('connect aborted', 'unreachable'))
+      // readyTimeout covers the handshake; this also covers a peer that stalls elsewhere.
+      const deadline = setTimeout(() => settle(new ConnectError(`connect timed out after ${options.timeoutMs} ms`, 'timeout')), options.timeoutMs + 1_000)
       if (options.signal?.aborted) return onAbort()
       options.signal?.addEventListener('abort', onAbort, { once: true })
-      const done = () => options.signal?.removeEventListener('abort', onAbort)
-      client.once('ready', () => {
-        done()
-        resolve()
-      })
-      client.once('error', (error: Error & { level?: string }) => {
-        done()
-        client.destroy()
-        if (hostKeyProblem) return reject(new ConnectError(hostKeyProblem, 'host-key'))
+      client.once('ready', () => settle(null))
+      client.on('error', (error: Error & { level?: string }) => {
+        if (hostKeyProblem) return settle(new ConnectError(hostKeyProblem, 'host-key'))
         if (error.level === 'client-authentication')
-          return reject(new ConnectError(`authentication as ${host.user} failed (check ssh.privateKey / ssh.agent)`, 'auth'))
-        if (/timed out/i.test(error.message))
-          return reject(new ConnectError(`connect timed out after ${options.timeoutMs} ms`, 'timeout'))
-        reject(new ConnectError(`cannot connect to ${host.address}:${host.port}: ${error.message}`, 'unreachable'))
+          return settle(new ConnectError(`authentication as ${host.user} failed (check ssh.privateKey / ssh.agent)`, 'auth'))
+        if (/timed out/i.test(error.message)) return settle(new ConnectError(`connect timed out after ${options.timeoutMs} ms`, 'timeout'))
+        // The message may quote what the peer sent (a banner, garbage): untrusted text.
+        settle(new ConnectError(`cannot connect to ${endpoint}: ${sanitizeLine(error.message)}`, 'unreachable'))
       })
-      client.connect(connectConfig)
+      client.on('close', () => settle(new ConnectError(`cannot connect to ${endpoint}: the connection closed during the SSH handshake`, 'unreachable')))
+      try {
+        client.connect(connectConfig)
+      } catch (error) {
+        settle(new ConnectError(`cannot connect to ${endpoint}: ${sanitizeLine(String(error))}`, 'unreachable'))
+      }
     })
     return new Ssh2Session(client)
   }
@@ -124,7 +139,7 @@ class Ssh2Session implements Session {
   constructor(private readonly client: Client) {
     const onGone = (error?: Error) => {
       if (this.closed) return
-      this.lost = new ConnectionLostError(`connection lost${error ? `: ${error.message}` : ''}`)
+      this.lost = new ConnectionLostError(`connection lost${error ? `: ${sanitizeLine(error.message)}` : ''}`)
       for (const fail of this.inFlight) fail(this.lost)
     }
     client.on('error', onGone)
@@ -175,7 +190,7 @@ class Ssh2Session implements Session {
       this.inFlight.add(finish)
 
       this.client.exec(command, (error, stream) => {
-        if (error) return finish(new ConnectionLostError(`cannot start a command: ${error.message}`))
+        if (error) return finish(new ConnectionLostError(`cannot start a command: ${sanitizeLine(error.message)}`))
         channel = stream
         if (settled) return kill()
         stream.on('data', (chunk: Buffer) => keepTail(out, outSize, chunk))

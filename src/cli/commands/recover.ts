@@ -1,4 +1,3 @@
-import { ExitCode } from '../../errors.js'
 import { systemClock } from '../../rollout/clock.js'
 import { abortRollout, resumeRollout } from '../../rollout/engine.js'
 import { makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
@@ -16,7 +15,7 @@ export async function rolloutResume(flags: GlobalFlags): Promise<number> {
     const snapshot = snapshotListener(store, ctx.config.database.dir)
     try {
       const result = await resumeRollout(
-        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, abort: signals.abort },
+        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill },
         owner(),
       )
       return result.exitCode
@@ -35,14 +34,14 @@ export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }):
     const { listener, done } = pickRenderer(ctx)
     try {
       const result = await abortRollout(
-        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener], stop: signals.stop, abort: signals.abort },
+        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener], stop: signals.stop, kill: signals.kill },
         owner(),
         { rollback: flags.rollback === true },
       )
-      const exitCode = result.counts.rollback_failed > 0 ? ExitCode.rollbackFailed : result.revertComplete ? ExitCode.ok : ExitCode.halted
-      if (ctx.out.json) printJson(ctx.out, { aborted: result.rolloutId, counts: result.counts, revertComplete: result.revertComplete, exitCode })
+      // The renderer already printed the outcome line from the recorded rollout-finished event.
+      if (ctx.out.json) printJson(ctx.out, { aborted: result.rolloutId, counts: result.counts, revertComplete: result.revertComplete, exitCode: result.exitCode })
       else say(ctx.out, `rollout ${result.rolloutId} aborted: ${formatCounts(result.counts)}`)
-      return exitCode
+      return result.exitCode
     } finally {
       signals.dispose()
       done()

@@ -1,9 +1,9 @@
 import { UsageError } from '../../errors.js'
 import { systemClock } from '../../rollout/clock.js'
-import { EXIT_CODE_MEANING } from '../../rollout/exit-code.js'
 import { loadInventory } from '../../rollout/inventory.js'
-import { rollbackOneHost } from '../../rollout/rollback.js'
+import { rollbackOneHost, type SingleRollbackResult } from '../../rollout/rollback.js'
 import { shortSha } from '../../render/style.js'
+import { sanitizeLine } from '../../text/sanitize.js'
 import { hostSettings, makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 
@@ -26,17 +26,32 @@ export async function rollbackHostCommand(name: string, flags: GlobalFlags & { t
         owner: owner(),
       },
     )
-    if (ctx.out.json) printJson(ctx.out, { host: result.host, to: result.to, ...result.outcome, exitCode: result.exitCode })
-    else {
-      const o = result.outcome
-      say(
-        ctx.out,
-        o.status === 'success'
-          ? `${name}: moved ${shortSha(o.previousVersion)} → ${shortSha(result.to)}, verified`
-          : `${name}: ${o.status} at ${o.failedStep ?? '?'}: ${o.error ?? ''}`,
-      )
-      say(ctx.out, `exit ${result.exitCode}: ${result.exitCode === 4 ? 'the host could not be moved; it was restored to what it ran' : (EXIT_CODE_MEANING[result.exitCode] ?? '')}`)
-    }
+    if (ctx.out.json) printJson(ctx.out, { host: result.host, to: result.to, action: result.action, ...result.outcome, exitCode: result.exitCode })
+    else for (const line of describeRollback(name, result)) say(ctx.out, line)
     return result.exitCode
   })
+}
+
+/** What happened to the host, from the recorded outcome only. */
+export function describeRollback(name: string, result: SingleRollbackResult): string[] {
+  const o = result.outcome
+  const error = sanitizeLine(o.error ?? '')
+  if (result.action === 'already')
+    return [`${name}: already on ${shortSha(result.to)}, the version it ran before the rollout that last moved it; nothing to do (use --to <sha> to move it elsewhere)`, 'exit 0: nothing was changed']
+  switch (o.status) {
+    case 'success':
+      return [`${name}: moved ${shortSha(o.previousVersion)} → ${shortSha(result.to)}, verified`, `exit 0: ${name} runs ${shortSha(result.to)}`]
+    case 'failed':
+      return [`${name}: failed at ${o.failedStep ?? '?'}: ${error}`, `exit ${result.exitCode}: nothing was changed on ${name}`]
+    case 'rolled_back':
+      return [
+        `${name}: could not be moved to ${shortSha(result.to)} (${o.failedStep ?? '?'}): ${error}`,
+        `exit ${result.exitCode}: ${name} was restored to ${shortSha(o.newVersion)}, what it ran before this command`,
+      ]
+    default:
+      return [
+        `${name}: ROLLBACK FAILED at ${o.failedStep ?? '?'}: ${error}`,
+        `exit ${result.exitCode}: ${name} may be down (${o.newVersion ? `HEAD ${shortSha(o.newVersion)}` : 'version unknown'}) and needs a person`,
+      ]
+  }
 }

@@ -62,7 +62,7 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     if (flags.dryRun) {
       const sessions = new Map<string, Session>()
       try {
-        const { plan, target } = await planRollout({ executor }, request, sessions, flags.seed ?? 'dry-run')
+        const { plan, target } = await planRollout({ executor }, request, sessions)
         const dry = {
           dryRun: true,
           target,
@@ -86,7 +86,7 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const snapshot = snapshotListener(store, config.database.dir)
     try {
       const result = await runRollout(
-        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, abort: signals.abort },
+        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill },
         request,
       )
       return result.exitCode
