@@ -23,7 +23,7 @@ import { canaryOrder } from '../src/rollout/plan.js'
 import type { HostStatus } from '../src/rollout/types.js'
 import { Store } from '../src/store/store.js'
 import { runFleet } from './support/cli.js'
-import { expectOn, hungInstalls, killSpawned, spawnFleet, until, withPglite } from './support/fault-kit.js'
+import { cleanups, expectOn, hungInstalls, killSpawned, pgliteDirWithHosts, runCleanups, spawnFleet, until, withPglite, workdir } from './support/fault-kit.js'
 import { fleetConfigOverrides, openTestStore, registerHosts, testConfig, type TestStore } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js'
@@ -35,12 +35,11 @@ let fleet: TestFleet | null = null
 let testStore: TestStore | null = null
 let database: TestDatabase | null = null
 let privatePg: PrivatePostgres | null = null
-const cleanups: (() => Promise<void>)[] = []
 
 afterEach(async () => {
   killSpawned()
   await testStore?.close().catch(() => {})
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+  await runCleanups()
   await database?.drop()
   await privatePg?.destroy()
   await fleet?.stop()
@@ -70,25 +69,6 @@ async function rolloutWith(
   const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [listener] }, request)
   return { ...result, events }
 }
-
-/** A fresh migrated PGlite dir with the fleet's hosts, closed so that a `fleet` process can open it. */
-async function pgliteDirWithHosts(f: TestFleet): Promise<string> {
-  const s = await openTestStore('pglite')
-  await registerHosts(s.store, f)
-  await s.database.close()
-  const dir = s.databaseConfig.dir
-  cleanups.push(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
-
-
-async function workdir(config: object): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-faults-'))
-  await writeFile(path.join(dir, 'rollout.config.json'), JSON.stringify(config, null, 2))
-  cleanups.push(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
-
 
 const isStep = (host: string | null, step: string, phase: 'update' | 'rollback' = 'update', stage?: number) => (e: Record<string, unknown>) =>
   e.type === 'host-step' && (host === null || e.host === host) && e.step === step && e.phase === phase && (stage === undefined || e.stage === stage)

@@ -5,12 +5,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { expect } from 'vitest'
 
 import { openDatabase } from '../../src/store/database.js'
-import { Store } from '../../src/store/store.js'
+import { Store, type NewHost } from '../../src/store/store.js'
 import { FLEET_BIN, type FleetRun } from './cli.js'
+import { openTestStore, registerHosts } from './harness.js'
 import type { TestFleet } from './test-fleet.js'
 
 const children = new Set<ChildProcess>()
@@ -121,4 +125,48 @@ export async function withPglite<T>(dir: string, fn: (store: Store) => Promise<T
   } finally {
     await db.close()
   }
+}
+
+/** Cleanups registered by the helpers below; a suite runs them in afterEach (newest first). */
+export const cleanups: (() => Promise<void>)[] = []
+
+export async function runCleanups(): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+}
+
+/** A fresh migrated PGlite dir with the fleet's hosts (and any extra rows), closed so that a `fleet` process can open it. */
+export async function pgliteDirWithHosts(f: TestFleet, extra: readonly NewHost[] = []): Promise<string> {
+  const s = await openTestStore('pglite')
+  await registerHosts(s.store, f)
+  if (extra.length) await s.store.upsertHosts(extra)
+  await s.database.close()
+  const dir = s.databaseConfig.dir
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** A temp working dir holding rollout.config.json. */
+export async function workdir(config: object): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-faults-'))
+  await writeFile(path.join(dir, 'rollout.config.json'), JSON.stringify(config, null, 2))
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** The process's peak resident set (VmHWM, KiB), sampled until it exits; 0 if never read. */
+export function peakRss(pid: number, exited: Promise<unknown>): Promise<number> {
+  let peak = 0
+  const sample = () => {
+    try {
+      const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+      if (match) peak = Math.max(peak, Number(match[1]))
+    } catch {
+      /* exited */
+    }
+  }
+  const timer = setInterval(sample, 50)
+  return exited.then(() => {
+    clearInterval(timer)
+    return peak
+  })
 }
