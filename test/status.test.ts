@@ -72,7 +72,7 @@ describe('renderStatus (colour off)', () => {
     expect(lines[2]).toBe('stage 2/3 (50%) · stages 10/50/100%')
     expect(lines[3]).toBe('4 hosts: pending 1, success 1, rolled_back 1, skipped 1')
     expect(lines[4]).toMatch(/^exit 3: halted/)
-    expect(text).toMatch(/web-00001 +│ 10\.0\.0\.0 +│ success +│ a1a1a1a1a1a1 → b2b2b2b2b2b2 │/)
+    expect(text).toMatch(/web-00001 +│ 10\.0\.0\.0:22 +│ success +│ a1a1a1a1a1a1 → b2b2b2b2b2b2 │/)
     expect(text).toMatch(/web-00002 .* rolled_back .* a1a1a1a1a1a1 → a1a1a1a1a1a1 │ verify failed: rachel8\.service is not active/)
     expect(text).toMatch(/web-00004 .* pending .* - → - /)
     expect(text).not.toMatch(/Journal/)
@@ -139,6 +139,14 @@ describe('renderStatus (colour off)', () => {
     expect(text.split('\n').at(-1)).toBe('showing 0 of 60 hosts; 60 success/skipped/pending hidden (--all shows every host)')
   })
 
+  it('the address column shows the port; IPv6 in brackets', () => {
+    const hosts = hostRecords(['success', 'failed'])
+    hosts[1] = { ...hosts[1]!, address: '2001:db8::1', port: 2222 }
+    const text = renderStatus(buildStatus(rolloutRecord(), hosts), { color: false, width: 140 })
+    expect(text).toMatch(/web-00001 +│ 10\.0\.0\.0:22 +│/)
+    expect(text).toMatch(/web-00002 +│ \[2001:db8::1\]:2222 +│ failed/)
+  })
+
   it('colours the state when asked', () => {
     const status = buildStatus(rolloutRecord({ state: 'halted' }), hostRecords(['rollback_failed']))
     const text = renderStatus(status, { color: true })
@@ -160,6 +168,9 @@ describe('fleet rollout status on a finished rollout (PGlite)', () => {
     const early = new Date(STARTED.getTime() - 7_200_000)
     const stale = { id: 'stale', state: 'running', startedAt: early, heartbeatAt: early, finishedAt: null, exitCode: null } as const
     await test.store.createRollout(rolloutRecord(stale), hostRecords(['success', 'updating']))
+    // Running, with a heartbeat that stays fresh for the whole file (its owner is on another machine).
+    const live = { id: 'live', state: 'running', startedAt: early, heartbeatAt: new Date(Date.now() + 3_600_000), finishedAt: null, exitCode: null } as const
+    await test.store.createRollout(rolloutRecord(live), hostRecords(['success', 'updating']))
     await test.database.close()
     cwd = await mkdtemp(path.join(os.tmpdir(), 'fleet-status-'))
     await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir } }))
@@ -179,8 +190,9 @@ describe('fleet rollout status on a finished rollout (PGlite)', () => {
     expect(latest.stdout).toMatch(/^exit 4: completed, but some hosts failed/m)
     expect(latest.stdout).toMatch(/web-00002 .* rolled_back /)
 
+    // --watch exits with the rollout's own exit code, so CI can wait on it.
     const watch = await fleet('rollout', 'status', ID, '--watch', '--interval', '100ms')
-    expect(watch.code).toBe(0)
+    expect(watch.code).toBe(4)
     expect(watch.stdout).toBe(latest.stdout)
 
     const json = await fleet('rollout', 'status', 'older', '--watch', '--json')
@@ -190,12 +202,26 @@ describe('fleet rollout status on a finished rollout (PGlite)', () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ id: 'older', state: 'completed', counts: { ...emptyCounts(), success: 1 } })
   })
 
-  it('--watch does not wait for a rollout whose orchestrator stopped heartbeating', async () => {
+  it('--watch does not wait for a rollout whose orchestrator stopped heartbeating (exit 1: it did not end)', async () => {
     const run = await fleet('rollout', 'status', 'stale', '--watch', '--interval', '100ms')
-    expect(run.code).toBe(0)
+    expect(run.code).toBe(1)
     expect(run.stdout).toMatch(/^rollout stale: running/)
     expect(run.stdout).toMatch(/last heartbeat .* ago: the orchestrator may have stopped/)
     expect(run.stderr).toMatch(/rollout stale is still marked running but its orchestrator is gone/)
+  })
+
+  it('--watch --timeout gives up on a rollout still running with exit 8', async () => {
+    const started = Date.now()
+    const run = await fleet('rollout', 'status', 'live', '--watch', '--interval', '100ms', '--timeout', '1s')
+    expect(run.code).toBe(8)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000)
+    expect(run.stdout).toMatch(/^rollout live: running/)
+    expect(run.stderr).toMatch(/rollout live is still running after --timeout 1s; stopped watching \(exit 8\)/)
+    for (const bad of [['--timeout', '1s'], ['--watch', '--timeout', '0s'], ['--watch', '--timeout', 'soon']]) {
+      const refused = await fleet('rollout', 'status', 'live', ...bad)
+      expect(refused.code, bad.join(' ')).toBe(2)
+      expect(refused.stderr).toMatch(/--timeout/)
+    }
   })
 
   it('an unknown id or a bad --interval is bad usage (exit 2)', async () => {
@@ -276,6 +302,71 @@ describe('fleet rollout status --watch while the rollout changes (real Postgres,
       expect(views.at(-1)).toMatch(/^3 hosts: success 2, skipped 1$/m)
       expect(human.output.stdout).not.toMatch(/\x1b\[/)
       expect(human.output.stderr + json.output.stderr).toBe('')
+    } finally {
+      await test.close()
+      await database.drop()
+    }
+  })
+})
+
+describe('fleet rollout status on a store with no rollout yet', () => {
+  it('says "no rollouts yet" (exit 0); --json prints null', async () => {
+    const test = await openTestStore('pglite')
+    await test.store.upsertHosts([{ name: 'web-1', address: '10.0.0.1' }])
+    await test.database.close()
+    const cwd = await mkdtemp(path.join(os.tmpdir(), 'fleet-status-'))
+    try {
+      await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: test.databaseConfig.dir } }))
+      const human = await runFleet(['rollout', 'status'], { cwd, env: {} })
+      expect(human).toMatchObject({ code: 0, stdout: 'no rollouts yet\n', stderr: '' })
+      const json = await runFleet(['rollout', 'status', '--json'], { cwd, env: {} })
+      expect(json).toMatchObject({ code: 0, stdout: 'null\n', stderr: '' })
+      const watch = await runFleet(['rollout', 'status', '--watch'], { cwd, env: {} })
+      expect(watch).toMatchObject({ code: 0, stdout: 'no rollouts yet\n' })
+    } finally {
+      await rm(cwd, { recursive: true, force: true })
+      await rm(test.databaseConfig.dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('fleet rollout status --watch on a terminal (a real pty from script(1), real Postgres)', () => {
+  it('redraws in place (cursor up, erase) instead of clearing the screen, and exits with the rollout\'s code', async (t) => {
+    const database = await createTestDatabase()
+    if (!database) return t.skip()
+    const test = await openTestStore('postgres', database.url)
+    try {
+      const id = 'r-tty'
+      const hosts = hostRecords(['pending', 'pending'])
+      await test.store.createRollout(rolloutRecord({ id, state: 'running', currentStage: 0, finishedAt: null, exitCode: null, heartbeatAt: new Date() }), hosts)
+      const command = [process.execPath, FLEET_BIN, 'rollout', 'status', id, '--watch', '--interval', '200ms'].map((a) => `'${a}'`).join(' ')
+      // A 200×50 terminal: no line of these frames wraps, so a frame's rows are its lines.
+      const child = spawn('script', ['-qefc', `stty cols 200 rows 50; exec ${command}`, '/dev/null'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, TERM: 'xterm', NO_COLOR: '1', FLEET_DATABASE_URL: database.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let output = ''
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+      await until(() => output.includes('rollout r-tty: running'), 'the first frame')
+      await sleep(700) // a few redraws of the same view
+      await test.store.updateRolloutHost(id, hosts[0]!.name, { status: 'rolled_back', previousVersion: V1, newVersion: V1, error: 'verify failed' })
+      await until(() => output.includes('rolled_back'), 'the changed frame')
+      await test.store.updateRollout(id, { state: 'halted', finishedAt: new Date(), exitCode: 3 })
+      expect(await exited).toBe(3)
+      expect(output).not.toContain('\x1b[2J')
+      // Every frame after the first starts by moving up over the previous one and erasing it.
+      const redraws = output.match(/\x1b\[(\d+)A\r\x1b\[J/g) ?? []
+      expect(redraws.length).toBeGreaterThanOrEqual(3)
+      const frames = output.split(/\x1b\[\d+A\r\x1b\[J/)
+      expect(frames[0]).toMatch(/^rollout r-tty: running/)
+      expect(frames.at(-1)).toMatch(/^rollout r-tty: halted/)
+      expect(frames.at(-1)).toMatch(/exit 3: halted/)
+      // The cursor goes up exactly as many rows as the previous frame had.
+      for (let i = 1; i < frames.length; i++) {
+        const up = Number(/\x1b\[(\d+)A/.exec(redraws[i - 1]!)![1])
+        expect(up).toBe(frames[i - 1]!.replace(/\r/g, '').split('\n').length - 1)
+      }
     } finally {
       await test.close()
       await database.drop()

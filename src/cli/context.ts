@@ -8,9 +8,10 @@ import type { RolloutRequest } from '../rollout/engine.js'
 import type { HostSettings } from '../rollout/host-update.js'
 import type { Host } from '../rollout/types.js'
 import { Ssh2Executor } from '../ssh/ssh2-executor.js'
-import { openDatabase } from '../store/database.js'
+import { openDatabase, type OpenOptions } from '../store/database.js'
 import { Store } from '../store/store.js'
 import { makeOutput, type Output } from './output.js'
+import { keepSnapshot } from './snapshot-listener.js'
 
 /** The global flags every command accepts. */
 export interface GlobalFlags {
@@ -44,13 +45,19 @@ export function makeContext(flags: GlobalFlags, overrides: RawConfigOverrides = 
   return { config, configSource: source, out }
 }
 
-/** Opens the store, runs `fn`, always closes it (the embedded store's lock must be released). */
-export async function withStore<T>(config: FleetConfig, fn: (store: Store) => Promise<T>): Promise<T> {
-  const database = await openDatabase(config.database)
+/**
+ * Opens the store, runs `fn`, always closes it (the embedded store's lock must be released, and
+ * its snapshot for other shells' read-only commands is written as it closes). Read-only commands
+ * use withReadSource (read-source.ts) instead, which never creates a store.
+ */
+export async function withStore<T>(config: FleetConfig, fn: (store: Store) => Promise<T>, options: OpenOptions = {}): Promise<T> {
+  const database = await openDatabase(config.database, options)
+  const store = new Store(database)
+  const keeper = keepSnapshot(store, database, config.inventory.query)
   try {
-    return await fn(new Store(database))
+    return await fn(store)
   } finally {
-    await database.close()
+    await keeper.close()
   }
 }
 

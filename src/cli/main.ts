@@ -43,8 +43,9 @@ export function buildProgram(): Command {
   rollout
     .command('status [rollout-id]')
     .description('state, stage, counts and per-host table of the latest (or given) rollout')
-    .option('-w, --watch', 'redraw until the rollout is no longer running (with --json: one status per change)')
+    .option('-w, --watch', "redraw until the rollout ends, then exit with the rollout's exit code (with --json: one status per change)")
     .option('--interval <duration>', 'how often --watch re-reads the store', '2s')
+    .option('--timeout <duration>', 'with --watch: stop waiting after this long and exit 8')
     .option('--all', 'list every host (above 50 hosts only those not success/skipped/pending are listed)')
     .addHelpText('after', '\nExample:\n  fleet rollout status --json | jq .counts')
     .action(async (id: string | undefined, _opts, cmd: Command) => {

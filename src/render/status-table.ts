@@ -2,9 +2,10 @@ import Table from 'cli-table3'
 
 import { formatDuration } from '../config/duration.js'
 import { LEASE_TTL_MS } from '../rollout/engine.js'
-import { EXIT_CODE_MEANING } from '../rollout/exit-code.js'
+import { describeOutcome } from '../rollout/outcome.js'
 import type { RolloutStatus } from '../rollout/status.js'
 import type { HostStatus, RolloutState } from '../rollout/types.js'
+import { formatEndpoint } from './endpoint.js'
 import { formatCounts } from './plain.js'
 import { palette, shortSha, statusColor } from './style.js'
 
@@ -53,7 +54,7 @@ export function renderStatus(status: RolloutStatus, options: StatusViewOptions):
   lines.push(`stage ${stage + 1}/${status.stages.length} (${status.stages[stage] ?? 0}%) · stages ${status.stages.join('/')}%`)
   lines.push(`${status.hosts.length} host${status.hosts.length === 1 ? '' : 's'}: ${formatCounts(status.counts)}`)
   if (status.error) lines.push(c.yellow(`error: ${status.error}`))
-  if (status.exitCode !== null) lines.push(`exit ${status.exitCode}: ${EXIT_CODE_MEANING[status.exitCode] ?? 'unknown exit code'}`)
+  if (status.exitCode !== null) lines.push(`exit ${status.exitCode}: ${describeOutcome({ state: status.state as RolloutState, exitCode: status.exitCode, counts: status.counts })}`)
 
   const full = options.all === true || status.hosts.length <= STATUS_TABLE_MAX_ROWS
   const notable = full
@@ -69,7 +70,7 @@ export function renderStatus(status: RolloutStatus, options: StatusViewOptions):
     const head = ['host', 'address', 'status', 'version', 'error']
     const body = rows.map((h) => [
       clip(h.name, 40),
-      clip(h.address, 40),
+      clip(formatEndpoint(h.address, h.port), 48),
       h.step ? `${h.status} (${h.step})` : h.status,
       `${shortSha(h.previousVersion)} → ${shortSha(h.newVersion)}`,
       h.error?.split('\n')[0]?.trim() ?? '',

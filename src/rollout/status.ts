@@ -1,4 +1,4 @@
-import type { RolloutHostState, RolloutRecord } from '../store/store.js'
+import type { RolloutHostState, RolloutRecord, Store } from '../store/store.js'
 import { emptyCounts, type StatusCounts } from './events.js'
 
 /** The stable `fleet rollout status --json` shape of the design (fields may be added, never changed). */
@@ -18,6 +18,7 @@ export interface RolloutStatus {
   readonly hosts: readonly {
     readonly name: string
     readonly address: string
+    readonly port: number
     readonly stage: number
     readonly status: string
     readonly step: string | null
@@ -46,6 +47,7 @@ export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostS
     hosts: hosts.map((h) => ({
       name: h.name,
       address: h.address,
+      port: h.port,
       stage: h.stage,
       status: h.status,
       step: h.status === 'updating' ? h.step : null,
@@ -54,4 +56,10 @@ export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostS
       error: h.error,
     })),
   }
+}
+
+/** The given rollout's status, or the most recently started one's; null when there is none. */
+export async function readStatus(store: Store, id?: string): Promise<RolloutStatus | null> {
+  const rollout = await store.getRollout(id)
+  return rollout && buildStatus(rollout, await store.listRolloutHostStates(rollout.id))
 }

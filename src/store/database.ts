@@ -1,10 +1,14 @@
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { Kysely, PostgresDialect } from 'kysely'
 
 import { FleetError, ExitCode, errorMessage } from '../errors.js'
 import { migrateToLatest } from './migrations.js'
 import type { Schema } from './schema.js'
 import { acquireDirLock, type DirLock } from './dir-lock.js'
+import { describeConnectError, maskUrl, parseDatabaseUrl, redactSecrets } from './database-errors.js'
+
+export { maskUrl, redactSecrets } from './database-errors.js'
 
 export type StoreKind = 'postgres' | 'pglite'
 
@@ -16,19 +20,41 @@ export interface DatabaseConfig {
 export interface Database {
   readonly db: Kysely<Schema>
   readonly kind: StoreKind
-  close(): Promise<void>
+  /** The embedded store's directory and the `since` of our lock on it (null on Postgres). */
+  readonly dir: string | null
+  readonly lockSince: string | null
+  /** Closes the store; `beforeUnlock` runs after the close, while the embedded store's lock is still ours. */
+  close(beforeUnlock?: () => void): Promise<void>
 }
+
+export interface OpenOptions {
+  /** A read-only command: never create the embedded store (NoStoreError when it does not exist). */
+  readonly mustExist?: boolean
+}
+
+/** A read-only command found no embedded store where the configuration points. */
+export class NoStoreError extends FleetError {
+  constructor(readonly dir: string) {
+    super(`no fleet store at ${dir} yet (nothing has run here)`, ExitCode.ok)
+  }
+}
+
+/** An initialised PGlite data directory (a bare or half-made directory is not a store). */
+export const embeddedStoreExists = (dir: string): boolean => existsSync(join(dir, 'PG_VERSION'))
 
 /**
  * Opens fleet's store: Postgres when a URL is configured, else the embedded
  * PGlite in `dir`. Heavy drivers are imported lazily so `fleet --help` stays fast.
  */
-export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+export async function openDatabase(config: DatabaseConfig, options: OpenOptions = {}): Promise<Database> {
   if (config.url) return openPostgres(config.url)
+  if (options.mustExist && !embeddedStoreExists(config.dir)) throw new NoStoreError(config.dir)
   return openPglite(config.dir)
 }
 
 async function openPostgres(url: string): Promise<Database> {
+  // A malformed URL is bad configuration: say so before any driver guesses at it.
+  parseDatabaseUrl(url)
   const { default: pg } = await import('pg')
   // Enough connections that hosts in flight rarely queue for one; writes are short.
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 })
@@ -38,13 +64,20 @@ async function openPostgres(url: string): Promise<Database> {
   pool.on('connect', (client) => client.on('error', () => {}))
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) })
   try {
-    await migrateToLatest(db)
+    // Connect first, so a refused port or a wrong password is not reported as a failed migration.
+    try {
+      const client = await pool.connect()
+      client.release()
+    } catch (error) {
+      throw describeConnectError(error, url)
+    }
+    await migrateToLatest(db, maskUrl(url))
   } catch (error) {
     await db.destroy()
     if (error instanceof FleetError) throw error
-    throw new FleetError(`cannot open the database: ${redactSecrets(errorMessage(error))}`, ExitCode.internal)
+    throw new FleetError(`cannot open the database at ${maskUrl(url)}: ${redactSecrets(errorMessage(error))}`, ExitCode.internal)
   }
-  return { db, kind: 'postgres', close: () => db.destroy() }
+  return { db, kind: 'postgres', dir: null, lockSince: null, close: () => db.destroy() }
 }
 
 async function openPglite(dir: string): Promise<Database> {
@@ -58,13 +91,19 @@ async function openPglite(dir: string): Promise<Database> {
     ])
     const pglite = new PGlite(dir)
     const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) })
-    await migrateToLatest(db)
+    await migrateToLatest(db, `the embedded store ${dir}`)
     return {
       db,
       kind: 'pglite',
-      close: async () => {
-        await db.destroy()
-        lock.release()
+      dir,
+      lockSince: lock.since,
+      close: async (beforeUnlock) => {
+        try {
+          await db.destroy()
+          beforeUnlock?.()
+        } finally {
+          lock.release()
+        }
       },
     }
   } catch (error) {
@@ -72,7 +111,3 @@ async function openPglite(dir: string): Promise<Database> {
     throw error
   }
 }
-
-/** Connection strings in driver errors must never reach the terminal with a password. */
-export const redactSecrets = (text: string): string =>
-  text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]+:)[^@\s]+@/g, '$1***@')

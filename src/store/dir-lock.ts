@@ -5,17 +5,19 @@ import { join } from 'node:path'
 import { LockedError } from '../errors.js'
 
 export interface DirLock {
+  /** When we took it (ties a snapshot we write to this hold of the lock). */
+  readonly since: string
   release(): void
 }
 
-interface LockInfo {
+export interface LockInfo {
   pid: number
   host: string
   since: string
   command?: string
 }
 
-const isAlive = (pid: number): boolean => {
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true
@@ -23,6 +25,9 @@ const isAlive = (pid: number): boolean => {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
+
+/** A lock left by a process of this machine that no longer exists. */
+export const lockHolderGone = (holder: LockInfo): boolean => holder.host === hostname() && !isAlive(holder.pid)
 
 export const readDirLock = (dir: string): LockInfo | null => {
   try {
@@ -52,6 +57,7 @@ export function acquireDirLock(dir: string): DirLock {
       }
       let released = false
       return {
+        since: info.since,
         release() {
           if (released) return
           released = true
@@ -61,7 +67,7 @@ export function acquireDirLock(dir: string): DirLock {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const holder = readDirLock(dir)
-      if (holder && holder.host === hostname() && !isAlive(holder.pid)) {
+      if (holder && lockHolderGone(holder)) {
         rmSync(path, { force: true })
         continue
       }

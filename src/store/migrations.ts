@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
 
 import { FleetError, ExitCode } from '../errors.js'
+import { redactSecrets } from './database-errors.js'
 
 /** Migrations live in code so the built CLI needs no migration folder on disk. */
 const migrations: Record<string, Migration> = {
@@ -105,7 +106,7 @@ async function upToDate(db: Kysely<any>): Promise<boolean> {
 }
 
 /** Brings the schema up to date; safe to run on every start and from two processes at once. */
-export async function migrateToLatest(db: Kysely<any>): Promise<void> {
+export async function migrateToLatest(db: Kysely<any>, where = 'the database'): Promise<void> {
   if (await upToDate(db)) return
   const migrator = new Migrator({
     db,
@@ -117,7 +118,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<void> {
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new FleetError(
-      `database migration ${failed ?? '(unknown)'} failed: ${error instanceof Error ? error.message : String(error)}`,
+      `cannot migrate ${where}: ${failed ? `migration ${failed} failed` : 'the migrator failed'}: ${redactSecrets(error instanceof Error ? error.message : String(error))}`,
       ExitCode.internal,
     )
   }

@@ -47,6 +47,7 @@ export interface RolloutRecord {
 export interface RolloutHostState {
   readonly name: string
   readonly address: string
+  readonly port: number
   readonly stage: number
   readonly status: HostStatus
   readonly step: string | null
@@ -309,13 +310,14 @@ export class Store {
   async listRolloutHostStates(id: string): Promise<RolloutHostState[]> {
     const rows = await this.db
       .selectFrom('fleet_rollout_hosts')
-      .select(['name', 'address', 'stage', 'status', 'step', 'previous_version', 'new_version', 'error'])
+      .select(['name', 'address', 'port', 'stage', 'status', 'step', 'previous_version', 'new_version', 'error'])
       .where('rollout_id', '=', id)
       .orderBy('position')
       .execute()
     return rows.map((r) => ({
       name: r.name,
       address: r.address,
+      port: r.port,
       stage: r.stage,
       status: r.status as HostStatus,
       step: r.step,

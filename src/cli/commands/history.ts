@@ -2,34 +2,20 @@ import Table from 'cli-table3'
 
 import { formatDuration } from '../../config/duration.js'
 import { UsageError } from '../../errors.js'
-import { emptyCounts, type StatusCounts } from '../../rollout/events.js'
-import type { RolloutState } from '../../rollout/types.js'
+import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type HistoryEntry } from '../../rollout/history.js'
 import { formatCounts } from '../../render/plain.js'
 import { formatTime } from '../../render/status-table.js'
 import { palette, shortSha, statusColor } from '../../render/style.js'
-import { makeContext, withStore, type GlobalFlags } from '../context.js'
+import { makeContext, type GlobalFlags } from '../context.js'
+import { withReadSource } from '../read-source.js'
 import { printJson, say } from '../output.js'
 
 export interface HistoryFlags extends GlobalFlags {
   readonly limit?: string
 }
 
-/** One past rollout, as `fleet history --json` prints it. */
-export interface HistoryEntry {
-  readonly id: string
-  readonly state: RolloutState
-  readonly ref: string
-  readonly sha: string
-  readonly startedAt: string
-  readonly finishedAt: string | null
-  /** null while the rollout has not finished. */
-  readonly durationMs: number | null
-  readonly exitCode: number | null
-  readonly counts: StatusCounts
-}
-
-export const DEFAULT_HISTORY_LIMIT = 20
-const MAX_HISTORY_LIMIT = 10_000
+export type { HistoryEntry }
+export { DEFAULT_HISTORY_LIMIT }
 
 export const parseLimit = (value: string | undefined): number => {
   if (value === undefined) return DEFAULT_HISTORY_LIMIT
@@ -71,25 +57,9 @@ export function renderHistory(entries: readonly HistoryEntry[], options: { color
 export async function history(flags: HistoryFlags): Promise<number> {
   const ctx = makeContext(flags)
   const limit = parseLimit(flags.limit)
-  const entries = await withStore(ctx.config, async (store) => {
-    const rollouts = await store.listRollouts(limit)
-    const counts = await store.countRolloutHosts(rollouts.map((r) => r.id))
-    return rollouts.map(
-      (r): HistoryEntry => ({
-        id: r.id,
-        state: r.state,
-        ref: r.ref,
-        sha: r.sha,
-        startedAt: r.startedAt.toISOString(),
-        finishedAt: r.finishedAt?.toISOString() ?? null,
-        durationMs: r.finishedAt ? r.finishedAt.getTime() - r.startedAt.getTime() : null,
-        exitCode: r.exitCode,
-        counts: { ...emptyCounts(), ...counts.get(r.id) },
-      }),
-    )
-  })
+  const entries = await withReadSource(ctx, (source) => source.history(limit))
   if (ctx.out.json) printJson(ctx.out, entries)
-  else if (entries.length === 0) say(ctx.out, 'no rollout has run yet')
+  else if (entries.length === 0) say(ctx.out, 'no rollouts yet')
   else say(ctx.out, renderHistory(entries, { color: ctx.out.color, table: ctx.out.stdout.isTTY === true }))
   return 0
 }

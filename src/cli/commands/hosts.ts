@@ -3,6 +3,7 @@ import { loadInventory, validateRows } from '../../rollout/inventory.js'
 import { shortSha } from '../../render/style.js'
 import { knownHostName } from '../../ssh/known-hosts.js'
 import { makeContext, withStore, type GlobalFlags } from '../context.js'
+import { withReadSource } from '../read-source.js'
 import { printJson, say } from '../output.js'
 
 export interface HostAddFlags extends GlobalFlags {
@@ -52,9 +53,10 @@ export async function hostsSetActive(names: readonly string[], active: boolean, 
 
 export async function hostsList(flags: GlobalFlags): Promise<number> {
   const ctx = makeContext(flags)
-  return withStore(ctx.config, async (store) => {
+  // Read-only: never creates a store, works while a rollout holds the embedded one (read-source.ts).
+  return withReadSource(ctx, async (source) => {
     if (ctx.config.inventory.query) {
-      const inventory = await loadInventory(store, ctx.config)
+      const inventory = await source.inventory()
       if (ctx.out.json) printJson(ctx.out, { source: 'query', hosts: inventory.hosts, rejected: inventory.rejected })
       else {
         say(ctx.out, `inventory from inventory.query: ${inventory.hosts.length} host(s)`)
@@ -63,7 +65,7 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
       }
       return 0
     }
-    const rows = await store.listHosts()
+    const rows = await source.hosts()
     if (ctx.out.json) {
       printJson(ctx.out, { source: 'hosts-table', hosts: rows })
       return 0

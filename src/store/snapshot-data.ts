@@ -1,0 +1,28 @@
+import { MAX_HISTORY_LIMIT, readHistory } from '../rollout/history.js'
+import { readStatus } from '../rollout/status.js'
+import type { SnapshotData, SnapshotHost } from './snapshot.js'
+import type { HostRow, Store } from './store.js'
+
+/**
+ * Reads from the store everything the read-only commands show (see snapshot.ts). On PGlite the
+ * queries share the one connection in turn, so no write of this process lands halfway through one.
+ */
+export async function collectSnapshot(store: Store, inventoryQuery: string | null): Promise<SnapshotData> {
+  const hosts = await store.listHosts()
+  const history = await readHistory(store, MAX_HISTORY_LIMIT)
+  const latest = await readStatus(store)
+  let inventory: SnapshotData['inventory'] = null
+  if (inventoryQuery) {
+    try {
+      const rows = await store.runReadOnlyQuery(inventoryQuery)
+      // Values JSON cannot carry (bigint) or would come back as other types (dates): run the query instead.
+      const plain = (v: unknown) => v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+      inventory = rows.every((r) => Object.values(r).every(plain)) ? { query: inventoryQuery, rows } : null
+    } catch {
+      inventory = null // a reader runs it itself and reports the error
+    }
+  }
+  return { hosts: hosts.map((h) => ({ ...h, updatedAt: h.updatedAt?.toISOString() ?? null })), inventory, history, latest }
+}
+
+export const hostRowOf = (h: SnapshotHost): HostRow => ({ ...h, updatedAt: h.updatedAt === null ? null : new Date(h.updatedAt) })

@@ -1,0 +1,174 @@
+/**
+ * Read-only commands (`hosts list`, `history`, `rollout status`) on the embedded store, through the
+ * built binary: they never create a store; they work from another shell while a real rollout holds
+ * PGlite (from the snapshot it keeps, saying when and by which pid it was written); they wait for a
+ * short holder; and a snapshot left at close is used only while the store was not opened since.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+
+import { runFleet } from './support/cli.js'
+import { killSpawned, spawnFleet, withPglite } from './support/fault-kit.js'
+import { fleetConfigOverrides } from './support/harness.js'
+import { startTestFleet, type TestFleet } from './support/test-fleet.js'
+
+let fleet: TestFleet | null = null
+const dirs: string[] = []
+afterEach(async () => {
+  killSpawned()
+  await fleet?.stop()
+  fleet = null
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+const tempDir = async (prefix: string) => {
+  const d = await mkdtemp(path.join(os.tmpdir(), prefix))
+  dirs.push(d)
+  return d
+}
+
+describe('no store yet', () => {
+  it('read-only commands create nothing, say where they looked, and print an empty result (exit 0)', async () => {
+    const configDir = await tempDir('fleet-ro-config-')
+    const elsewhere = await tempDir('fleet-ro-cwd-')
+    const store = path.join(configDir, 'state', '.fleet')
+    const config = path.join(configDir, 'rollout.config.json')
+    await writeFile(config, JSON.stringify({ database: { dir: store } }))
+    const fleet = (...args: string[]) => runFleet(['--config', config, ...args], { cwd: elsewhere })
+
+    const runs = {
+      hosts: await fleet('hosts', 'list'),
+      hostsJson: await fleet('hosts', 'list', '--json'),
+      history: await fleet('history'),
+      historyJson: await fleet('history', '--json'),
+      status: await fleet('rollout', 'status'),
+      statusJson: await fleet('rollout', 'status', '--json'),
+    }
+    for (const [name, run] of Object.entries(runs)) {
+      expect(run.code, `${name}: ${run.stderr}`).toBe(0)
+      expect(run.stderr, name).toContain(`no fleet store at ${store} yet (nothing has run here)`)
+    }
+    expect(runs.hosts.stdout).toBe('0 host(s) in the fleet hosts table\n')
+    expect(JSON.parse(runs.hostsJson.stdout)).toEqual({ source: 'hosts-table', hosts: [] })
+    expect(runs.history.stdout).toBe('no rollouts yet\n')
+    expect(JSON.parse(runs.historyJson.stdout)).toEqual([])
+    expect(runs.status.stdout).toBe('no rollouts yet\n')
+    expect(runs.statusJson.stdout).toBe('null\n')
+    expect(existsSync(path.join(configDir, 'state'))).toBe(false)
+    expect(existsSync(path.join(elsewhere, '.fleet'))).toBe(false)
+
+    // An unknown id is still bad input.
+    const unknown = await fleet('rollout', 'status', 'no-such-id')
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toMatch(/no rollout with id no-such-id/)
+  })
+})
+
+describe('while a real rollout holds the embedded store', () => {
+  it('hosts list, history and rollout status answer from its snapshot, naming the pid and the time', async () => {
+    fleet = await startTestFleet({ hosts: 3 })
+    const f = fleet
+    const cwd = await tempDir('fleet-ro-')
+    const storeDir = path.join(cwd, '.fleet')
+    await writeFile(
+      path.join(cwd, 'rollout.config.json'),
+      JSON.stringify({ ...fleetConfigOverrides(f, { verify: { delay: '6s' }, rollout: { stages: [100] } }), database: { dir: storeDir } }),
+    )
+    for (const h of f.hosts) {
+      const add = await runFleet(['hosts', 'add', h.name, h.address, '--port', String(h.port), '--user', h.user, '--app-dir', h.appDir], { cwd })
+      expect(add.code, add.stderr).toBe(0)
+    }
+    // An older rollout, written behind fleet's back (no snapshot): the next read must not trust the old one.
+    await withPglite(storeDir, (store) =>
+      store.createRollout(
+        { id: 'older', state: 'completed', ref: 'main', sha: f.origin.shas.v1, stages: [100], seed: 's', currentStage: 0, settings: {}, owner: 'ops@x pid 1', startedAt: new Date(Date.now() - 86_400_000), finishedAt: new Date(Date.now() - 86_000_000), heartbeatAt: new Date(Date.now() - 86_000_000), exitCode: 0, error: null },
+        [],
+      ),
+    )
+
+    const rollout = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    const verifying = new Set<string>()
+    await rollout.waitFor((e) => {
+      if (e.type === 'host-step' && e.step === 'verify') verifying.add(String(e.host))
+      return verifying.size === 3
+    })
+    await new Promise((r) => setTimeout(r, 1_200)) // the holder's snapshot is refreshed every second
+
+    const held = new RegExp(`embedded store ${storeDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by pid ${rollout.pid} on ${os.hostname()} \\(fleet rollout start --json\\); showing the snapshot it wrote at \\S+Z \\(\\S+ ago\\)`)
+    const hosts = await runFleet(['hosts', 'list', '--json'], { cwd })
+    expect(hosts.code, hosts.stderr).toBe(0)
+    expect(hosts.stderr).toMatch(held)
+    expect(JSON.parse(hosts.stdout).hosts.map((h: { name: string }) => h.name)).toEqual(f.hosts.map((h) => h.name))
+
+    const human = await runFleet(['hosts', 'list'], { cwd })
+    expect(human.code, human.stderr).toBe(0)
+    expect(human.stdout).toMatch(/^3 host\(s\) in the fleet hosts table$/m)
+
+    const history = await runFleet(['history', '--json'], { cwd })
+    expect(history.code, history.stderr).toBe(0)
+    expect(history.stderr).toMatch(held)
+    const entries = JSON.parse(history.stdout) as { id: string; state: string; counts: Record<string, number> }[]
+    expect(entries.map((e) => e.state)).toEqual(['running', 'completed'])
+    expect(entries[0]!.counts.updating).toBe(3)
+    expect(entries[1]!.id).toBe('older')
+
+    const status = await runFleet(['rollout', 'status', '--json'], { cwd })
+    expect(status.code, status.stderr).toBe(0)
+    expect(status.stderr).toMatch(held)
+    const running = JSON.parse(status.stdout)
+    expect(running).toMatchObject({ id: entries[0]!.id, state: 'running', counts: { updating: 3 } })
+
+    // Only the latest rollout is in the snapshot: an older one waits for the store (exit 6, saying why).
+    const older = await runFleet(['rollout', 'status', 'older'], { cwd })
+    expect(older.code).toBe(6)
+    expect(older.stderr).toMatch(new RegExp(`in use by pid ${rollout.pid}.*only the latest rollout \\(${running.id}\\) can be shown`))
+
+    expect((await rollout.exited).code).toBe(0)
+    // Once it is done: exact data, no note (the snapshot left at close, or the store itself).
+    const after = await runFleet(['history', '--json'], { cwd })
+    expect(after.stderr).toBe('')
+    expect((JSON.parse(after.stdout) as { state: string }[]).map((e) => e.state)).toEqual(['completed', 'completed'])
+    const olderAfter = await runFleet(['rollout', 'status', 'older', '--json'], { cwd })
+    expect(olderAfter.code, olderAfter.stderr).toBe(0)
+    expect(JSON.parse(olderAfter.stdout)).toMatchObject({ id: 'older', state: 'completed' })
+  })
+})
+
+describe('the snapshot left at close', () => {
+  it('is used only while the store was not opened since; a short holder is waited for', async () => {
+    const cwd = await tempDir('fleet-ro-')
+    const storeDir = path.join(cwd, '.fleet')
+    await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir } }))
+    const fleet = (...args: string[]) => runFleet(args, { cwd })
+    expect((await fleet('hosts', 'add', 'web-1', '10.0.0.1')).code).toBe(0)
+    expect(existsSync(path.join(storeDir, 'snapshot.json'))).toBe(true)
+    const names = async () => (JSON.parse((await fleet('hosts', 'list', '--json')).stdout).hosts as { name: string }[]).map((h) => h.name)
+    expect(await names()).toEqual(['web-1'])
+
+    // Changed by a process that leaves no snapshot (the tests' own store access): the old one is not trusted.
+    await withPglite(storeDir, (store) => store.upsertHosts([{ name: 'web-2', address: '10.0.0.2' }]))
+    expect(await names()).toEqual(['web-1', 'web-2'])
+    expect(await names()).toEqual(['web-1', 'web-2'])
+
+    // A holder without a snapshot that has opened the store (a short command) is waited for, not refused.
+    let released = 0
+    let inserted: () => void = () => {}
+    const changed = new Promise<void>((resolve) => (inserted = resolve))
+    const holder = withPglite(storeDir, async (store) => {
+      await store.upsertHosts([{ name: 'web-3', address: '10.0.0.3' }])
+      inserted()
+      await new Promise((r) => setTimeout(r, 1_500))
+      released = Date.now()
+    })
+    await changed
+    const run = await fleet('hosts', 'list', '--json')
+    const answered = Date.now()
+    await holder
+    expect(run.code, run.stderr).toBe(0)
+    expect(answered).toBeGreaterThanOrEqual(released)
+    expect(JSON.parse(run.stdout).hosts).toHaveLength(3)
+  })
+})
