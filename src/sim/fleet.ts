@@ -42,7 +42,7 @@ const SIM_BUN_STANDIN = path.join(FIXTURES_DIR, 'sim-bun.mjs')
 export const DEFAULT_SSHD = '/usr/sbin/sshd'
 const SYSTEM_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
 
-export type Fault = 'new-release-crashes' | 'service-broken' | 'install-hangs'
+export type Fault = 'new-release-crashes' | 'service-broken' | 'install-hangs' | 'sudo-password'
 export type SshMode = 'sshd' | 'ssh2'
 
 export interface SimHost {
