@@ -66,9 +66,9 @@ describe('bad configuration → exit 2, a message naming the problem, nothing wr
 
   it('refuses an invalid host without adding it', async () => {
     const dir = await workdir({})
-    const run = await runFleet(['hosts', 'add', 'evil;rm', '127.0.0.1'], { cwd: dir })
+    const run = await runFleet(['hosts', 'add', 'evil', '127.0.0.1;rm -rf ~'], { cwd: dir })
     expect(run.code).toBe(2)
-    expect(run.stderr).toMatch(/name must be/)
+    expect(run.stderr).toMatch(/address "127\.0\.0\.1;rm -rf ~" must be a host name or an IP address/)
     const list = await runFleet(['hosts', 'list', '--json'], { cwd: dir })
     expect(JSON.parse(list.stdout).hosts).toEqual([])
   })

@@ -3,6 +3,8 @@
  * Values are quoted anyway; validation gives the operator a clear error early
  * and keeps option injection (a value starting with "-") out of argv.
  */
+import { isIPv6 } from 'node:net'
+
 export type Check = (value: string) => string | null
 
 const CONTROL = /[\u0000-\u001f\u007f]/
@@ -37,14 +39,36 @@ export const checkAbsolutePath: Check = (v) => {
   return null
 }
 
-export const checkHostName: Check = (v) =>
-  /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(v) ? null : 'must be 1-253 letters, digits, ".", "_" or "-", starting with a letter or digit'
+/**
+ * C0 and C1 controls, line and paragraph separators and bidi overrides: each could forge a line
+ * or reorder text on a terminal or in a log. Everything else is fine in a label.
+ */
+const LABEL_UNSAFE = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u
 
-/** A DNS name, an IPv4 address or an IPv6 address (without brackets). */
+/**
+ * A host's name is a label (an email, a UUID, "Kunde Müller"): it keys the host in fleet's
+ * tables and output and never reaches a shell, a command line or a file path.
+ */
+export const checkHostName: Check = (v) => {
+  const length = [...v].length
+  if (length === 0 || length > 253) return 'must be 1 to 253 characters'
+  if (v.trim() === '') return 'must not be blank'
+  if (LABEL_UNSAFE.test(v)) return 'must not contain control characters (newlines, tabs, escape sequences)'
+  return null
+}
+
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
+/** Dotted decimal only: no leading zeros (octal to some resolvers), no hex, no short forms like 127.1. */
+const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`)
+const DNS_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
+
+/** An RFC 1123 host name, an IPv4 address or an IPv6 address (without brackets). */
 export const checkAddress: Check = (v) => {
-  if (/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(v) && v.length <= 253)
-    return null
-  if (/^[0-9A-Fa-f:.]+$/.test(v) && v.includes(':')) return null
+  if (IPV4.test(v)) return null
+  if (v.includes(':')) return isIPv6(v) ? null : 'must be a host name or an IP address (not a valid IPv6 address)'
+  const labels = v.split('.')
+  // An all-numeric last label is a malformed IPv4 address (203.0.113.999, 0x7f.1), never a name.
+  if (v.length <= 253 && labels.every((l) => DNS_LABEL.test(l)) && !/^(\d+|0x[0-9a-f]*)$/i.test(labels.at(-1)!)) return null
   return 'must be a host name or an IP address'
 }
 

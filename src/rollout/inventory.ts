@@ -5,6 +5,7 @@ import type { Store } from '../store/store.js'
 import type { Host } from './types.js'
 
 export interface RejectedHost {
+  /** The row's name; if the name itself is invalid, its raw value JSON-quoted (or "(no name)"). */
   readonly name: string
   readonly reason: string
 }
@@ -32,9 +33,10 @@ const printable = (value: unknown): string => JSON.stringify(String(value)).slic
  */
 export function validateRow(row: InventoryRow, defaults: FleetConfig['ssh'] & { appDir: string }): Host | RejectedHost {
   const name = typeof row.name === 'string' ? row.name : row.name == null ? '' : String(row.name)
-  const label = name && !checkHostName(name) ? name : `row ${printable(row.name)}`
-  const fail = (reason: string): RejectedHost => ({ name: label, reason })
   const nameProblem = checkHostName(name)
+  // A valid name labels its row as is; an invalid one is shown quoted and escaped, so a newline in it never starts a line.
+  const label = !nameProblem ? name : row.name == null ? '(no name)' : printable(row.name)
+  const fail = (reason: string): RejectedHost => ({ name: label, reason })
   if (nameProblem) return fail(`name ${nameProblem}`)
   if (typeof row.address !== 'string') return fail('address is missing')
   const addressProblem = checkAddress(row.address)
@@ -78,8 +80,11 @@ export function validateRows(rows: readonly InventoryRow[], config: FleetConfig)
   return { hosts, rejected }
 }
 
-/** The active inventory: fleet's hosts table, or the operator's read-only query. */
-export async function loadInventory(store: Store, config: FleetConfig): Promise<Inventory> {
+/**
+ * The active inventory: fleet's hosts table, or the operator's read-only query.
+ * includeDisabled also returns the table's disabled hosts (for maintenance such as forget-key).
+ */
+export async function loadInventory(store: Store, config: FleetConfig, options: { readonly includeDisabled?: boolean } = {}): Promise<Inventory> {
   if (config.inventory.query) {
     let rows: Record<string, unknown>[]
     try {
@@ -92,7 +97,7 @@ export async function loadInventory(store: Store, config: FleetConfig): Promise<
       throw new UsageError(`inventory.query must return the columns "name" and "address" (got: ${Object.keys(first).join(', ')})`)
     return { ...validateRows(rows, config), source: 'query' }
   }
-  const rows = await store.listHosts({ activeOnly: true })
+  const rows = await store.listHosts({ activeOnly: !options.includeDisabled })
   return {
     ...validateRows(
       rows.map((r) => ({ name: r.name, address: r.address, port: r.port, user: r.user, app_dir: r.appDir })),

@@ -26,6 +26,24 @@ export interface NewHost {
   readonly active?: boolean
 }
 
+/** A change to one hosts-table row: undefined keeps a field, null sends it back to the config default. */
+export interface HostPatch {
+  readonly name: string
+  readonly address?: string
+  readonly port?: number | null
+  readonly user?: string | null
+  readonly appDir?: string | null
+  readonly active?: boolean
+}
+
+const patchColumns = (p: Omit<HostPatch, 'name'>) => ({
+  ...(p.address !== undefined ? { address: p.address } : {}),
+  ...(p.port !== undefined ? { port: p.port } : {}),
+  ...(p.user !== undefined ? { ssh_user: p.user } : {}),
+  ...(p.appDir !== undefined ? { app_dir: p.appDir } : {}),
+  ...(p.active !== undefined ? { active: p.active } : {}),
+})
+
 export interface RolloutRecord {
   readonly id: string
   readonly state: RolloutState
@@ -139,6 +157,74 @@ export class Store {
             })),
           )
           .execute()
+      }
+    })
+  }
+
+  /** Inserts one host unless its name exists; false (and nothing changed) when it does. */
+  async addHost(host: NewHost): Promise<boolean> {
+    const result = await this.db
+      .insertInto('fleet_hosts')
+      .values({
+        name: host.name,
+        address: host.address,
+        port: host.port ?? null,
+        ssh_user: host.user ?? null,
+        app_dir: host.appDir ?? null,
+        active: host.active ?? true,
+      })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .executeTakeFirst()
+    return (result.numInsertedOrUpdatedRows ?? 0n) > 0n
+  }
+
+  /** Changes only the fields the patch carries (null: back to the config's default); false if no such host. */
+  async updateHost(name: string, patch: Omit<HostPatch, 'name'>): Promise<boolean> {
+    const set = patchColumns(patch)
+    if (Object.keys(set).length === 0) return (await this.db.selectFrom('fleet_hosts').select('name').where('name', '=', name).executeTakeFirst()) !== undefined
+    const result = await this.db.updateTable('fleet_hosts').set(set).where('name', '=', name).executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
+  /**
+   * An import, in one transaction: a new name is inserted (what its patch leaves out follows the
+   * config), an existing host changes only the fields its patch carries. With deactivateMissing,
+   * the active hosts the import does not name are disabled.
+   */
+  async importHosts(
+    patches: readonly HostPatch[],
+    options: { readonly deactivateMissing?: boolean } = {},
+  ): Promise<{ added: string[]; updated: string[]; deactivated: string[] }> {
+    return this.db.transaction().execute(async (tx) => {
+      // FOR UPDATE: a concurrent `hosts update` waits instead of being overwritten by the merge.
+      const rows = await tx.selectFrom('fleet_hosts').select(['name', 'address', 'port', 'ssh_user', 'app_dir', 'active']).forUpdate().execute()
+      const existing = new Map(rows.map((r) => [r.name, r]))
+      const named = new Set(patches.map((p) => p.name))
+      const merged = patches.map((p) => {
+        const old = existing.get(p.name)
+        if (!old && p.address === undefined) throw new Error(`importHosts: new host ${p.name} needs an address`)
+        return { ...(old ?? { name: p.name, port: null, ssh_user: null, app_dir: null, active: true }), ...patchColumns(p), name: p.name } as typeof rows[number]
+      })
+      const deactivated = options.deactivateMissing ? rows.filter((r) => r.active && !named.has(r.name)).map((r) => ({ ...r, active: false })) : []
+      const all = [...merged, ...deactivated]
+      for (let i = 0; i < all.length; i += 500)
+        await tx
+          .insertInto('fleet_hosts')
+          .values(all.slice(i, i + 500))
+          .onConflict((oc) =>
+            oc.column('name').doUpdateSet((eb) => ({
+              address: eb.ref('excluded.address'),
+              port: eb.ref('excluded.port'),
+              ssh_user: eb.ref('excluded.ssh_user'),
+              app_dir: eb.ref('excluded.app_dir'),
+              active: eb.ref('excluded.active'),
+            })),
+          )
+          .execute()
+      return {
+        added: patches.filter((p) => !existing.has(p.name)).map((p) => p.name),
+        updated: patches.filter((p) => existing.has(p.name)).map((p) => p.name),
+        deactivated: deactivated.map((r) => r.name),
       }
     })
   }

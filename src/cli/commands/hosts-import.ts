@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 
+import { parse } from 'csv-parse/sync'
+
 import { UsageError, errorMessage } from '../../errors.js'
 import { validateRow, type InventoryRow } from '../../rollout/inventory.js'
-import type { NewHost } from '../../store/store.js'
+import type { HostPatch } from '../../store/store.js'
 import { makeContext, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 
@@ -23,6 +25,8 @@ interface SourceRow {
 
 const MAX_PROBLEMS = 20
 const COLUMNS = ['name', 'address', 'port', 'user', 'app_dir', 'active'] as const
+/** What an import changes on an existing host only when the file carries it. */
+const OPTIONAL_COLUMNS = ['port', 'user', 'app_dir', 'active'] as const
 /** `fleet hosts list --json` fields that an import ignores, so its output can be imported back. */
 const READ_ONLY = new Set(['currentVersion', 'previousVersion', 'status', 'updatedAt'])
 
@@ -30,53 +34,34 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 const bounded = (items: readonly string[], max = MAX_PROBLEMS): string[] =>
   items.length > max ? [...items.slice(0, max), `+${items.length - max} more`] : [...items]
 
-/** Splits one CSV line: commas, optional "quoted fields" with "" for a quote; unquoted fields are trimmed. */
-export function splitCsvLine(line: string): string[] | string {
-  const fields: string[] = []
-  let i = 0
-  for (;;) {
-    while (line[i] === ' ' || line[i] === '\t') i++
-    let field = ''
-    if (line[i] === '"') {
-      for (i++; ; i++) {
-        if (i >= line.length) return 'unterminated quoted field'
-        if (line[i] !== '"') field += line[i]
-        else if (line[i + 1] === '"') field += line[++i]
-        else break
-      }
-      i++
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (i < line.length && line[i] !== ',') return 'unexpected text after a quoted field'
-    } else {
-      const end = line.indexOf(',', i) === -1 ? line.length : line.indexOf(',', i)
-      field = line.slice(i, end).trim()
-      if (field.includes('"')) return 'a quote inside an unquoted field (quote the whole field)'
-      i = end
-    }
-    fields.push(field)
-    if (i >= line.length) return fields
-    i++
-  }
+/** csv-parse's record: the fields and where the record ends (a quoted field may span lines). */
+interface CsvRecord {
+  readonly record: string[]
+  readonly info: { readonly lines: number }
 }
 
 function parseCsv(text: string, file: string): SourceRow[] {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/)
-  const header = splitCsvLine(lines[0] ?? '')
-  const columns = typeof header === 'string' ? [] : header.map((h) => (h.toLowerCase() === 'appdir' ? 'app_dir' : h.toLowerCase()))
+  let records: CsvRecord[]
+  try {
+    // RFC 4180 (quoted fields may hold commas, quotes as "" and newlines); spaces around fields are trimmed.
+    records = parse(text, { bom: true, info: true, relax_column_count: true, skip_empty_lines: true, trim: true }) as unknown as CsvRecord[]
+  } catch (error) {
+    const line = (error as { lines?: number }).lines
+    throw new UsageError(`${file}${line ? `:${line}` : ''}: not valid CSV: ${errorMessage(error)}; nothing imported`)
+  }
+  const [header, ...body] = records
+  const columns = (header?.record ?? []).map((h) => (h.toLowerCase() === 'appdir' ? 'app_dir' : h.toLowerCase()))
   if (!columns.includes('name') || !columns.includes('address'))
     throw new UsageError(`${file}:1: the first line must be a header naming the columns, e.g. ${COLUMNS.join(',')}`)
   const unknown = columns.filter((col, i) => !(COLUMNS as readonly string[]).includes(col) || columns.indexOf(col) !== i)
   if (unknown.length) throw new UsageError(`${file}:1: unknown or repeated column ${JSON.stringify(unknown[0])} (columns: ${COLUMNS.join(', ')})`)
-  const rows: SourceRow[] = []
-  lines.forEach((line, i) => {
-    if (i === 0 || line.trim() === '') return
-    const where = `${file}:${i + 1}`
-    const fields = splitCsvLine(line)
-    if (typeof fields === 'string') return rows.push({ where, problem: fields })
-    if (fields.length !== columns.length) return rows.push({ where, problem: `expected ${columns.length} fields (${columns.join(',')}), got ${fields.length}` })
-    rows.push({ where, row: Object.fromEntries(columns.map((col, k) => [col, fields[k] === '' ? null : fields[k]])) })
+  return body.map(({ record: fields, info }): SourceRow => {
+    // The line the record starts on: its end line minus the newlines inside its quoted fields.
+    const where = `${file}:${info.lines - fields.join('').split('\n').length + 1}`
+    if (fields.length !== columns.length) return { where, problem: `expected ${columns.length} fields (${columns.join(',')}), got ${fields.length}` }
+    // An empty cell is null: that field follows the config's default.
+    return { where, row: Object.fromEntries(columns.map((col, k) => [col, fields[k] === '' ? null : fields[k]])) }
   })
-  return rows
 }
 
 function parseJson(text: string, file: string): SourceRow[] {
@@ -96,7 +81,9 @@ function parseJson(text: string, file: string): SourceRow[] {
     const record = item as Record<string, unknown>
     const unknown = Object.keys(record).filter((k) => !(COLUMNS as readonly string[]).includes(k) && k !== 'appDir' && !READ_ONLY.has(k))
     if (unknown.length) return { where, problem: `unknown key ${JSON.stringify(unknown[0])} (keys: ${COLUMNS.join(', ')})` }
-    return { where, row: { ...record, app_dir: record.app_dir ?? record.appDir } }
+    const { appDir, ...rest } = record
+    // A key the item leaves out is not carried (the host keeps it); null means "the config's default".
+    return { where, row: 'app_dir' in record || appDir === undefined ? rest : { ...rest, app_dir: appDir } }
   })
 }
 
@@ -127,7 +114,8 @@ export async function hostsImport(file: string, flags: HostsImportFlags): Promis
   const defaults = { ...ctx.config.ssh, appDir: ctx.config.app.dir }
   const problems: string[] = []
   const firstSeen = new Map<string, string>()
-  const hosts: (NewHost & { active: boolean | undefined })[] = []
+  const patches: HostPatch[] = []
+  const carried = new Set<string>()
   for (const { where, row, problem } of source) {
     if (!row) {
       problems.push(`${where}: ${problem}`)
@@ -140,36 +128,31 @@ export async function hostsImport(file: string, flags: HostsImportFlags): Promis
     else if (firstSeen.has(host.name)) problems.push(`${where}: duplicate name "${host.name}" (first at ${firstSeen.get(host.name)})`)
     else {
       firstSeen.set(host.name, where)
-      // Only what the file says is stored; the rest keeps following the config's defaults.
-      hosts.push({
+      const has = (column: keyof typeof row): boolean => row[column] !== undefined && (carried.add(column), true)
+      // Only what the file carries is changed: a column it does not have keeps an existing host's value.
+      patches.push({
         name: host.name,
         address: host.address,
-        port: row.port != null ? host.port : null,
-        user: row.user != null ? host.user : null,
-        appDir: row.app_dir != null ? host.appDir : null,
-        active,
+        ...(has('port') ? { port: row.port === null ? null : host.port } : {}),
+        ...(has('user') ? { user: row.user === null ? null : host.user } : {}),
+        ...(has('app_dir') ? { appDir: row.app_dir === null ? null : host.appDir } : {}),
+        ...(has('active') && active !== undefined ? { active } : {}),
       })
     }
   }
   if (problems.length)
     throw new UsageError([`${file}: ${plural(problems.length, 'problem')}; nothing imported`, ...bounded(problems)].join('\n  '))
-  if (hosts.length === 0) throw new UsageError(`${file} lists no hosts; nothing imported`)
+  if (patches.length === 0) throw new UsageError(`${file} lists no hosts; nothing imported`)
 
-  const result = await withStore(ctx.config, async (store) => {
-    const existing = new Map((await store.listHosts()).map((h) => [h.name, h]))
-    const missing = flags.deactivateMissing ? [...existing.values()].filter((h) => h.active && !firstSeen.has(h.name)) : []
-    // One transaction: the file's hosts (an omitted `active` keeps the host's flag), and the missing ones disabled.
-    await store.upsertHosts([
-      ...hosts.map((h) => ({ ...h, active: h.active ?? existing.get(h.name)?.active ?? true })),
-      ...missing.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, appDir: h.appDir, active: false })),
-    ])
-    const updated = hosts.filter((h) => existing.has(h.name)).length
-    return { imported: hosts.length, added: hosts.length - updated, updated, deactivated: missing.map((h) => h.name) }
-  })
+  const changes = await withStore(ctx.config, (store) => store.importHosts(patches, { deactivateMissing: flags.deactivateMissing === true }))
+  const kept = OPTIONAL_COLUMNS.filter((c) => !carried.has(c))
+  const result = { imported: patches.length, added: changes.added.length, updated: changes.updated.length, deactivated: changes.deactivated, keptColumns: kept }
 
   if (ctx.out.json) printJson(ctx.out, result)
   else {
     say(ctx.out, `imported ${plural(result.imported, 'host')} (${result.added} added, ${result.updated} updated)`)
+    if (result.updated && kept.length)
+      say(ctx.out, `${plural(result.updated, 'existing host')} kept ${kept.join(', ')} (not in ${file})`)
     if (result.deactivated.length)
       say(ctx.out, `deactivated ${plural(result.deactivated.length, 'host')} not in ${file}: ${bounded(result.deactivated).join(', ')}`)
   }

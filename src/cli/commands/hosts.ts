@@ -1,42 +1,93 @@
 import { UsageError } from '../../errors.js'
-import { loadInventory, validateRows } from '../../rollout/inventory.js'
+import { loadInventory, validateRow } from '../../rollout/inventory.js'
+import { formatEndpoint } from '../../render/endpoint.js'
 import { shortSha } from '../../render/style.js'
 import { knownHostName } from '../../ssh/known-hosts.js'
-import { makeContext, withStore, type GlobalFlags } from '../context.js'
+import type { HostPatch, HostRow } from '../../store/store.js'
+import { makeContext, withStore, type Context, type GlobalFlags } from '../context.js'
 import { withReadSource } from '../read-source.js'
 import { printJson, say } from '../output.js'
 
-export interface HostAddFlags extends GlobalFlags {
+export interface HostFieldFlags extends GlobalFlags {
   readonly port?: string
   readonly user?: string
   readonly appDir?: string
+}
+export interface HostAddFlags extends HostFieldFlags {
   readonly inactive?: boolean
 }
+export interface HostUpdateFlags extends HostFieldFlags {
+  readonly address?: string
+}
 
+/** A name as the operator would type it back into a shell (the name itself never reaches one). */
+const asArgument = (name: string): string => (/^[\w@%+=:,./-]+$/u.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`)
+
+/** Checks a row with the same rules as the inventory; a problem is bad input (exit 2, nothing changed). */
+function checkRow(ctx: Context, row: Parameters<typeof validateRow>[0]): void {
+  const result = validateRow(row, { ...ctx.config.ssh, appDir: ctx.config.app.dir })
+  if ('reason' in result) throw new UsageError(`host ${result.name}: ${result.reason} (nothing changed)`)
+}
+
+const queryNote = (ctx: Context): void => {
+  if (ctx.config.inventory.query) ctx.out.stderr.write('fleet: note: inventory.query is configured, so rollouts read that query, not the hosts table\n')
+}
+
+/** Adds a new host; an existing name is refused so nothing the operator did not name changes. */
 export async function hostsAdd(name: string, address: string, flags: HostAddFlags): Promise<number> {
   const ctx = makeContext(flags)
-  const { hosts, rejected } = validateRows(
-    [{ name, address, port: flags.port ?? null, user: flags.user ?? null, app_dir: flags.appDir ?? null }],
-    ctx.config,
+  checkRow(ctx, { name, address, port: flags.port ?? null, user: flags.user ?? null, app_dir: flags.appDir ?? null })
+  const added = await withStore(ctx.config, (store) =>
+    store.addHost({
+      name,
+      address,
+      port: flags.port !== undefined ? Number(flags.port) : null,
+      user: flags.user ?? null,
+      appDir: flags.appDir ?? null,
+      active: !flags.inactive,
+    }),
   )
-  if (rejected[0]) throw new UsageError(`host ${rejected[0].name}: ${rejected[0].reason}`)
-  const host = hosts[0]!
-  await withStore(ctx.config, (store) =>
-    store.upsertHosts([
-      {
-        name: host.name,
-        address: host.address,
-        port: flags.port ? host.port : null,
-        user: flags.user ? host.user : null,
-        appDir: flags.appDir ? host.appDir : null,
-        active: !flags.inactive,
-      },
-    ]),
-  )
-  if (ctx.out.json) printJson(ctx.out, { added: host.name })
-  else say(ctx.out, `added ${host.name} (${host.address})`)
+  if (!added)
+    throw new UsageError(
+      `host ${name} already exists (nothing changed); to change it: fleet hosts update ${asArgument(name)} [--address <address>] [--port <port>] [--user <user>] [--app-dir <path>]`,
+    )
+  if (ctx.out.json) printJson(ctx.out, { added: name })
+  else say(ctx.out, `added ${name} (${address})${flags.inactive ? ', disabled' : ''}`)
+  queryNote(ctx)
   return 0
 }
+
+/** Changes only the fields given on the command line. */
+export async function hostsUpdate(name: string, flags: HostUpdateFlags): Promise<number> {
+  const ctx = makeContext(flags)
+  const patch: Omit<HostPatch, 'name'> = {
+    ...(flags.address !== undefined ? { address: flags.address } : {}),
+    ...(flags.port !== undefined ? { port: Number(flags.port) } : {}),
+    ...(flags.user !== undefined ? { user: flags.user } : {}),
+    ...(flags.appDir !== undefined ? { appDir: flags.appDir } : {}),
+  }
+  if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --address, --port, --user or --app-dir')
+  const changed = await withStore(ctx.config, async (store) => {
+    const before = (await store.listHosts()).find((h) => h.name === name)
+    if (!before) throw new UsageError(`no host named ${name} in the hosts table (add it with: fleet hosts add ${asArgument(name)} <address>)`)
+    // The given values are checked raw (so "--port 22x" is refused, not read as NaN); the rest as stored.
+    checkRow(ctx, {
+      name,
+      address: flags.address ?? before.address,
+      port: flags.port ?? before.port,
+      user: flags.user ?? before.user,
+      app_dir: flags.appDir ?? before.appDir,
+    })
+    await store.updateHost(name, patch)
+    return (Object.keys(patch) as (keyof typeof patch)[]).filter((k) => before[k] !== patch[k]).map((k) => `${k} ${show(before[k])} → ${show(patch[k])}`)
+  })
+  if (ctx.out.json) printJson(ctx.out, { updated: name, fields: Object.keys(patch) })
+  else say(ctx.out, changed.length ? `updated ${name}: ${changed.join(', ')}` : `${name} already had these values; nothing changed`)
+  queryNote(ctx)
+  return 0
+}
+
+const show = (value: HostRow[keyof HostRow] | undefined): string => (value == null ? '(default)' : String(value))
 
 export async function hostsSetActive(names: readonly string[], active: boolean, flags: GlobalFlags): Promise<number> {
   const ctx = makeContext(flags)
@@ -60,7 +111,7 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
       if (ctx.out.json) printJson(ctx.out, { source: 'query', hosts: inventory.hosts, rejected: inventory.rejected })
       else {
         say(ctx.out, `inventory from inventory.query: ${inventory.hosts.length} host(s)`)
-        for (const h of inventory.hosts) say(ctx.out, `  ${h.name.padEnd(20)} ${h.user}@${h.address}:${h.port} ${h.appDir}`)
+        for (const h of inventory.hosts) say(ctx.out, `  ${h.name.padEnd(20)} ${h.user}@${formatEndpoint(h.address, h.port)} ${h.appDir}`)
         for (const r of inventory.rejected) say(ctx.out, `  ${r.name.padEnd(20)} REJECTED: ${r.reason}`)
       }
       return 0
@@ -74,7 +125,7 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
     for (const h of rows)
       say(
         ctx.out,
-        `  ${h.name.padEnd(20)} ${h.active ? 'active  ' : 'disabled'} ${(h.user ?? ctx.config.ssh.user)}@${h.address}:${h.port ?? ctx.config.ssh.port} ${h.appDir ?? ctx.config.app.dir} ${shortSha(h.currentVersion)} ${h.status ?? ''}`,
+        `  ${h.name.padEnd(20)} ${h.active ? 'active  ' : 'disabled'} ${h.user ?? ctx.config.ssh.user}@${formatEndpoint(h.address, h.port ?? ctx.config.ssh.port)} ${h.appDir ?? ctx.config.app.dir} ${shortSha(h.currentVersion)} ${h.status ?? ''}`,
       )
     return 0
   })
@@ -84,8 +135,9 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
 export async function hostsForgetKey(name: string, flags: GlobalFlags): Promise<number> {
   const ctx = makeContext(flags)
   return withStore(ctx.config, async (store) => {
-    const host = (await loadInventory(store, ctx.config)).hosts.find((h) => h.name === name)
-    if (!host) throw new UsageError(`no active host named ${name} in the inventory`)
+    // Disabled hosts too: a reinstalled host is typically disabled until it is ready again.
+    const host = (await loadInventory(store, ctx.config, { includeDisabled: true })).hosts.find((h) => h.name === name)
+    if (!host) throw new UsageError(`no host named ${name} in the inventory (${ctx.config.inventory.query ? 'inventory.query' : 'the hosts table'})`)
     const hostId = knownHostName(host.address, host.port)
     const forgotten = await store.forgetHostKey(hostId)
     if (ctx.out.json) printJson(ctx.out, { host: name, hostId, forgotten })
