@@ -32,6 +32,8 @@ export interface Spawned {
   waitFor(match: (e: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>
   readonly exited: Promise<FleetRun>
   kill(signal: NodeJS.Signals): void
+  /** Closes our end of its stdout or stderr pipe, as `| head` or a vanished log reader would. */
+  closePipe(which: 'stdout' | 'stderr'): void
 }
 
 /** The built `fleet` as a live process whose NDJSON stdout (--json) is read event by event. */
@@ -84,6 +86,7 @@ export function spawnFleet(args: readonly string[], options: { cwd: string; env?
     },
     exited,
     kill: (signal) => child.kill(signal),
+    closePipe: (which) => child[which]!.destroy(),
   }
 }
 
