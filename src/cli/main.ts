@@ -1,5 +1,8 @@
+import { createRequire } from 'node:module'
+
 import { Command, CommanderError, Option } from 'commander'
 
+import { CONFIG_FILE_DEFAULTS } from '../config/load.js'
 import { ExitCode, FleetError, errorMessage } from '../errors.js'
 import type { GlobalFlags } from './context.js'
 
@@ -20,22 +23,36 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(text) })
+    .addHelpText(
+      'after',
+      `
+Settings: flags > $FLEET_<SECTION>_<KEY> > rollout.config.json > defaults (rollout.config.example.json lists every key).
+
+Example:
+  fleet hosts import hosts.csv && fleet rollout start --dry-run && fleet rollout start --ref v2.3.0`,
+    )
 
   const globals = (cmd: Command): GlobalFlags => cmd.optsWithGlobals()
 
-  const rollout = program.command('rollout').description('start a rollout and follow it')
+  const rollout = program
+    .command('rollout')
+    .description('start a staged rollout, show its status, and resume or abort one whose orchestrator died')
+    .addHelpText('after', '\nExample:\n  fleet rollout start --dry-run   # the plan: target commit, canaries, stages\n  fleet rollout status --watch')
   rollout
     .command('start')
     .description('ship a ref to the fleet in stages, rolling failing hosts back')
-    .option('--ref <ref>', 'branch, tag or commit to ship (default: app.branch)')
-    .option('--stages <list>', 'cumulative percentages, e.g. 10,50,100')
-    .option('--failure-threshold <rate>', 'halt when a stage fails more often than this (0..1)')
-    .option('--concurrency <n>', 'hosts in flight at once within a stage')
-    .option('--stage-delay <duration>', 'pause between stages, e.g. 10s, 2m')
-    .option('--seed <seed>', 'canary order seed (default: the rollout id); the same seed picks the same canaries')
+    .option('--ref <ref>', `branch, tag or commit to ship (default: app.branch, ${builtIn('app.branch')})`)
+    .option('--stages <list>', `cumulative percentages (default: ${builtIn('rollout.stages')})`)
+    .option('--failure-threshold <rate>', `halt when a stage fails more often than this, 0..1 (default: ${builtIn('rollout.failureThreshold')})`)
+    .option('--concurrency <n>', `hosts in flight at once within a stage (default: ${builtIn('rollout.concurrency')})`)
+    .option('--stage-delay <duration>', `pause between stages, e.g. 30s, 2m (default: ${builtIn('rollout.stageDelay')})`)
+    .option('--seed <seed>', 'canary order seed (default: the target commit, so the dry run shows the canaries the real run uses)')
     .option('--dry-run', 'print the plan (target commit, stages with hosts) and change nothing')
     .option('-y, --yes', 'do not ask for confirmation (fleet never prompts without a TTY)')
-    .addHelpText('after', '\nExample:\n  fleet rollout start --ref v2.3.0 --stages 5,25,100 --concurrency 10')
+    .addHelpText(
+      'after',
+      '\nDefaults are the built-in ones; rollout.config.json and $FLEET_ROLLOUT_* change them, flags win.\n\nExample:\n  fleet rollout start --ref v2.3.0 --stages 5,25,100 --concurrency 10',
+    )
     .action(async (_opts, cmd: Command) => {
       const { rolloutStart } = await import('./commands/rollout-start.js')
       exit(await rolloutStart(globals(cmd)))
@@ -91,7 +108,10 @@ export function buildProgram(): Command {
       exit(await demo(globals(cmd)))
     })
 
-  const hosts = program.command('hosts').description("manage fleet's built-in inventory table")
+  const hosts = program
+    .command('hosts')
+    .description("the hosts fleet rolls out to: its built-in inventory table (list, add, update, import, enable, disable) and host checks")
+    .addHelpText('after', '\nExample:\n  fleet hosts add customer-42 203.0.113.42 --port 2222 && fleet hosts list')
   hosts
     .command('list')
     .description('list the inventory (the hosts table, or the inventory.query result)')
@@ -102,19 +122,34 @@ export function buildProgram(): Command {
     })
   hosts
     .command('add <name> <address>')
-    .description('add (or update) a host')
-    .option('--port <port>', 'SSH port (default: ssh.port)')
-    .option('--user <user>', 'SSH user (default: ssh.user)')
-    .option('--app-dir <path>', 'app checkout (default: app.dir)')
-    .option('--inactive', 'add it disabled')
+    .description('add a new host; the name is any label (an email, a UUID), the address a host name, IPv4 or IPv6. An existing name is refused: use update')
+    .option('--port <port>', `SSH port (default: ssh.port, ${builtIn('ssh.port')})`)
+    .option('--user <user>', `SSH user (default: ssh.user, ${builtIn('ssh.user')})`)
+    .option('--app-dir <path>', `app checkout (default: app.dir, ${builtIn('app.dir')})`)
+    .option('--inactive', 'add it disabled (default: active)')
     .addHelpText('after', '\nExample:\n  fleet hosts add customer-42 203.0.113.42 --port 2222')
     .action(async (name: string, address: string, _opts, cmd: Command) => {
       const { hostsAdd } = await import('./commands/hosts.js')
       exit(await hostsAdd(name, address, globals(cmd)))
     })
   hosts
+    .command('update <name>')
+    .description('change only the given fields of a host; everything else stays as it is')
+    .option('--address <address>', 'new address (host name, IPv4 or IPv6)')
+    .option('--port <port>', 'SSH port')
+    .option('--user <user>', 'SSH user')
+    .option('--app-dir <path>', 'app checkout')
+    .addHelpText('after', '\nExample:\n  fleet hosts update customer-42 --address 198.51.100.7')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { hostsUpdate } = await import('./commands/hosts.js')
+      exit(await hostsUpdate(name, globals(cmd)))
+    })
+  hosts
     .command('import <file>')
-    .description('add or update hosts from a JSON array or a CSV file with a header (name,address[,port,user,app_dir,active]); one bad row and nothing is imported')
+    .description(
+      'add or update hosts from a JSON array or a CSV file with a header (name,address[,port,user,app_dir,active]). ' +
+        'Existing hosts change only in the columns the file has (an empty cell: back to the config default); one bad row and nothing is imported',
+    )
     .addOption(new Option('--format <format>', 'file format (default: from the extension)').choices(['json', 'csv']))
     .option('--deactivate-missing', 'disable the hosts of the table that the file does not list')
     .addHelpText('after', '\nExample:\n  fleet hosts import hosts.csv --deactivate-missing')
@@ -161,7 +196,15 @@ export function buildProgram(): Command {
   return program
 }
 
-const VERSION = '0.1.0'
+/** The version is package.json's, read next to the built module (dist/cli → ../../package.json). */
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
+
+/** A built-in default as help shows it (`10,50,100`, `0.3`, `10s`), from the config schema so it cannot drift. */
+const builtIn = (dotted: string): string => {
+  const [section = '', key = ''] = dotted.split('.')
+  const value = CONFIG_FILE_DEFAULTS[section]?.[key]
+  return Array.isArray(value) ? value.join(',') : String(value)
+}
 
 class Exit extends Error {
   constructor(readonly code: number) {
