@@ -65,13 +65,19 @@ async function openPostgres(url: string): Promise<Database> {
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) })
   try {
     // Connect first, so a refused port or a wrong password is not reported as a failed migration.
+    // A client of its own: after some auth failures pg leaves the socket open until the server's
+    // authentication_timeout (60 s), and only a client we hold can be cut at once.
+    const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
+    probe.on('error', () => {})
     try {
-      const client = await pool.connect()
-      client.release()
+      await probe.connect()
     } catch (error) {
+      ;(probe as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
       throw describeConnectError(error, url)
+    } finally {
+      await probe.end().catch(() => {})
     }
-    await migrateToLatest(db, maskUrl(url))
+    await migrateToLatest(db, `the database at ${maskUrl(url)}`)
   } catch (error) {
     await db.destroy()
     if (error instanceof FleetError) throw error

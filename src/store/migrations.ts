@@ -118,7 +118,7 @@ export async function migrateToLatest(db: Kysely<any>, where = 'the database'): 
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new FleetError(
-      `cannot migrate ${where}: ${failed ? `migration ${failed} failed` : 'the migrator failed'}: ${redactSecrets(error instanceof Error ? error.message : String(error))}`,
+      `cannot migrate ${where}: ${failed ? `migration ${failed} failed` : "creating fleet's migration tables failed"}: ${redactSecrets(error instanceof Error ? error.message : String(error))}`,
       ExitCode.internal,
     )
   }

@@ -38,7 +38,7 @@ export function storeOutageNotice(where: string, write: (line: string) => void, 
       const left = Math.max(0, retryUntil - since)
       write(
         `${where} is unreachable (${outageReason(error)}); store writes are being retried for up to ${formatDuration(left)} ` +
-          `(until ${new Date(retryUntil).toISOString().replace(/\.\d+Z$/, 'Z')}); no new host is started meanwhile`,
+          `(until ${new Date(retryUntil).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')}); no new host is started meanwhile`,
       )
     },
     recovered() {
