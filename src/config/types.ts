@@ -5,7 +5,11 @@
 export type HostKeyPolicy = 'strict' | 'accept-new'
 
 export interface FleetConfig {
-  readonly database: { readonly url: string | null; readonly dir: string }
+  readonly database: {
+    readonly url: string | null
+    /** Absolute: a relative `dir` from a config file (or its default) lives next to that file, else in cwd. */
+    readonly dir: string
+  }
   readonly inventory: { readonly query: string | null }
   readonly ssh: {
     readonly user: string
