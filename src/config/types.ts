@@ -7,7 +7,7 @@ export type HostKeyPolicy = 'strict' | 'accept-new'
 export interface FleetConfig {
   readonly database: {
     readonly url: string | null
-    /** Absolute: a relative `dir` from a config file (or its default) lives next to that file, else in cwd. */
+    /** From loadConfig, absolute: a relative `dir` in a config file (or the default with one) lives next to that file, else in cwd. */
     readonly dir: string
   }
   readonly inventory: { readonly query: string | null }
