@@ -487,6 +487,13 @@ describe('Postgres restarted mid-rollout (a private server)', () => {
     expect(stored.at(-1)).toBe('rollout-finished')
     expect(stored.filter((t) => t === 'host-finished')).toHaveLength(5)
     expect((await store.lockState()).holder).toBeNull()
+    // The operator was told at once that writes were being retried (and until when), then that the database was back.
+    const seen = result.events.map((e) => e.type)
+    expect(seen.indexOf('store-unavailable')).toBeGreaterThan(-1)
+    expect(seen.indexOf('store-recovered')).toBeGreaterThan(seen.indexOf('store-unavailable'))
+    const away = result.events.find((e) => e.type === 'store-unavailable')!
+    expect(away).toMatchObject({ error: expect.stringMatching(/connection refused|terminat|shutting down/) })
+    expect(stored).not.toContain('store-unavailable')
   })
 
   it('a host queued behind the outage is started once the store is back, not silently left pending', async (t) => {

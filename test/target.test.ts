@@ -119,10 +119,12 @@ describe('resolving the target', () => {
     const dry = await planRollout({ executor: makeExecutor(config, store) }, request, sessions)
     for (const s of sessions.values()) s.close()
     expect(dry.plan.seed).toBe(f.origin.shas.v2)
-    const events: { type: string; hosts?: string[] }[] = []
-    const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [(e) => events.push(e)] }, request)
+    const realStages: string[][] = []
+    const result = await runRollout(
+      { store, executor: makeExecutor(config, store), clock: systemClock, listeners: [(e) => e.type === 'stage-started' && realStages.push(e.hosts)] },
+      request,
+    )
     expect(result.exitCode).toBe(0)
-    const realStages = events.filter((e) => e.type === 'stage-started').map((e) => e.hosts)
     expect(realStages).toEqual(dry.plan.byStage.filter((s) => s.length).map((s) => s.map((h) => h.name)))
     expect((await store.getRollout(result.rolloutId))?.seed).toBe(f.origin.shas.v2)
   })

@@ -433,8 +433,10 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
         return
       }
       case 'rollout-stopping':
-        above.push(formatPlainEvent(event, { color, verbose: false, timestamps: false }) ?? 'stopping')
-        return draw() // the operator just pressed Ctrl-C: answer now, not on the next tick
+      case 'store-unavailable':
+      case 'store-recovered':
+        above.push(formatPlainEvent(event, { color, verbose: false, timestamps: false }) ?? event.type)
+        return draw() // the operator just pressed Ctrl-C, or the database went away: say so now, not on the next tick
       case 'rollout-finished':
         return close(`${summaryFromState(state, { color, width: (stream.columns ?? 80) - 1 }) ?? ''}\n`)
       default:

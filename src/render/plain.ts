@@ -54,6 +54,10 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
             ? `stopping${event.cause ? ` (${event.cause})` : ''}: no new hosts will start; hosts in flight finish (Ctrl-C again to abort them and roll them back)`
             : 'aborting: in-flight hosts are being rolled back',
         )
+      case 'store-unavailable':
+        return c.yellow(`database unreachable (${event.error}): retrying writes until ${event.retryUntil}; no new hosts start meanwhile, hosts in flight finish`)
+      case 'store-recovered':
+        return `database back after ${formatDuration(event.outageMs)}; going on`
       case 'rollout-finished':
         return `rollout ${event.rolloutId} ${statusColor(c, event.state)(event.state)} in ${formatDuration(event.durationMs)}: ${formatCounts(event.counts)}${event.error ? `; error: ${event.error}` : ''}\nexit ${event.exitCode}: ${describeOutcome(event)}`
     }

@@ -9,6 +9,8 @@ import type { Clock } from './clock.js'
 import { emptyCounts, type RolloutEvent, type RolloutListener, type StatusCounts } from './events.js'
 import { exitCodeFor } from './exit-code.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
+import { outageReason } from '../store/outage.js'
+import { sanitizeLine } from '../text/sanitize.js'
 import { resolveTarget } from './target.js'
 import { buildPlan, failureRate, haltIsCertain, isFailure, stageSizes, type Plan, type PlannedHost } from './plan.js'
 import type { Host, HostStatus, RolloutState, Sha, StepName } from './types.js'
@@ -262,17 +264,40 @@ export class RolloutRun {
     let delay = 250
     for (;;) {
       try {
-        return await write()
+        const result = await write()
+        if (this.storeOutageSince !== null) this.storeBack()
+        return result
       } catch (error) {
         if (!isTransientStoreError(error)) throw error
         if (this.storeGaveUp || this.deps.clock.now() + delay > deadline) {
           this.storeGaveUp = true
           throw new StoreUnavailableError(this.rolloutId, errorMessage(error))
         }
+        if (this.storeOutageSince === null) this.storeAway(error, deadline)
         await this.deps.clock.sleep(delay)
         delay = Math.min(delay * 2, 5_000)
       }
     }
+  }
+
+  /** When the current database outage began; null while writes go through. */
+  private storeOutageSince: number | null = null
+
+  /**
+   * The operator hears at once that writes are being retried and for how
+   * long; these two events go to the listeners only (the store is the thing
+   * that is down) and the outage is in the log through the hosts' timings.
+   */
+  private storeAway(error: unknown, deadline: number): void {
+    this.storeOutageSince = this.deps.clock.now()
+    const event: RolloutEvent = { type: 'store-unavailable', rolloutId: this.rolloutId, error: sanitizeLine(outageReason(error)), retryUntil: new Date(deadline).toISOString(), at: this.at() }
+    for (const listener of this.deps.listeners) listener(event)
+  }
+
+  private storeBack(): void {
+    const event: RolloutEvent = { type: 'store-recovered', rolloutId: this.rolloutId, outageMs: this.deps.clock.now() - this.storeOutageSince!, at: this.at() }
+    this.storeOutageSince = null
+    for (const listener of this.deps.listeners) listener(event)
   }
 
   /**

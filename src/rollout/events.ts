@@ -61,6 +61,9 @@ export type RolloutEvent =
   | { type: 'stage-delay'; rolloutId: string; stage: number; delayMs: number; at: string }
     /** reason: first stop (`signal`) or the second, killing one (`abort`); cause: SIGINT, SIGTERM, SIGHUP, output closed, … */
   | { type: 'rollout-stopping'; rolloutId: string; reason: 'signal' | 'abort'; cause?: string; at: string }
+  /** Writes to the database fail and are retried until retryUntil; no new host starts meanwhile. Not stored (the store is down). */
+  | { type: 'store-unavailable'; rolloutId: string; error: string; retryUntil: string; at: string }
+  | { type: 'store-recovered'; rolloutId: string; outageMs: number; at: string }
   | {
       type: 'rollout-finished'
       rolloutId: string
