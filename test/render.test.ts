@@ -360,6 +360,30 @@ describe('createLiveRenderer', () => {
     expect(process.listenerCount('exit')).toBe(exitListeners) // the cursor-restoring exit hook is gone too
   })
 
+  it('a terminal made narrower is redrawn at once, erasing the rows the old frame now wraps onto', () => {
+    vi.useFakeTimers()
+    const r = twentyHostRollout()
+    const term = fakeTerminal()
+    term.stream.columns = 120
+    const live = createLiveRenderer({ stream: term.stream, color: false, now: r.now })
+    for (const e of r.events.slice(0, r.snapshots.midFlight)) live.listener(e)
+    vi.advanceTimersByTime(100)
+    const before = term.output()
+    // The one frame drawn so far starts at its header line (failures were written above it).
+    const lines = before.split('\n')
+    const frameLines = lines.slice(lines.findIndex((l) => l.includes('rollout r-42'))).filter((l) => l !== '')
+    term.stream.columns = 30
+    term.stream.emit('resize')
+    const after = term.output().slice(before.length)
+    const up = Number(/^\x1b\[(\d+)A/.exec(after)?.[1])
+    // Each old line (up to 119 columns) now takes ceil(width / 30) rows; moving up by the line count would leave junk.
+    const rows = frameLines.reduce((n, l) => n + Math.max(1, Math.ceil(l.length / 30)), 0)
+    expect(up).toBe(rows)
+    expect(up).toBeGreaterThan(frameLines.length)
+    for (const line of after.split('\n').slice(1)) expect(line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').length).toBeLessThanOrEqual(30)
+    live.done()
+  })
+
   it('writes nothing before the rollout starts and leaves no timer when done() comes first', () => {
     const term = fakeTerminal()
     const live = createLiveRenderer({ stream: term.stream, color: false })
