@@ -2,7 +2,8 @@
  * `fleet hosts add | update | list | forget-key` through the built binary on a real PGlite store:
  * names are labels, addresses are strict, and nothing the operator did not name changes.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -193,5 +194,31 @@ describe('hosts forget-key', () => {
     const unknown = await fleet('hosts', 'forget-key', 'nobody')
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toMatch(/no host named nobody in the inventory \(the hosts table\)/)
+  })
+})
+
+describe('the embedded store follows the config file, not the working directory', () => {
+  it('--config from another directory uses the .fleet next to the file', async () => {
+    const ops = path.join(cwd, 'ops')
+    const elsewhere = path.join(cwd, 'elsewhere')
+    await mkdir(ops)
+    await mkdir(elsewhere)
+    await writeFile(path.join(ops, 'rollout.config.json'), JSON.stringify({ database: { dir: '.fleet' } }))
+    const config = path.join(ops, 'rollout.config.json')
+    const add = await runFleet(['--config', config, 'hosts', 'add', 'web-1', '10.0.0.1'], { cwd: elsewhere, env: {} })
+    expect(add.stderr).toBe('')
+    expect(existsSync(path.join(ops, '.fleet'))).toBe(true)
+    expect(existsSync(path.join(elsewhere, '.fleet'))).toBe(false)
+    // Through $FLEET_CONFIG, from a third directory: the same store.
+    const list = await runFleet(['hosts', 'list', '--json'], { cwd, env: { FLEET_CONFIG: config } })
+    expect(JSON.parse(list.stdout).hosts.map((h: { name: string }) => h.name)).toEqual(['web-1'])
+  })
+})
+
+describe('a misspelt FLEET_* variable', () => {
+  it('is refused before anything is opened (exit 2, with the variable it was meant to be)', async () => {
+    const run = await runFleet(['hosts', 'list'], { cwd, env: { FLEET_ROLLOUT_STAGEDELAY: '1s' } })
+    expect(run.code).toBe(2)
+    expect(run.stderr).toBe('fleet: $FLEET_ROLLOUT_STAGEDELAY: unknown variable (did you mean FLEET_ROLLOUT_STAGE_DELAY?)\n')
   })
 })
