@@ -9,7 +9,7 @@ import type { HostSettings } from '../rollout/host-update.js'
 import type { Host } from '../rollout/types.js'
 import { Ssh2Executor } from '../ssh/ssh2-executor.js'
 import { openDatabase, type OpenOptions } from '../store/database.js'
-import { Store } from '../store/store.js'
+import type { Store } from '../store/store.js'
 import { makeOutput, type Output } from './output.js'
 import { keepSnapshot } from './snapshot-listener.js'
 
@@ -52,6 +52,7 @@ export function makeContext(flags: GlobalFlags, overrides: RawConfigOverrides = 
  */
 export async function withStore<T>(config: FleetConfig, fn: (store: Store) => Promise<T>, options: OpenOptions = {}): Promise<T> {
   const database = await openDatabase(config.database, options)
+  const { Store } = await import('../store/store.js') // kysely: only for commands that open the store
   const store = new Store(database)
   const keeper = keepSnapshot(store, database, config.inventory.query)
   try {

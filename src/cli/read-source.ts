@@ -10,7 +10,7 @@ import { embeddedStoreExists, NoStoreError, openDatabase } from '../store/databa
 import { lockHolderGone, readDirLock } from '../store/dir-lock.js'
 import { hostRowOf } from '../store/snapshot-data.js'
 import { readSnapshot, storeFingerprint, type StoreSnapshot } from '../store/snapshot.js'
-import { Store, type HostRow } from '../store/store.js'
+import type { HostRow, Store } from '../store/store.js'
 import type { Context } from './context.js'
 import { keepSnapshot } from './snapshot-listener.js'
 
@@ -51,6 +51,7 @@ export async function withReadSource<T>(ctx: Context, fn: (source: ReadSource) =
   const { config } = ctx
   if (config.database.url) {
     const database = await openDatabase(config.database)
+    const { Store } = await import('../store/store.js')
     try {
       return await fn(storeSource(new Store(database), config))
     } finally {
@@ -90,6 +91,8 @@ export async function withReadSource<T>(ctx: Context, fn: (source: ReadSource) =
       if (!held) {
         try {
           const database = await openDatabase(config.database, { mustExist: true })
+          // Loaded here, not at the top: answering from a snapshot needs no query builder.
+          const { Store } = await import('../store/store.js')
           const store = new Store(database)
           const keeper = keepSnapshot(store, database, config.inventory.query)
           try {

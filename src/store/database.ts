@@ -1,9 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { Kysely, PostgresDialect } from 'kysely'
+import type { Kysely } from 'kysely'
 
 import { FleetError, ExitCode, errorMessage } from '../errors.js'
-import { migrateToLatest } from './migrations.js'
 import type { Schema } from './schema.js'
 import { acquireDirLock, type DirLock } from './dir-lock.js'
 import { describeConnectError, maskUrl, parseDatabaseUrl, redactSecrets } from './database-errors.js'
@@ -55,7 +54,8 @@ export async function openDatabase(config: DatabaseConfig, options: OpenOptions 
 async function openPostgres(url: string): Promise<Database> {
   // A malformed URL is bad configuration: say so before any driver guesses at it.
   parseDatabaseUrl(url)
-  const { default: pg } = await import('pg')
+  // kysely and the drivers load only here: a read-only command served from the snapshot needs none of them.
+  const [{ default: pg }, { Kysely, PostgresDialect }, { migrateToLatest }] = await Promise.all([import('pg'), import('kysely'), import('./migrations.js')])
   // Enough connections that hosts in flight rarely queue for one; writes are short.
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 })
   // A client losing its server (idle or mid-query) must not crash the process with an
@@ -91,9 +91,11 @@ async function openPglite(dir: string): Promise<Database> {
   // PGlite is single-process: a second process opening the same directory would corrupt it.
   const lock: DirLock = acquireDirLock(dir)
   try {
-    const [{ PGlite }, { PGliteDialect }] = await Promise.all([
+    const [{ PGlite }, { PGliteDialect }, { Kysely }, { migrateToLatest }] = await Promise.all([
       import('@electric-sql/pglite'),
       import('kysely-pglite-dialect'),
+      import('kysely'),
+      import('./migrations.js'),
     ])
     const pglite = new PGlite(dir)
     const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) })
