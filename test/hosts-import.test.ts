@@ -186,7 +186,8 @@ describe('fleet hosts import', () => {
     const cases: [string[], RegExp][] = [
       [['missing.csv'], /^fleet: cannot read missing\.csv: no such file$/m],
       [[await file('hosts.txt', 'name,address\n')], /cannot tell the format of hosts\.txt .* --format/],
-      [[await file('broken.json', '[{"name": "a",')], /^fleet: broken\.json: not valid JSON/m],
+      [[await file('broken.json', '[{"name": "a",')], /^fleet: broken\.json: invalid JSON: unexpected end of file; nothing imported$/m],
+      [[await file('comma.json', '[\n  {"name": "a", "address": "10.0.0.1"},\n]')], /^fleet: comma\.json: invalid JSON at line 3, column 1: expected a value, found "]" \(trailing comma\?\)/m],
       [[await file('object.json', '{"name": "a"}')], /object\.json: expected a JSON array of host objects/],
       [[await file('empty.json', '[]')], /empty\.json lists no hosts; nothing imported/],
       [[await file('noheader.csv', 'web-1,10.0.0.1\n')], /noheader\.csv:1: the first line must be a header/],

@@ -7,8 +7,6 @@ import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 
-import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser'
-
 import { UsageError, errorMessage } from '../errors.js'
 import {
   type Check,
@@ -20,6 +18,7 @@ import {
   checkUser,
 } from '../remote/validate.js'
 import { parseDuration } from './duration.js'
+import { jsonProblem } from './json-error.js'
 import type { FleetConfig } from './types.js'
 
 export interface LoadConfigOptions {
@@ -349,48 +348,6 @@ function readConfigFile(file: ConfigFile, errors: string[]): Entry[] {
   // A relative path in the file means "next to the file", wherever fleet is run from (cron, another shell).
   const base = dirname(file.path)
   return walk(json, () => file.label, false, errors).map((entry) => ({ ...entry, base }))
-}
-
-/** What the parser wanted at the error, in words. */
-const EXPECTED: Record<string, string> = {
-  PropertyNameExpected: 'expected a key in double quotes',
-  ValueExpected: 'expected a value',
-  CommaExpected: 'expected ","',
-  ColonExpected: 'expected ":"',
-  CloseBraceExpected: 'expected "}"',
-  CloseBracketExpected: 'expected "]"',
-  EndOfFileExpected: 'expected the end of the file',
-  UnexpectedEndOfString: 'unterminated string (a line break inside quotes is written \\n)',
-  InvalidEscapeCharacter: 'invalid escape in a string (a backslash is written \\\\)',
-  InvalidUnicode: 'invalid \\u escape in a string',
-  InvalidCharacter: 'a control character inside a string',
-}
-
-/**
- * Where the file stops being JSON, as line and column, from jsonc-parser's error offset (Node's
- * own messages differ between versions and quote the source, secrets included). Only the one
- * offending character is shown.
- */
-function jsonProblem(text: string): string {
-  const errors: ParseError[] = []
-  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false })
-  const first = errors[0]
-  if (!first) return 'invalid JSON'
-  const char = text[first.offset]
-  if (char === undefined) return 'invalid JSON: unexpected end of file'
-  const before = text.slice(0, first.offset)
-  const line = before.split('\n').length
-  const column = first.offset - before.lastIndexOf('\n')
-  const code = printParseErrorCode(first.error)
-  const found = JSON.stringify(char)
-  const trailingComma = (char === '}' || char === ']') && before.trimEnd().endsWith(',')
-  const what =
-    code === 'InvalidCommentToken'
-      ? `unexpected ${found} (JSON has no comments)`
-      : EXPECTED[code] && !code.startsWith('Unexpected') && !code.startsWith('Invalid')
-        ? `${EXPECTED[code]}, found ${found}${trailingComma ? ' (trailing comma?)' : ''}`
-        : (EXPECTED[code] ?? `unexpected ${found}`)
-  return `invalid JSON at line ${line}, column ${column}: ${what}`
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import { extname } from 'node:path'
 
 import { parse } from 'csv-parse/sync'
 
+import { jsonProblem } from '../../config/json-error.js'
 import { UsageError, errorMessage } from '../../errors.js'
 import { validateRow, type InventoryRow } from '../../rollout/inventory.js'
 import type { HostPatch } from '../../store/store.js'
@@ -67,9 +68,9 @@ function parseCsv(text: string, file: string): SourceRow[] {
 function parseJson(text: string, file: string): SourceRow[] {
   let data: unknown
   try {
-    data = JSON.parse(text)
-  } catch (error) {
-    throw new UsageError(`${file}: not valid JSON: ${errorMessage(error)}`)
+    data = JSON.parse(text.replace(/^\uFEFF/, ''))
+  } catch {
+    throw new UsageError(`${file}: ${jsonProblem(text.replace(/^\uFEFF/, ''))}; nothing imported`)
   }
   // Also accepts `fleet hosts list --json` output ({ hosts: [...] }).
   const items = Array.isArray(data) ? data : (data as { hosts?: unknown } | null)?.hosts
