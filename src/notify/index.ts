@@ -1,0 +1,5 @@
+export { notify, notificationFailed, type NotifyContext, type NotifyResult, type NotifyTarget } from './notify.js'
+export { summary, gateLine } from './summary.js'
+export { jsonBody, slackBody, idempotencyKey, type NotifyFormat } from './body.js'
+export { EVENT_TYPES, DEFAULT_NOTIFY_ON, wantsEvent, type EventType, type FleetEventLike } from './event-types.js'
+export { checkHttpUrl, displayUrl } from './url.js'

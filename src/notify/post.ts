@@ -1,0 +1,55 @@
+import http from 'node:http'
+import https from 'node:https'
+
+import { errorMessage } from '../errors.js'
+import { sanitizeLine } from '../text/sanitize.js'
+
+export interface PostOptions {
+  /** For the whole exchange, connect to the end of the response. */
+  readonly timeoutMs: number
+  readonly headers: Readonly<Record<string, string>>
+}
+
+export type PostOutcome =
+  | { readonly kind: 'response'; readonly status: number; readonly body: string }
+  | { readonly kind: 'network'; readonly error: string }
+
+const MAX_BODY = 2048
+
+/**
+ * One POST, never throwing: a response of any status, or a network error / timeout as text. Redirects
+ * are not followed (a webhook that moved is a configuration error to see, not to chase). The error
+ * text never contains the URL (it may carry credentials).
+ */
+export function postOnce(url: string, payload: string, options: PostOptions): Promise<PostOutcome> {
+  return new Promise((resolve) => {
+    const target = new URL(url)
+    const client = target.protocol === 'https:' ? https : http
+    let settled = false
+    const done = (outcome: PostOutcome): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resolve(outcome)
+    }
+    const req = client.request(target, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'user-agent': 'fleet', ...options.headers },
+    })
+    const timer = setTimeout(() => {
+      done({ kind: 'network', error: `timed out after ${options.timeoutMs} ms` })
+      req.destroy()
+    }, options.timeoutMs)
+    req.on('error', (error: NodeJS.ErrnoException) => done({ kind: 'network', error: error.code ?? sanitizeLine(errorMessage(error)) }))
+    req.on('response', (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        if (body.length < MAX_BODY) body += chunk
+      })
+      res.on('end', () => done({ kind: 'response', status: res.statusCode ?? 0, body: sanitizeLine(body).slice(0, 200) }))
+      res.on('error', (error) => done({ kind: 'network', error: sanitizeLine(errorMessage(error)) }))
+    })
+    req.end(payload)
+  })
+}
