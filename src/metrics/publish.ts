@@ -1,0 +1,83 @@
+import http from 'node:http'
+import https from 'node:https'
+
+import { Pushgateway } from 'prom-client'
+
+import { errorMessage } from '../errors.js'
+import { displayUrl } from '../notify/url.js'
+import { sanitizeLine } from '../text/sanitize.js'
+import { buildRegistry } from './registry.js'
+import type { MetricsSnapshot } from './snapshot.js'
+import { writeFileAtomic } from './textfile.js'
+
+export interface PublishOptions {
+  /** Pushgateway base URL (`http://pushgateway:9091`); null/omitted: no push. */
+  readonly pushgateway?: string | null
+  /** Path of a `.prom` file for node_exporter's textfile collector; null/omitted: none. */
+  readonly textfile?: string | null
+  /** The Pushgateway job (grouping key). Default "fleet". */
+  readonly job?: string
+  /** For the push. Default 5000. */
+  readonly timeoutMs?: number
+}
+
+export interface PublishOutcome {
+  readonly ok: boolean
+  /** Safe to print (no credentials). */
+  readonly error: string | null
+}
+
+export interface PublishResult {
+  /** Absent when not configured. */
+  readonly pushgateway?: PublishOutcome & { readonly url: string }
+  readonly textfile?: PublishOutcome & { readonly path: string }
+}
+
+const failure = (error: unknown): PublishOutcome => ({ ok: false, error: sanitizeLine(errorMessage(error)).slice(0, 300) })
+
+async function push(registry: ReturnType<typeof buildRegistry>, url: string, job: string, timeoutMs: number): Promise<PublishOutcome> {
+  // A private agent without keep-alive: no socket outlives the push and keeps a tick's process alive.
+  const agent = url.startsWith('https:') ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false })
+  const gateway = new Pushgateway(url, { timeout: timeoutMs, agent }, registry)
+  let timer: NodeJS.Timeout | undefined
+  try {
+    // PUT: the job's group is replaced by exactly this snapshot (series of a previous rollout go away).
+    await Promise.race([
+      gateway.push({ jobName: job }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs)
+      }),
+    ])
+    return { ok: true, error: null }
+  } catch (error) {
+    return failure(error)
+  } finally {
+    clearTimeout(timer)
+    agent.destroy()
+  }
+}
+
+/**
+ * Publishes the snapshot to the configured places, both at once. Never throws: each destination's
+ * failure is returned (for the caller to record or print); nothing else depends on it.
+ */
+export async function publish(snapshot: MetricsSnapshot, options: PublishOptions): Promise<PublishResult> {
+  const registry = buildRegistry(snapshot)
+  const { pushgateway, textfile } = options
+  const [pushed, written] = await Promise.all([
+    pushgateway ? push(registry, pushgateway, options.job ?? 'fleet', options.timeoutMs ?? 5000) : undefined,
+    textfile
+      ? registry
+          .metrics()
+          .then((text) => writeFileAtomic(textfile, text))
+          .then((): PublishOutcome => ({ ok: true, error: null }), failure)
+      : undefined,
+  ])
+  return {
+    ...(pushed && pushgateway ? { pushgateway: { ...pushed, url: displayUrl(pushgateway) } } : {}),
+    ...(written && textfile ? { textfile: { ...written, path: textfile } } : {}),
+  }
+}
+
+/** The snapshot in the Prometheus text format (for `--json`-less debugging and tests). */
+export const renderMetrics = (snapshot: MetricsSnapshot): Promise<string> => buildRegistry(snapshot).metrics()
