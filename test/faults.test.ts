@@ -623,7 +623,7 @@ describe('Postgres restarted mid-rollout (a private server)', () => {
       expect(f.acceptedConnections(row.name)).toBe(0)
     }
 
-    const resumed = await resumeRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, 'test-resume')
+    const resumed = (await resumeRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, 'test-resume')) as RolloutResult
     expect(resumed.exitCode).toBe(0)
     expect(resumed.state).toBe('completed')
     expect(await statusesOf(store, rollout.id)).toEqual({ h01: 'success', h02: 'success', h03: 'success' })

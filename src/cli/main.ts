@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander'
 import { CONFIG_FILE_DEFAULTS } from '../config/load.js'
 import { ExitCode, FleetError, errorMessage } from '../errors.js'
 import type { GlobalFlags } from './context.js'
+import { guardStdio } from './stdio.js'
 
 /**
  * The command tree: flags in, a plain function per command, an exit code out.
@@ -217,6 +218,8 @@ const exit = (code: number): never => {
 
 /** The only catch: typed errors become their exit codes, anything else is an internal error (1). */
 export async function main(argv: readonly string[]): Promise<number> {
+  // A closed pipe or a dead terminal must never crash fleet (see stdio.ts).
+  guardStdio()
   const program = buildProgram()
   try {
     await program.parseAsync(argv as string[])

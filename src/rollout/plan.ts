@@ -59,7 +59,6 @@ export interface StageTally {
   readonly size: number
   readonly failures: number
   readonly skipped: number
-  readonly finished: number
 }
 
 /** failures / (stage hosts not skipped); 0 for a stage with nothing to do. */

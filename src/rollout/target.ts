@@ -4,17 +4,20 @@ import { render } from '../remote/shell.js'
 import { checkRef } from '../remote/validate.js'
 import type { CommandResult, Executor, Session } from '../ssh/executor.js'
 import { sanitizeLine } from '../text/sanitize.js'
-import { canaryOrder } from './plan.js'
 import type { Host, Sha } from './types.js'
 
 /** Hosts asked, in turn, before resolution gives up: each silent one costs a connect timeout. */
 export const RESOLVE_ATTEMPTS = 3
+
+/** A commit given by its full hexadecimal name. */
+export const isFullSha = (ref: string): boolean => /^[0-9a-f]{40}$/.test(ref) || /^[0-9a-f]{64}$/.test(ref)
 
 /** A commit given by (part of) its hexadecimal name rather than by a branch or tag. */
 export const isCommitName = (ref: string): boolean => /^[0-9a-f]{7,64}$/.test(ref)
 
 export interface ResolveRequest {
   readonly ref: string
+  /** In the order to ask them: the canaries first. */
   readonly hosts: readonly Host[]
   readonly remote: string
   readonly connectTimeoutMs: number
@@ -44,7 +47,7 @@ export async function resolveTarget(request: ResolveRequest, executor: Executor)
     if (problem) throw new UsageError(`--ref ${JSON.stringify(ref)} ${problem}`)
   }
   const tried: string[] = []
-  for (const host of canaryOrder(request.hosts, ref).slice(0, RESOLVE_ATTEMPTS)) {
+  for (const host of request.hosts.slice(0, RESOLVE_ATTEMPTS)) {
     let session: Session
     try {
       session = await executor.connect(host, { timeoutMs: request.connectTimeoutMs })

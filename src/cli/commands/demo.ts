@@ -13,7 +13,7 @@ import { openDatabase } from '../../store/database.js'
 import { Store } from '../../store/store.js'
 import { makeContext, makeExecutor, rolloutRequest, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
-import { pickRenderer } from './rollout-start.js'
+import { pickRenderer } from '../renderer.js'
 
 const SEED = 'demo'
 

@@ -1,8 +1,9 @@
+import { ExitCode } from '../../errors.js'
 import { systemClock } from '../../rollout/clock.js'
 import { abortRollout, resumeRollout } from '../../rollout/engine.js'
 import { makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
-import { pickRenderer } from './rollout-start.js'
+import { pickRenderer } from '../renderer.js'
 import { listenForStopSignals } from '../signals.js'
 import { snapshotListener } from '../snapshot-listener.js'
 import { formatCounts } from '../../render/plain.js'
@@ -18,6 +19,7 @@ export async function rolloutResume(flags: GlobalFlags): Promise<number> {
         { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill },
         owner(),
       )
+      if ('cleared' in result) return cleared(result.cleared)
       return result.exitCode
     } finally {
       signals.dispose()
@@ -38,6 +40,7 @@ export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }):
         owner(),
         { rollback: flags.rollback === true },
       )
+      if ('cleared' in result) return cleared(result.cleared)
       // The renderer already printed the outcome line from the recorded rollout-finished event.
       if (ctx.out.json) printJson(ctx.out, { aborted: result.rolloutId, counts: result.counts, revertComplete: result.revertComplete, exitCode: result.exitCode })
       else say(ctx.out, `rollout ${result.rolloutId} aborted: ${formatCounts(result.counts)}`)
@@ -47,4 +50,10 @@ export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }):
       done()
     }
   })
+}
+
+/** Only a dead run's lease was found: it is cleared, and that is a success worth a notice. */
+function cleared(message: string): number {
+  process.stderr.write(`fleet: ${message}\n`)
+  return ExitCode.ok
 }

@@ -2,15 +2,13 @@ import type { RawConfigOverrides } from '../../config/load.js'
 import { UsageError } from '../../errors.js'
 import { systemClock } from '../../rollout/clock.js'
 import { planRollout, runRollout } from '../../rollout/engine.js'
-import type { RolloutEvent, RolloutListener } from '../../rollout/events.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
-import { createLiveRenderer } from '../../render/live.js'
-import { formatPlainEvent } from '../../render/plain.js'
 import { listenForStopSignals } from '../signals.js'
 import { snapshotListener } from '../snapshot-listener.js'
 import { makeContext, makeExecutor, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
+import { pickRenderer, type RendererFactory } from '../renderer.js'
 
 export interface RolloutStartFlags extends GlobalFlags {
   readonly ref?: string
@@ -31,23 +29,6 @@ export const startOverrides = (flags: RolloutStartFlags): RawConfigOverrides => 
     ...(flags.stageDelay !== undefined ? { stageDelay: flags.stageDelay } : {}),
   },
 })
-
-/** A renderer for the rollout's events, chosen by the output mode. */
-export type RendererFactory = (ctx: Context) => { listener: RolloutListener; done(): void }
-
-export const plainRenderer: RendererFactory = (ctx) => ({
-  listener: (event: RolloutEvent) => {
-    if (ctx.out.json) return printJson(ctx.out, event)
-    if (ctx.out.quiet && event.type !== 'rollout-finished') return
-    const line = formatPlainEvent(event, { color: ctx.out.color, verbose: ctx.out.verbose, timestamps: !ctx.out.stdout.isTTY })
-    if (line !== null) ctx.out.stdout.write(`${line}\n`)
-  },
-  done: () => {},
-})
-
-/** Live redrawn view on a terminal; plain lines (or NDJSON) otherwise. */
-export const pickRenderer: RendererFactory = (ctx) =>
-  ctx.out.live && !ctx.out.quiet ? createLiveRenderer({ stream: ctx.out.stdout, color: ctx.out.color }) : plainRenderer(ctx)
 
 export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererFactory = pickRenderer): Promise<number> {
   const ctx = makeContext(flags, startOverrides(flags))

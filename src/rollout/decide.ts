@@ -1,0 +1,123 @@
+import type { StatusCounts } from './events.js'
+import { emptyCounts } from './events.js'
+import { failureRate, haltIsCertain, type StageTally } from './plan.js'
+import type { HostStatus } from './types.js'
+
+/**
+ * The decision core of a rollout: from what is recorded (the hosts' statuses,
+ * the stage the rollout is in, when that stage finished) and the facts this
+ * process just observed (which hosts it is working on, whether it was told to
+ * stop, whether the store gave up), the one next thing to do. Pure: no SSH,
+ * no store, no clock, no terminal; the driver (run.ts) carries each action
+ * out, records it, and asks again. `start`, `resume` and `abort` all drive
+ * the same function, so a rollout goes on the same way whoever picks it up.
+ */
+
+export interface HostView {
+  readonly name: string
+  readonly stage: number
+  readonly status: HostStatus
+}
+
+export interface RolloutView {
+  /** Cumulative percentages; the hosts carry their stage index. */
+  readonly stages: readonly number[]
+  readonly failureThreshold: number
+  readonly concurrency: number
+  readonly stageDelayMs: number
+  /** In canary order. */
+  readonly hosts: readonly HostView[]
+  /** The stage the rollout is in. */
+  readonly stage: number
+  /** The stage was announced (its hosts may start). */
+  readonly stageStarted: boolean
+  /** When the current stage finished (ms since the epoch), null while it runs. */
+  readonly stageFinishedAt: number | null
+}
+
+export interface Facts {
+  /** Hosts this process is updating or settling right now. */
+  readonly inFlight: ReadonlySet<string>
+  /** The subset of inFlight being settled after a crash: the stages wait for them. */
+  readonly settling: ReadonlySet<string>
+  /** Told to stop (signal, output gone): no new host starts. */
+  readonly stopped: boolean
+  /** The store stayed unreachable: no new host starts, the rollout is left resumable. */
+  readonly storeGaveUp: boolean
+  /** A host's work failed in a way that is a bug, not a host outcome. */
+  readonly broken: boolean
+}
+
+export type Decision =
+  /** A host left `updating` by a run that died: find out what it really is. */
+  | { readonly kind: 'settle'; readonly host: string }
+  | { readonly kind: 'start-host'; readonly host: string }
+  /** Nothing to start: wait for a host in flight to finish. */
+  | { readonly kind: 'wait-hosts' }
+  | { readonly kind: 'start-stage'; readonly stage: number }
+  | { readonly kind: 'finish-stage'; readonly stage: number; readonly counts: StatusCounts; readonly failureRate: number; readonly halted: boolean }
+  /** The stage delay: go on at `until`, or earlier if stopped. */
+  | { readonly kind: 'wait-until'; readonly until: number }
+  | { readonly kind: 'finish'; readonly state: 'completed' | 'halted' | 'interrupted' }
+  /** The store gave up or a host's work broke: leave the rollout as recorded and report. */
+  | { readonly kind: 'give-up' }
+
+export function stageCounts(view: RolloutView, stage: number): StatusCounts {
+  const counts = emptyCounts()
+  for (const host of view.hosts) if (host.stage === stage) counts[host.status]++
+  return counts
+}
+
+export function stageTally(view: RolloutView, stage: number): StageTally {
+  const counts = stageCounts(view, stage)
+  const size = view.hosts.filter((h) => h.stage === stage).length
+  return { size, failures: counts.failed + counts.rolled_back + counts.rollback_failed, skipped: counts.skipped }
+}
+
+const nonEmptyAfter = (view: RolloutView, stage: number): number | null => {
+  for (let s = stage + 1; s < view.stages.length; s++) if (view.hosts.some((h) => h.stage === s)) return s
+  return null
+}
+
+export function decide(view: RolloutView, facts: Facts, now: number): Decision {
+  const full = facts.inFlight.size >= view.concurrency
+
+  // Hosts a dead run left `updating` come first: nothing else is decided on a guess.
+  const unsettled = view.hosts.find((h) => h.status === 'updating' && !facts.inFlight.has(h.name))
+  if (unsettled) return full ? { kind: 'wait-hosts' } : { kind: 'settle', host: unsettled.name }
+  if (facts.settling.size > 0) return { kind: 'wait-hosts' }
+
+  if (facts.storeGaveUp || facts.broken) return facts.inFlight.size > 0 ? { kind: 'wait-hosts' } : { kind: 'give-up' }
+
+  const { stage } = view
+  const here = view.hosts.filter((h) => h.stage === stage)
+  if (here.length === 0 || stage >= view.stages.length) {
+    // An empty stage (tiny fleets) is passed over silently.
+    const next = nonEmptyAfter(view, stage)
+    if (next === null) return { kind: 'finish', state: facts.stopped ? 'interrupted' : 'completed' }
+    return facts.stopped ? { kind: 'finish', state: 'interrupted' } : { kind: 'start-stage', stage: next }
+  }
+  if (!view.stageStarted && view.stageFinishedAt === null)
+    return facts.stopped ? { kind: 'finish', state: 'interrupted' } : { kind: 'start-stage', stage }
+
+  if (view.stageFinishedAt === null) {
+    const halting = haltIsCertain(stageTally(view, stage), view.failureThreshold)
+    if (!facts.stopped && !halting && !full) {
+      const next = here.find((h) => h.status === 'pending' && !facts.inFlight.has(h.name))
+      if (next) return { kind: 'start-host', host: next.name }
+    }
+    if (facts.inFlight.size > 0) return { kind: 'wait-hosts' }
+    const rate = failureRate(stageTally(view, stage))
+    // The operator's stop wins: hosts a kill rolled back must not read as a halt.
+    const halted = !facts.stopped && rate > view.failureThreshold
+    return { kind: 'finish-stage', stage, counts: stageCounts(view, stage), failureRate: rate, halted }
+  }
+
+  if (facts.stopped) return { kind: 'finish', state: 'interrupted' }
+  if (failureRate(stageTally(view, stage)) > view.failureThreshold) return { kind: 'finish', state: 'halted' }
+  const next = nonEmptyAfter(view, stage)
+  if (next === null) return { kind: 'finish', state: 'completed' }
+  const until = view.stageFinishedAt + view.stageDelayMs
+  if (now < until) return { kind: 'wait-until', until }
+  return { kind: 'start-stage', stage: next }
+}

@@ -1,0 +1,254 @@
+import { errorMessage } from '../errors.js'
+import type { Executor, Session } from '../ssh/executor.js'
+import type { RolloutHostPatch, Store } from '../store/store.js'
+import type { Clock } from './clock.js'
+import type { EventLog } from './event-log.js'
+import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
+import type { PlannedHost } from './plan.js'
+import type { StoreRetry } from './store-retry.js'
+import type { Host, HostStatus, Sha, StepName } from './types.js'
+
+/** Connection attempts (1 s, 2 s, 4 s apart) before a rollback gives a lost host up. */
+const RECONNECT_ATTEMPTS = 4
+
+export interface HostRunContext {
+  readonly rolloutId: string
+  readonly target: Sha
+  readonly store: Store
+  readonly executor: Executor
+  readonly clock: Clock
+  readonly retry: StoreRetry
+  readonly log: EventLog
+  readonly settings: HostSettings
+  readonly connectTimeoutMs: number
+  /** Second Ctrl-C: in-flight commands are killed, their hosts rolled back. */
+  readonly kill?: AbortSignal
+  /** Connections opened while resolving the target, handed to that host's update. */
+  readonly sessions: Map<string, Session>
+  /** Every host status this run recorded, kept in step with the store (the decision core reads it). */
+  readonly statuses: Map<string, HostStatus>
+  readonly outcomes: Map<string, HostOutcome>
+}
+
+/** What a crashed run left of a host: the previous version it recorded and its last step. */
+export interface LeftUpdating {
+  readonly previous: string | null
+  readonly step: string | null
+}
+
+/**
+ * The work on one host, with its writes: the update (or, after a crash, the
+ * settling of a host left `updating`), and abort's move back. Each status
+ * change is written to the store before its event is emitted.
+ */
+export class HostRun {
+  constructor(private readonly ctx: HostRunContext) {}
+
+  private at(): string {
+    return new Date(this.ctx.clock.now()).toISOString()
+  }
+
+  async setHost(host: Host, patch: RolloutHostPatch & { status: HostStatus }, mirror: Parameters<Store['recordHostState']>[1]): Promise<void> {
+    const { ctx } = this
+    ctx.statuses.set(host.name, patch.status)
+    // Two tables, no ordering between them: one round trip instead of two.
+    await Promise.all([
+      ctx.retry.write(() => ctx.store.updateRolloutHost(ctx.rolloutId, host.name, patch)),
+      ctx.retry.write(() => ctx.store.recordHostState(host.name, mirror)),
+    ])
+  }
+
+  private connect(host: Host): Promise<Session> {
+    return this.ctx.executor.connect(host, { timeoutMs: this.ctx.connectTimeoutMs })
+  }
+
+  /** For a rollback after the connection dropped: sshd may be restarting, so try a few times. */
+  private async reconnect(host: Host): Promise<Session> {
+    let delay = 1_000
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.connect(host)
+      } catch (error) {
+        if (attempt >= RECONNECT_ATTEMPTS) throw error
+        await this.ctx.clock.sleep(delay)
+        delay *= 2
+      }
+    }
+  }
+
+  /**
+   * Step changes are written in order but without holding up the host: the
+   * step column only informs `status` and resume, and resume treats a step
+   * that lags behind the truth safely (it re-applies or finishes a rollback).
+   * The previous version is different: it must be stored before anything
+   * changes, so that write is awaited. settle() waits for the queue.
+   */
+  private hooks(host: PlannedHost) {
+    const { ctx } = this
+    let last = ''
+    let queue: Promise<void> = Promise.resolve()
+    let failure: unknown = null
+    const enqueue = (write: () => Promise<void>) => {
+      queue = queue.then(() => ctx.retry.write(write)).catch((error: unknown) => {
+        failure ??= error
+      })
+      return queue
+    }
+    return {
+      step: async (step: StepName, phase: Phase) => {
+        // The version step runs two commands; one step change is one write.
+        if (`${phase}:${step}` === last) return
+        last = `${phase}:${step}`
+        void enqueue(() => ctx.store.updateRolloutHost(ctx.rolloutId, host.name, { step }))
+        await ctx.log.emit({ type: 'host-step', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, step, phase, at: this.at() })
+      },
+      previousVersion: async (sha: string) => {
+        await enqueue(() => ctx.store.updateRolloutHost(ctx.rolloutId, host.name, { previousVersion: sha }))
+        if (failure) throw failure
+      },
+      settle: async () => {
+        await queue
+        if (failure) throw failure
+      },
+    }
+  }
+
+  /** Updates a pending host to the target (or settles one a crash left `updating`), then records the outcome. */
+  async run(host: PlannedHost, left?: LeftUpdating): Promise<void> {
+    const { ctx } = this
+    const started = ctx.clock.now()
+    if (!left) {
+      await this.setHost(host, { status: 'updating', startedAt: new Date(started), step: 'connect' }, { status: 'updating' })
+      await ctx.log.emit({ type: 'host-started', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, address: host.address, at: this.at() })
+    }
+
+    const hooks = this.hooks(host)
+    let outcome: HostOutcome
+    let session = ctx.sessions.get(host.name)
+    ctx.sessions.delete(host.name)
+    try {
+      session ??= await this.connect(host)
+    } catch (error) {
+      session = undefined
+      outcome = left
+        ? { status: 'rollback_failed', previousVersion: left.previous, newVersion: null, failedStep: 'connect', error: `was updating when the orchestrator stopped and is unreachable now, its state is unknown: ${errorMessage(error)}` }
+        : { status: 'failed', previousVersion: null, newVersion: null, failedStep: 'connect', error: errorMessage(error) }
+    }
+    if (session) {
+      const sessionsUsed: Session[] = [session]
+      const input = {
+        session,
+        host,
+        target: ctx.target,
+        settings: ctx.settings,
+        clock: ctx.clock,
+        hooks,
+        reconnect: async () => {
+          const fresh = await this.reconnect(host)
+          sessionsUsed.push(fresh)
+          return fresh
+        },
+      }
+      try {
+        if (left) {
+          const result = await reconcileHost({ ...input, previous: left.previous, step: left.step })
+          if (result.kind === 'pending') {
+            await this.setHost(host, { status: 'pending', step: null, startedAt: null }, { status: 'pending' })
+            return
+          }
+          outcome = result.outcome
+        } else {
+          outcome = await updateHost({ ...input, ...(ctx.kill ? { kill: ctx.kill } : {}) })
+        }
+      } catch (error) {
+        outcome = { status: 'rollback_failed', previousVersion: left?.previous ?? null, newVersion: null, failedStep: null, error: `could not establish the host's state: ${errorMessage(error)}` }
+      } finally {
+        for (const s of sessionsUsed) s.close()
+      }
+    }
+    await this.record(host, outcome!, started, hooks)
+  }
+
+  private async record(host: PlannedHost, result: HostOutcome, started: number, hooks: { settle(): Promise<void> }): Promise<void> {
+    const { ctx } = this
+    ctx.outcomes.set(host.name, result)
+    const finished = ctx.clock.now()
+    await hooks.settle()
+    await this.setHost(
+      host,
+      { status: result.status, step: result.failedStep, previousVersion: result.previousVersion, newVersion: result.newVersion, error: result.error, finishedAt: new Date(finished) },
+      {
+        status: result.status,
+        ...(result.newVersion ? { currentVersion: result.newVersion } : {}),
+        ...(result.status === 'success' ? { previousVersion: result.previousVersion } : {}),
+      },
+    )
+    await ctx.log.emit({
+      type: 'host-finished',
+      rolloutId: ctx.rolloutId,
+      stage: host.stage,
+      host: host.name,
+      status: result.status,
+      previousVersion: result.previousVersion,
+      newVersion: result.newVersion,
+      failedStep: result.failedStep,
+      error: result.error,
+      durationMs: finished - started,
+      at: new Date(finished).toISOString(),
+    })
+  }
+
+  /**
+   * Abort --rollback for one host: back to `previous`. Moved back →
+   * `rolled_back`; not moved → restored by the update's own safety net, so
+   * it stays `success` (still on the target, running) with the failure noted.
+   * Returns whether it was moved back.
+   */
+  async moveBack(host: PlannedHost, previous: string): Promise<boolean> {
+    const { ctx } = this
+    let session: Session
+    try {
+      session = await this.connect(host)
+    } catch (error) {
+      await this.setHost(host, { status: 'success', error: `abort --rollback could not reach it: ${errorMessage(error)}` }, { status: 'success' })
+      return false
+    }
+    const sessions = [session]
+    const hooks = this.hooks(host)
+    try {
+      const outcome = await updateHost({
+        session,
+        host,
+        target: previous as Sha,
+        settings: ctx.settings,
+        clock: ctx.clock,
+        hooks,
+        reconnect: async () => {
+          const fresh = await this.connect(host)
+          sessions.push(fresh)
+          return fresh
+        },
+      })
+      const status: HostStatus = outcome.status === 'success' || outcome.status === 'skipped' ? 'rolled_back' : outcome.status === 'rollback_failed' ? 'rollback_failed' : 'success'
+      await hooks.settle()
+      const error = status === 'rolled_back' ? 'rolled back by `fleet rollout abort --rollback`' : `abort --rollback failed: ${outcome.error}`
+      await this.setHost(host, { status, newVersion: outcome.newVersion, error }, { status, ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}) })
+      await ctx.log.emit({
+        type: 'host-finished',
+        rolloutId: ctx.rolloutId,
+        stage: host.stage,
+        host: host.name,
+        status,
+        previousVersion: previous,
+        newVersion: outcome.newVersion,
+        failedStep: outcome.failedStep,
+        error,
+        durationMs: 0,
+        at: this.at(),
+      })
+      return status === 'rolled_back'
+    } finally {
+      for (const s of sessions) s.close()
+    }
+  }
+}

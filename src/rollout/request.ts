@@ -1,0 +1,49 @@
+import type { ExitCode } from '../errors.js'
+import type { Executor } from '../ssh/executor.js'
+import type { Store } from '../store/store.js'
+import type { Clock } from './clock.js'
+import type { RolloutListener, StatusCounts } from './events.js'
+import type { HostOutcome, HostSettings } from './host-update.js'
+import type { Host, RolloutState } from './types.js'
+
+/** What a rollout needs from the outside world: the drivers, passed in. */
+export interface RolloutDeps {
+  readonly store: Store
+  readonly executor: Executor
+  readonly clock: Clock
+  readonly listeners: readonly RolloutListener[]
+  /** Stop (first Ctrl-C, SIGTERM, SIGHUP, output gone): no new hosts start; in-flight hosts finish. */
+  readonly stop?: AbortSignal
+  /** Kill (second Ctrl-C): in-flight commands are killed and their hosts rolled back. */
+  readonly kill?: AbortSignal
+}
+
+/** What a rollout runs with; stored with it so resume and abort need no config. */
+export interface RolloutSettings {
+  readonly ref: string
+  readonly stages: readonly number[]
+  readonly failureThreshold: number
+  readonly concurrency: number
+  readonly stageDelayMs: number
+  readonly connectTimeoutMs: number
+  readonly host: HostSettings
+}
+
+/** A new rollout: its settings, the hosts, and who asks. */
+export interface RolloutRequest extends Omit<RolloutSettings, 'host'> {
+  readonly hosts: readonly Host[]
+  readonly settings: HostSettings
+  readonly seed?: string
+  /** Who runs it, for the lease and the record: user@machine pid. */
+  readonly owner: string
+  readonly storeRetryMs?: number
+}
+
+export interface RolloutResult {
+  readonly rolloutId: string
+  readonly state: RolloutState
+  readonly exitCode: ExitCode
+  readonly sha: string
+  readonly counts: StatusCounts
+  readonly outcomes: ReadonlyMap<string, HostOutcome>
+}

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto'
+
+import { UsageError } from '../errors.js'
+import type { Session } from '../ssh/executor.js'
+import { keepLease, takeLeaseForStart } from './lease.js'
+import { buildPlan, canaryOrder, type Plan } from './plan.js'
+import type { RolloutDeps, RolloutRequest, RolloutResult, RolloutSettings } from './request.js'
+import { RolloutRun } from './run.js'
+import { STORE_RETRY_MS } from './store-retry.js'
+import { isFullSha, resolveTarget } from './target.js'
+import type { Sha } from './types.js'
+
+export interface ResolvedPlan {
+  readonly plan: Plan
+  readonly target: { readonly ref: string; readonly sha: Sha }
+}
+
+const newRolloutId = (now: Date): string =>
+  `${now.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '-')}-${randomBytes(2).toString('hex')}`
+
+/**
+ * Inventory + ref → the target commit (proven to exist) and the ordered,
+ * staged plan. Touches nothing on the hosts. The default seed is the target
+ * commit, so a dry run shows the canaries the real run will use and the same
+ * release always starts on the same hosts.
+ */
+export async function planRollout(deps: Pick<RolloutDeps, 'executor'>, request: RolloutRequest, sessions: Map<string, Session>): Promise<ResolvedPlan> {
+  // With the seed known up front (given, or the ref is a full SHA), the canaries answer; a branch
+  // or tag is resolved on hosts in an order of its own, since the seed is the commit it names.
+  const knownSeed = request.seed ?? (isFullSha(request.ref) ? request.ref : null)
+  const known = knownSeed === null ? null : buildPlan(request.hosts, request.stages, knownSeed)
+  const resolved = await resolveTarget(
+    {
+      ref: request.ref,
+      hosts: known?.hosts ?? canaryOrder(request.hosts, request.ref),
+      remote: request.settings.remote,
+      connectTimeoutMs: request.connectTimeoutMs,
+      commandTimeoutMs: request.settings.commandTimeoutMs,
+    },
+    deps.executor,
+  )
+  // Kept for that host's own update, whichever stage it is in: one connection per host.
+  sessions.set(resolved.host, resolved.session)
+  const plan = known ?? buildPlan(request.hosts, request.stages, resolved.sha)
+  return { plan, target: { ref: request.ref, sha: resolved.sha } }
+}
+
+/** Runs a whole staged rollout. Emits events; every host status change is written to the store first. */
+export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Promise<RolloutResult> {
+  const { store, clock } = deps
+  const startedAt = new Date(clock.now())
+  const rolloutId = newRolloutId(startedAt)
+  if (request.hosts.length === 0) throw new UsageError('the inventory has no active hosts: nothing to roll out')
+
+  await takeLeaseForStart(store, clock, rolloutId, request.owner, startedAt)
+  const sessions = new Map<string, Session>()
+  const stopRenewing = keepLease(store, rolloutId)
+  try {
+    let resolved: ResolvedPlan
+    try {
+      resolved = await planRollout(deps, request, sessions)
+    } catch (error) {
+      await store.releaseLock(rolloutId)
+      throw error
+    }
+    const settings: RolloutSettings = {
+      ref: resolved.target.ref,
+      stages: request.stages,
+      failureThreshold: request.failureThreshold,
+      concurrency: request.concurrency,
+      stageDelayMs: request.stageDelayMs,
+      connectTimeoutMs: request.connectTimeoutMs,
+      host: request.settings,
+    }
+    const run = new RolloutRun(deps, settings, {
+      rolloutId,
+      target: resolved.target.sha,
+      plan: resolved.plan,
+      startedAt,
+      sessions,
+      storeRetryMs: request.storeRetryMs ?? STORE_RETRY_MS,
+    })
+    await run.record(request.owner, resolved.plan.seed)
+    return await run.run()
+  } finally {
+    stopRenewing()
+    for (const session of sessions.values()) session.close()
+  }
+}
