@@ -71,6 +71,17 @@ const expectedDefaults = (dbDir: string): FleetConfig => ({
   verify: { delayMs: 5_000, retries: 3, intervalMs: 2_000 },
   timeouts: { commandMs: 120_000 },
   rollout: { stages: [10, 50, 100], failureThreshold: 0.3, concurrency: 5, stageDelayMs: 10_000 },
+  gates: {
+    bakeMs: 0,
+    intervalMs: 30_000,
+    prometheus: { url: null, timeoutMs: 10_000 },
+    metrics: [],
+    checks: [],
+    failureLimit: 0,
+    inconclusiveLimit: 3,
+    errorTimeoutMs: 600_000,
+    onFail: 'revert',
+  },
 })
 
 describe('defaults', () => {

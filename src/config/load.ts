@@ -18,6 +18,7 @@ import {
   checkUser,
 } from '../remote/validate.js'
 import { parseDuration } from './duration.js'
+import { gatesParsers, gatesProblems } from './gates.js'
 import { jsonProblem } from './json-error.js'
 import type { FleetConfig } from './types.js'
 
@@ -162,6 +163,7 @@ const databaseUrl: Parse = nullable((value, key) =>
 const field = (value: unknown, parse: Parse): Field => ({ default: value, parse })
 const durationField = (value: string, positive = false): Field => ({ default: value, parse: duration(positive), ms: true })
 const step = str(checkTemplate)
+const gates = gatesParsers(fail)
 
 /** Every key of the config file: its default (as written in the file) and its parser. */
 const SCHEMA = {
@@ -195,6 +197,17 @@ const SCHEMA = {
     failureThreshold: field(0.3, fraction),
     concurrency: field(5, integer(1, 1000)),
     stageDelay: durationField('10s'),
+  },
+  gates: {
+    bake: durationField('0s'),
+    interval: durationField('30s', true),
+    prometheus: field({ url: null, timeout: '10s' }, gates.prometheus),
+    metrics: field([], gates.metrics),
+    checks: field([], gates.checks),
+    failureLimit: field(0, integer(0, 1000)),
+    inconclusiveLimit: field(3, integer(0, 1000)),
+    errorTimeout: durationField('10m'),
+    onFail: field('revert', oneOf('revert', 'halt')),
   },
 } satisfies Record<keyof FleetConfig, Record<string, Field>>
 
@@ -394,6 +407,14 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     ...(options.overrides ? walk(options.overrides, flagName, true, errors) : []),
   ]
   const config = build(entries, cwd, errors)
+  if (errors.length === 0) {
+    // Between keys: named by the key and where its value came from (the last layer that set it).
+    for (const [key, problem, source = key] of gatesProblems(config.gates)) {
+      const base = source.replace(/\[.*$/, '').split('.').slice(0, 2).join('.')
+      const where = entries.findLast((e) => e.dotted === base)?.where ?? 'default'
+      errors.push(`${where}: "${key}" ${problem}`)
+    }
+  }
   if (errors.length > 0) throw new UsageError(maskSecrets(errors.join('\n')))
   return { config, source: file?.path ?? null }
 }

@@ -2,6 +2,8 @@
  * The validated configuration: every key filled with its default, durations in
  * milliseconds, paths with `~` expanded. Produced once at the edge by loadConfig().
  */
+import type { GatesConfig } from '../gates/types.js'
+
 export type HostKeyPolicy = 'strict' | 'accept-new'
 
 export interface FleetConfig {
@@ -43,4 +45,6 @@ export interface FleetConfig {
     readonly concurrency: number
     readonly stageDelayMs: number
   }
+  /** Health gates: bake after every stage (design "Health gates"). */
+  readonly gates: GatesConfig
 }

@@ -1,0 +1,158 @@
+/**
+ * A local check: an operator's command run where fleet runs (`/bin/sh -c`), in its own process
+ * group so a timeout kills everything it started. Exit 0 pass, 1 fail, anything else, a signal,
+ * a timeout or a failure to start: error.
+ */
+import { spawn } from 'node:child_process'
+import { quote } from '../remote/shell.js'
+import { sanitize, sanitizeLine } from '../text/sanitize.js'
+import type { GateContext, Verdict } from './types.js'
+
+export const CHECK_PLACEHOLDERS = ['sha', 'stage', 'hosts'] as const
+const PLACEHOLDER = /(?<!\$)\{(\w+)\}/g
+/** How much of the output is kept (the end: where errors usually are). */
+export const OUTPUT_TAIL_BYTES = 2048
+
+/**
+ * Why this command's placeholders are wrong (for the config error), or null. `${VAR}` is the
+ * shell's. A placeholder inside '…' or "…" is refused: its already quoted value would end the
+ * operator's quotes, and a host name like `$(…)` would run.
+ */
+export function commandPlaceholderProblem(command: string): string | null {
+  let quoteChar: string | null = null
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i]!
+    if (quoteChar === null && c === '\\') i++
+    else if (quoteChar === '"' && c === '\\') i++
+    else if (quoteChar === null && (c === '"' || c === "'")) quoteChar = c
+    else if (c === quoteChar) quoteChar = null
+    else if (c === '{' && command[i - 1] !== '$') {
+      const name = /^\{(\w+)\}/.exec(command.slice(i))?.[1]
+      if (name === undefined) continue
+      if (!(CHECK_PLACEHOLDERS as readonly string[]).includes(name)) {
+        return `has unknown placeholder {${name}} (known: ${CHECK_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`
+      }
+      if (quoteChar !== null) return `has {${name}} inside quotes: write it bare, fleet shell-quotes the value`
+    }
+  }
+  return null
+}
+
+/** The command with each placeholder replaced by one shell-quoted word ({hosts}: names joined by ","). */
+export const substituteCommand = (command: string, ctx: GateContext): string => {
+  const values: Record<string, string> = { sha: ctx.sha, stage: String(ctx.stage), hosts: ctx.hosts.join(',') }
+  return command.replace(PLACEHOLDER, (all, name: string) => (Object.hasOwn(values, name) ? quote(values[name]!) : all))
+}
+
+export interface CheckOptions {
+  readonly timeoutMs: number
+  /** Where the command runs (e.g. the config file's directory). Default: the current directory. */
+  readonly cwd?: string
+  /** Aborting kills the command; the result is then an error "aborted". */
+  readonly signal?: AbortSignal
+  readonly env?: NodeJS.ProcessEnv
+}
+
+export interface CheckResult {
+  readonly verdict: Verdict
+  /** null: killed by a signal, timed out, or never started. */
+  readonly exitCode: number | null
+  readonly reason: string
+  /** Last ~2 KiB of stdout and stderr (interleaved as written), sanitized. */
+  readonly output: string
+  readonly durationMs: number
+}
+
+/** Keeps only the last `max` bytes written. */
+class Tail {
+  private chunks: Buffer[] = []
+  private size = 0
+  constructor(private readonly max: number) {}
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk)
+    this.size += chunk.length
+    while (this.size - this.chunks[0]!.length >= this.max) this.size -= this.chunks.shift()!.length
+  }
+  text(): string {
+    const all = Buffer.concat(this.chunks)
+    const cut = all.subarray(Math.max(0, all.length - this.max))
+    // A cut through a multi-byte character leaves replacement characters at the start.
+    return cut.toString('utf8').replace(/^\uFFFD+/, '')
+  }
+}
+
+const lastLine = (output: string): string => {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean)
+  const line = sanitizeLine(lines.at(-1) ?? '')
+  return line.length > 200 ? `${line.slice(0, 197)}...` : line
+}
+
+/** Runs `command` (placeholders already substituted, see runCheck) and classifies the outcome. */
+export function runCommand(command: string, options: CheckOptions): Promise<CheckResult> {
+  const started = Date.now()
+  const tail = new Tail(OUTPUT_TAIL_BYTES)
+  return new Promise((resolve) => {
+    let timedOut = false
+    let aborted = false
+    let settled = false
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // own process group: the timeout kills the whole tree
+    })
+    const killGroup = () => {
+      if (!child.pid) return
+      try {
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {
+        // the group is gone already
+      }
+    }
+    const finish = (verdict: Verdict, exitCode: number | null, why: string) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      options.signal?.removeEventListener('abort', onAbort)
+      // Whatever the command left behind (a background job holding the pipes) goes with it.
+      killGroup()
+      const output = sanitize(tail.text())
+      const last = lastLine(output)
+      resolve({ verdict, exitCode, reason: last ? `${why}: ${last}` : why, output, durationMs: Date.now() - started })
+    }
+    const onAbort = () => {
+      aborted = true
+      killGroup()
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      killGroup()
+    }, options.timeoutMs)
+    if (options.signal?.aborted) onAbort()
+    else options.signal?.addEventListener('abort', onAbort, { once: true })
+    child.stdout.on('data', (c: Buffer) => tail.push(c))
+    child.stderr.on('data', (c: Buffer) => tail.push(c))
+    child.on('error', (err) => finish('error', null, `could not run the command: ${sanitizeLine(err.message)}`))
+    const classify = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (timedOut) finish('error', null, `timed out after ${options.timeoutMs} ms`)
+      else if (aborted) finish('error', null, 'aborted')
+      else if (code === 0) finish('pass', 0, 'exit 0')
+      else if (code === 1) finish('fail', 1, 'exit 1')
+      else if (code !== null) finish('error', code, `exit ${code}${code === 127 ? ' (command not found)' : code === 126 ? ' (not executable)' : ''}`)
+      else finish('error', null, `killed by ${signal}`)
+    }
+    child.on('exit', (code, signal) => {
+      // The pipes close once the group is gone (a background job may hold them); then the output is complete.
+      killGroup()
+      const fallback = setTimeout(() => classify(code, signal), 1000)
+      child.once('close', () => {
+        clearTimeout(fallback)
+        classify(code, signal)
+      })
+    })
+  })
+}
+
+/** A check gate: substitutes the placeholders, runs the command, classifies. */
+export const runCheck = (command: string, ctx: GateContext, options: CheckOptions): Promise<CheckResult> =>
+  runCommand(substituteCommand(command, ctx), options)
