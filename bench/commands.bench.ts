@@ -7,9 +7,12 @@
  * left beside it is verified and read), and with that snapshot deleted before every run (the
  * command opens the store itself: PGlite's own cost, which bounds the slow path).
  * BENCH_COMMANDS_HOSTS (default 1000), BENCH_COMMANDS_RUNS (default 7).
+ * BENCH_BASELINE=<dir> (bin/fleet + dist/ of an older build, e.g. from `git archive <commit>` and tsc)
+ * measures that build too, interleaved with this one, on its own copy of the PGlite store (so neither
+ * invalidates the other's snapshot); BENCH_BASELINE_LABEL names it in the table.
  */
 import { rmSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { sql } from 'kysely'
@@ -17,9 +20,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { HostStatus } from '../src/rollout/types.js'
 import { openDatabase } from '../src/store/database.js'
+import { collectSnapshot } from '../src/store/snapshot-data.js'
 import { Store } from '../src/store/store.js'
 import { createTestDatabase, pgAvailable, type TestDatabase } from '../test/support/postgres.js'
-import { mb, measure, median, ms, runCli, waitForQuiet } from './support/measure.js'
+import { FLEET_BIN, mb, measure, median, ms, runNode, waitForQuiet } from './support/measure.js'
 import { record } from './support/results.js'
 
 const N = Number(process.env.BENCH_COMMANDS_HOSTS ?? 1000)
@@ -27,6 +31,8 @@ const RUNS = Number(process.env.BENCH_COMMANDS_RUNS ?? 7)
 const SHA = 'a'.repeat(40)
 const OLD_SHA = 'b'.repeat(40)
 const TITLE = `Read-only commands on a ${N.toLocaleString('en')}-host store (issue 9 item 11)`
+const BASELINE = process.env.BENCH_BASELINE ?? null
+const BASELINE_LABEL = process.env.BENCH_BASELINE_LABEL ?? 'baseline'
 
 const COMMANDS: Record<string, string[]> = {
   'hosts list': ['hosts', 'list'],
@@ -87,22 +93,34 @@ interface Row {
   rss: number[]
 }
 
-async function measureCommands(label: string, cwd: string, env: NodeJS.ProcessEnv, before?: () => void): Promise<Record<string, Row>> {
-  const rows: Record<string, Row> = Object.fromEntries(Object.keys(COMMANDS).map((k) => [k, { wall: [], rss: [] }]))
-  const once = async (name: string) => {
-    before?.()
-    const run = await runCli(COMMANDS[name]!, { cwd, env })
-    if (run.code !== 0) throw new Error(`bench: fleet ${COMMANDS[name]!.join(' ')} (${label}) exited ${run.code}: ${run.stderr}`)
+interface Subject {
+  readonly label: string
+  readonly bin: string
+  readonly cwd: string
+  readonly env: NodeJS.ProcessEnv
+  /** Before every run (e.g. delete the snapshot). */
+  readonly before?: () => void
+}
+
+/** Every command of every subject, RUNS times, interleaved (so load changes hit all alike). */
+async function measureCommands(subjects: readonly Subject[]): Promise<Record<string, Record<string, Row>>> {
+  const rows: Record<string, Record<string, Row>> = Object.fromEntries(subjects.map((s) => [s.label, Object.fromEntries(Object.keys(COMMANDS).map((k) => [k, { wall: [], rss: [] }]))]))
+  const once = async (subject: Subject, name: string) => {
+    subject.before?.()
+    const run = await runNode([subject.bin, ...COMMANDS[name]!], { cwd: subject.cwd, env: subject.env })
+    if (run.code !== 0) throw new Error(`bench: fleet ${COMMANDS[name]!.join(' ')} (${subject.label}) exited ${run.code}: ${run.stderr}`)
     return run
   }
-  for (const name of Object.keys(COMMANDS)) await once(name) // warm the page cache (and, on PGlite, leave a snapshot)
+  // Warm the page cache (and, on PGlite, leave a snapshot).
+  for (const subject of subjects) for (const name of Object.keys(COMMANDS)) await once(subject, name)
   await waitForQuiet()
   for (let i = 0; i < RUNS; i++)
-    for (const name of Object.keys(COMMANDS)) {
-      const run = await once(name)
-      rows[name]!.wall.push(run.wallMs)
-      if (run.maxRssKb) rows[name]!.rss.push(run.maxRssKb * 1024)
-    }
+    for (const name of Object.keys(COMMANDS))
+      for (const subject of subjects) {
+        const run = await once(subject, name)
+        rows[subject.label]![name]!.wall.push(run.wallMs)
+        if (run.maxRssKb) rows[subject.label]![name]!.rss.push(run.maxRssKb * 1024)
+      }
   return rows
 }
 
@@ -118,6 +136,10 @@ describe(`read-only commands, ${N} hosts`, () => {
     const dir = path.join(pgliteCwd, '.fleet')
     const seeded = await openDatabase({ url: null, dir })
     await populate(new Store(seeded))
+    // What every process that opened the store pays at close to leave a snapshot (the writers' cost).
+    const collect = await measure(() => collectSnapshot(new Store(seeded), null))
+    data.snapshotCollectMs = collect.window.wallMs
+    data.snapshotBytes = JSON.stringify(collect.result).length
     await seeded.close()
     await writeFile(path.join(pgliteCwd, 'rollout.config.json'), JSON.stringify({ database: { dir } }))
     // The in-process cost of opening and closing the store, what no snapshot can hide from a writer.
@@ -127,21 +149,36 @@ describe(`read-only commands, ${N} hosts`, () => {
     })
     data.pgliteOpenCloseMs = open.window.wallMs
 
-    const lite = await measureCommands('pglite', pgliteCwd, {})
-    const cold = await measureCommands('pglite, no snapshot', pgliteCwd, {}, () => rmSync(path.join(dir, 'snapshot.json'), { force: true }))
-
-    let pg: Record<string, Row> | null = null
+    // Every PGlite subject gets its own copy of the store: each opening changes the store's
+    // fingerprint, which would void another subject's snapshot.
+    const copy = async (name: string): Promise<{ cwd: string; dir: string }> => {
+      const cwd = path.join(work, name)
+      await mkdir(cwd, { recursive: true })
+      await cp(dir, path.join(cwd, '.fleet'), { recursive: true })
+      await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: path.join(cwd, '.fleet') } }))
+      return { cwd, dir: path.join(cwd, '.fleet') }
+    }
+    const cold = await copy('pglite-no-snapshot')
+    const subjects: Subject[] = [
+      { label: 'PGlite', bin: FLEET_BIN, cwd: pgliteCwd, env: {} },
+      { label: 'PGlite, no snapshot', bin: FLEET_BIN, cwd: cold.cwd, env: {}, before: () => rmSync(path.join(cold.dir, 'snapshot.json'), { force: true }) },
+    ]
+    if (BASELINE) subjects.push({ label: `PGlite, ${BASELINE_LABEL}`, bin: path.join(BASELINE, 'bin', 'fleet'), cwd: (await copy('pglite-baseline')).cwd, env: {} })
     if (await pgAvailable()) {
       database = await createTestDatabase()
       const d = await openDatabase({ url: database!.url, dir: '' })
       await populate(new Store(d))
       await d.close()
-      pg = await measureCommands('postgres', os.tmpdir(), { FLEET_DATABASE_URL: database!.url })
+      subjects.push({ label: 'Postgres', bin: FLEET_BIN, cwd: os.tmpdir(), env: { FLEET_DATABASE_URL: database!.url } })
+      if (BASELINE) subjects.push({ label: `Postgres, ${BASELINE_LABEL}`, bin: path.join(BASELINE, 'bin', 'fleet'), cwd: os.tmpdir(), env: { FLEET_DATABASE_URL: database!.url } })
     }
-    for (const name of Object.keys(COMMANDS)) {
-      table[name] = [`\`fleet ${COMMANDS[name]!.join(' ')}\``, ...cells(lite[name]!), ...cells(cold[name]!), ...(pg ? cells(pg[name]!) : ['n/a', 'n/a'])]
-      data[name] = { pglite: lite[name], pgliteNoSnapshot: cold[name], postgres: pg?.[name] ?? null }
-    }
+    const measured = await measureCommands(subjects)
+    for (const subject of subjects)
+      for (const name of Object.keys(COMMANDS)) {
+        table[`${name} · ${subject.label}`] = [`\`fleet ${COMMANDS[name]!.join(' ')}\``, subject.label, ...cells(measured[subject.label]![name]!)]
+        data[`${name} · ${subject.label}`] = measured[subject.label]![name]
+      }
+    const lite = measured.PGlite!
     const readOnly = ['hosts list', 'history', 'rollout status', 'rollout status --json']
     const worst = Math.max(...readOnly.map((n) => median(lite[n]!.wall)))
     record({
@@ -151,12 +188,14 @@ describe(`read-only commands, ${N} hosts`, () => {
       summary: [{ metric: 'slowest read-only command on PGlite, median', target: '< 1 s', value: ms(worst), ok: worst < 1000 }],
       tables: {
         [`Median of ${RUNS} spawns each (wall, peak RSS), interleaved`]: {
-          header: ['command', 'PGlite wall', 'PGlite RSS', 'PGlite, no snapshot: wall', 'RSS', 'Postgres wall', 'Postgres RSS'],
+          header: ['command', 'store (build)', 'median wall', 'median peak RSS'],
           rows: table,
         },
       },
       notes: [
-        `Opening and closing this PGlite store in-process (no command, no query): ${ms(open.window.wallMs)}.`,
+        `Opening and closing this PGlite store in-process (no command, no query): ${ms(open.window.wallMs)}. Reading`,
+        `everything a snapshot holds from it (what a process that opened the store pays at close): ${ms(collect.window.wallMs)},`,
+        `${(JSON.stringify(collect.result).length / 1024).toFixed(0)} KiB of JSON.`,
         '"PGlite" is what a user meets: the command verifies and reads the snapshot the last process to close the',
         'store left beside it (README, "The embedded store"). "No snapshot": that file deleted before every run, so',
         'the command opens PGlite itself (WASM start-up, the store\'s recovery and shutdown checkpoint) and leaves',

@@ -112,7 +112,10 @@ describe('authentication and migration on a private Postgres with scram-sha-256 
     const run = await fleet(url('fleet_ok', SECRET, 'fleet_app'), 'history')
     expect(run.code).toBe(2)
     expect(run.stderr).toBe(`fleet: cannot authenticate to the database at postgres://fleet_ok:***@127.0.0.1:${server.port}/fleet_app: password authentication failed for user "fleet_ok"\n`)
+    // pg would leave this connection open until the server's authentication_timeout (60 s): it is cut at once.
+    const began = Date.now()
     const none = await fleet(url('fleet_ok', null, 'fleet_app'), 'history')
+    expect(Date.now() - began).toBeLessThan(10_000)
     expect(none.code).toBe(2)
     expect(none.stderr).toMatch(/cannot authenticate to the database at postgres:\/\/fleet_ok@127\.0\.0\.1:\d+\/fleet_app: the server asks for a password and the URL has none/)
   })

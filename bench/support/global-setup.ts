@@ -33,5 +33,7 @@ export default function setup(project: TestProject): () => void {
     console.warn(`bench: tsc reported errors (JavaScript emitted anyway):\n${out.slice(0, 2000)}`)
   }
   copyFileSync(path.join(REPO_ROOT, 'bin', 'fleet'), path.join(BUILD_DIR, 'bin', 'fleet'))
+  // The CLI reads its version from the package's package.json (../../package.json from dist/cli).
+  copyFileSync(path.join(REPO_ROOT, 'package.json'), path.join(BUILD_DIR, 'package.json'))
   return () => writeResultsMarkdown()
 }

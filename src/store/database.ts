@@ -57,7 +57,7 @@ async function openPostgres(url: string): Promise<Database> {
   // kysely and the drivers load only here: a read-only command served from the snapshot needs none of them.
   const [{ default: pg }, { Kysely, PostgresDialect }, { migrateToLatest }] = await Promise.all([import('pg'), import('kysely'), import('./migrations.js')])
   // Enough connections that hosts in flight rarely queue for one; writes are short.
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000 })
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000, Client: cutOnFailure(pg.Client) })
   // A client losing its server (idle or mid-query) must not crash the process with an
   // unhandled 'error' event: the failing query rejects, and the engine retries it.
   pool.on('error', () => {})
@@ -65,17 +65,10 @@ async function openPostgres(url: string): Promise<Database> {
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) })
   try {
     // Connect first, so a refused port or a wrong password is not reported as a failed migration.
-    // A client of its own: after some auth failures pg leaves the socket open until the server's
-    // authentication_timeout (60 s), and only a client we hold can be cut at once.
-    const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
-    probe.on('error', () => {})
     try {
-      await probe.connect()
+      ;(await pool.connect()).release()
     } catch (error) {
-      ;(probe as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
       throw describeConnectError(error, url)
-    } finally {
-      await probe.end().catch(() => {})
     }
     await migrateToLatest(db, `the database at ${maskUrl(url)}`)
   } catch (error) {
@@ -84,6 +77,25 @@ async function openPostgres(url: string): Promise<Database> {
     throw new FleetError(`cannot open the database at ${maskUrl(url)}: ${redactSecrets(errorMessage(error))}`, ExitCode.internal)
   }
   return { db, kind: 'postgres', dir: null, lockSince: null, close: () => db.destroy() }
+}
+
+/**
+ * pg's client with one fix: a connection that fails during authentication (e.g. the server asks
+ * for a password the URL does not have) is cut at once; pg leaves that socket open until the
+ * server's authentication_timeout (60 s), and the process could not exit meanwhile.
+ */
+function cutOnFailure<C extends new (...args: any[]) => object>(Base: C): C {
+  const Cut = class extends Base {}
+  const connect = (Base.prototype as { _connect: (this: unknown, callback: (error?: Error) => void) => void })._connect
+  Object.defineProperty(Cut.prototype, '_connect', {
+    value(this: { connection?: { stream?: { destroy(): void } } }, callback: (error?: Error) => void) {
+      connect.call(this, (error) => {
+        if (error) this.connection?.stream?.destroy()
+        callback(error)
+      })
+    },
+  })
+  return Cut
 }
 
 async function openPglite(dir: string): Promise<Database> {
