@@ -22,7 +22,7 @@ export function gateLine(gate: unknown): string {
   const bounds = [num(g, 'min') === null ? null : `min ${formatValue(g.min)}`, num(g, 'max') === null ? null : `max ${formatValue(g.max)}`]
     .filter(Boolean)
     .join(', ')
-  const value = 'value' in g ? `=${formatValue(g.value)}` : ''
+  const value = typeof g.value === 'number' ? `=${formatValue(g.value)}` : ''
   const reason = text(g, 'reason', 80)
   return `${name}${value}${bounds ? ` (${bounds})` : ''} ${text(g, 'verdict', 20) ?? '?'}${reason && g.verdict !== 'pass' ? ` (${reason})` : ''}`
 }
