@@ -1,0 +1,214 @@
+/**
+ * The real engine (decision core + driver + PGlite store) in milliseconds: a fake clock and a
+ * scripted executor make failures happen on cue. Threshold and early halt, stage delays, store
+ * outages, resume of every state a crash can leave a host in, interrupt and abort.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { abortRollout, resumeRollout, runRollout, type RolloutRequest, type RolloutResult } from '../src/rollout/engine.js'
+import type { RolloutEvent } from '../src/rollout/events.js'
+import type { HostStatus } from '../src/rollout/types.js'
+import { Store } from '../src/store/store.js'
+import { openTestStore, type TestStore } from './support/harness.js'
+import { fakeClock, ScriptedFleet } from './support/scripted.js'
+
+const OLD = 'a'.repeat(40)
+const NEW = 'b'.repeat(40)
+
+let testStore: TestStore
+beforeAll(async () => {
+  testStore = await openTestStore('pglite')
+})
+afterAll(async () => {
+  await testStore.close()
+})
+
+const names = (n: number) => Array.from({ length: n }, (_, i) => `h${String(i).padStart(2, '0')}`)
+
+function request(hosts: readonly string[], over: Partial<RolloutRequest> = {}): RolloutRequest {
+  return {
+    hosts: hosts.map((name) => ({ name, address: '127.0.0.1', port: 22, user: 'u', appDir: '/srv/app' })),
+    ref: 'main',
+    stages: [100],
+    failureThreshold: 0.3,
+    concurrency: 2,
+    stageDelayMs: 0,
+    connectTimeoutMs: 1_000,
+    settings: {
+      remote: 'origin',
+      branch: 'main',
+      service: 'app',
+      steps: { install: 'bun install', restart: 'sudo systemctl restart {service}', verify: 'systemctl is-active --quiet {service}', health: null },
+      verify: { delayMs: 5_000, retries: 2, intervalMs: 2_000 },
+      commandTimeoutMs: 120_000,
+    },
+    owner: 'test',
+    seed: 'engine',
+    ...over,
+  }
+}
+
+async function run(fleet: ScriptedFleet, req: RolloutRequest, options: { store?: Store; clock?: ReturnType<typeof fakeClock>; stop?: AbortSignal; onEvent?: (e: RolloutEvent) => void } = {}) {
+  const events: RolloutEvent[] = []
+  const clock = options.clock ?? fakeClock()
+  const result = await runRollout(
+    {
+      store: options.store ?? testStore.store,
+      executor: fleet,
+      clock,
+      listeners: [(e) => (events.push(e), options.onEvent?.(e))],
+      ...(options.stop ? { stop: options.stop } : {}),
+    },
+    req,
+  )
+  return { result, events, clock }
+}
+
+const statuses = async (id: string): Promise<Record<string, HostStatus>> => Object.fromEntries((await testStore.store.listRolloutHosts(id)).map((h) => [h.name, h.status]))
+
+describe('the engine with a fake clock and scripted hosts', () => {
+  it('completes: every host moved and running the target, one connection each, no real waiting', async () => {
+    const fleet = new ScriptedFleet(names(6), OLD, { main: NEW })
+    const started = Date.now()
+    const { result, events, clock } = await run(fleet, request(names(6), { stages: [10, 50, 100], stageDelayMs: 10_000 }))
+    expect(result).toMatchObject({ state: 'completed', exitCode: 0, sha: NEW })
+    for (const h of fleet.hosts.values()) expect({ head: h.head, running: h.running }).toEqual({ head: NEW, running: NEW })
+    expect(fleet.connects).toBe(6)
+    // Two stage delays of 10 s and each stage's verify delay of 5 s passed on the fake clock only.
+    expect(events.filter((e) => e.type === 'stage-delay')).toHaveLength(2)
+    expect(clock.now() - Date.parse('2026-01-01T00:00:00Z')).toBeGreaterThanOrEqual(2 * 10_000 + 3 * 5_000)
+    expect(Date.now() - started).toBeLessThan(5_000)
+    const starts = events.filter((e): e is Extract<RolloutEvent, { type: 'stage-started' }> => e.type === 'stage-started')
+    const ends = events.filter((e): e is Extract<RolloutEvent, { type: 'stage-finished' }> => e.type === 'stage-finished')
+    expect(starts.map((s) => s.hosts.length)).toEqual([1, 2, 3])
+    for (let i = 1; i < starts.length; i++) expect(Date.parse(starts[i]!.at) - Date.parse(ends[i - 1]!.at)).toBeGreaterThanOrEqual(10_000)
+  })
+
+  it('early halt: once the threshold is certainly exceeded, no further host starts → exit 3', async () => {
+    const fleet = new ScriptedFleet(names(10), OLD, { main: NEW })
+    for (const h of fleet.hosts.values()) h.failOn = [{ step: 'install', sha: NEW }]
+    const { result } = await run(fleet, request(names(10), { concurrency: 1 }))
+    expect(result).toMatchObject({ state: 'halted', exitCode: 3 })
+    // 4 of 10 > 0.3 is certain after the 4th failure: the other 6 were never touched.
+    expect(result.counts).toMatchObject({ rolled_back: 4, pending: 6 })
+    const touched = [...fleet.hosts.values()].filter((h) => h.log.some((c) => c.includes('checkout')))
+    expect(touched).toHaveLength(4)
+    for (const h of touched) expect({ head: h.head, running: h.running }).toEqual({ head: OLD, running: OLD })
+  })
+
+  it('under the threshold: the failing host is rolled back, the rest go on → exit 4', async () => {
+    const fleet = new ScriptedFleet(names(5), OLD, { main: NEW })
+    fleet.host('h02').failOn = [{ step: 'verify', sha: NEW }]
+    const { result } = await run(fleet, request(names(5)))
+    expect(result).toMatchObject({ state: 'completed', exitCode: 4 })
+    expect(await statuses(result.rolloutId)).toEqual({ h00: 'success', h01: 'success', h02: 'rolled_back', h03: 'success', h04: 'success' })
+    expect(fleet.host('h02')).toMatchObject({ head: OLD, running: OLD })
+  })
+
+  it('a rollback that fails too → rollback_failed, exit 5', async () => {
+    const fleet = new ScriptedFleet(names(3), OLD, { main: NEW })
+    fleet.host('h01').failOn = [{ step: 'restart', sha: NEW }, { step: 'restart', sha: OLD }]
+    const { result } = await run(fleet, request(names(3), { failureThreshold: 1 }))
+    expect(result).toMatchObject({ exitCode: 5 })
+    expect((await statuses(result.rolloutId)).h01).toBe('rollback_failed')
+  })
+
+  it('a store outage: writes retried, the operator told at once, the rollout completes', async () => {
+    const fleet = new ScriptedFleet(names(4), OLD, { main: NEW })
+    const clock = fakeClock()
+    let downUntil = 0
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })
+    const store = new Proxy(testStore.store, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown
+        if (typeof value !== 'function') return value
+        return (...args: unknown[]) => (clock.now() < downUntil ? Promise.reject(refused) : (value as (...a: unknown[]) => unknown).apply(target, args))
+      },
+    })
+    let first = true
+    const { result, events } = await run(fleet, request(names(4), { concurrency: 1 }), {
+      store,
+      clock,
+      onEvent: (e) => {
+        if (e.type === 'host-finished' && first) {
+          first = false
+          downUntil = clock.now() + 3_000
+        }
+      },
+    })
+    expect(result).toMatchObject({ state: 'completed', exitCode: 0 })
+    const types = events.map((e) => e.type)
+    expect(types.indexOf('store-recovered')).toBeGreaterThan(types.indexOf('store-unavailable'))
+    expect(types.indexOf('store-unavailable')).toBeGreaterThan(-1)
+  })
+
+  it('stopped after the first stage: interrupted (130), then resume finishes the job', async () => {
+    const fleet = new ScriptedFleet(names(4), OLD, { main: NEW })
+    const stop = new AbortController()
+    const { result } = await run(fleet, request(names(4), { stages: [25, 100] }), {
+      stop: stop.signal,
+      onEvent: (e) => e.type === 'stage-finished' && stop.abort('SIGTERM'),
+    })
+    expect(result).toMatchObject({ state: 'interrupted', exitCode: 130 })
+    expect(result.counts).toMatchObject({ success: 1, pending: 3 })
+    const resumed = (await resumeRollout({ store: testStore.store, executor: fleet, clock: fakeClock(), listeners: [] }, 'test')) as RolloutResult
+    expect(resumed).toMatchObject({ rolloutId: result.rolloutId, state: 'completed', exitCode: 0 })
+    for (const h of fleet.hosts.values()) expect(h.head).toBe(NEW)
+  })
+
+  it('abort --rollback after an interrupt: updated hosts moved back, exit 0, recorded as aborted', async () => {
+    const fleet = new ScriptedFleet(names(4), OLD, { main: NEW })
+    const stop = new AbortController()
+    const { result } = await run(fleet, request(names(4), { stages: [50, 100] }), {
+      stop: stop.signal,
+      onEvent: (e) => e.type === 'stage-finished' && stop.abort('SIGINT'),
+    })
+    expect(result.counts).toMatchObject({ success: 2, pending: 2 })
+    const events: RolloutEvent[] = []
+    const aborted = (await abortRollout({ store: testStore.store, executor: fleet, clock: fakeClock(), listeners: [(e) => events.push(e)] }, 'test', { rollback: true })) as RolloutResult & { revertComplete: boolean }
+    expect(aborted).toMatchObject({ state: 'aborted', exitCode: 0, revertComplete: true })
+    expect(aborted.counts).toMatchObject({ rolled_back: 2, pending: 2 })
+    expect(events.at(-1)).toMatchObject({ type: 'rollout-finished', state: 'aborted', exitCode: 0 })
+    for (const h of fleet.hosts.values()) expect(h.head).toBe(OLD)
+  })
+})
+
+describe('resume: every state a crash can leave a host in', () => {
+  it('settles each host from what it really is, then goes on', async () => {
+    const hosts = ['untouched', 'fetched', 'checked-out', 'restarted', 'rolling-back', 'gone']
+    const fleet = new ScriptedFleet(hosts, OLD, { main: NEW })
+    const clock = fakeClock()
+    // What the crashed run recorded, and what is really on each host.
+    const left: Record<string, { previous: string | null; step: string; head: string; running: string }> = {
+      untouched: { previous: null, step: 'connect', head: OLD, running: OLD },
+      fetched: { previous: OLD, step: 'fetch', head: OLD, running: OLD },
+      'checked-out': { previous: OLD, step: 'install', head: NEW, running: OLD },
+      restarted: { previous: OLD, step: 'verify', head: NEW, running: NEW },
+      'rolling-back': { previous: OLD, step: 'rollback', head: OLD, running: NEW },
+      gone: { previous: OLD, step: 'restart', head: NEW, running: NEW },
+    }
+    for (const [name, s] of Object.entries(left)) Object.assign(fleet.host(name), { head: s.head, running: s.running })
+    fleet.host('gone').failOn = [{ step: 'connect' }]
+    const id = '20260101-000000-dead'
+    const { store } = testStore
+    const at = new Date(clock.now() - 120_000)
+    await store.createRollout(
+      { id, state: 'running', ref: 'main', sha: NEW, stages: [100], seed: 's', currentStage: 0, settings: { ...request(hosts, { failureThreshold: 1 }), host: request(hosts).settings } as unknown as Record<string, unknown>, owner: 'dead@elsewhere pid 1', startedAt: at, finishedAt: null, heartbeatAt: at, exitCode: null, error: null },
+      hosts.map((name, position) => ({ name, address: '127.0.0.1', port: 22, user: 'u', appDir: '/srv/app', position, stage: 0, status: 'updating' as const, step: left[name]!.step, previousVersion: left[name]!.previous, newVersion: null, error: null, startedAt: at, finishedAt: null })),
+    )
+    await store.acquireLock(id, 'dead@elsewhere pid 1', at)
+    // The crash came in the middle of a rollback for one host: it must be finished, not re-applied.
+    const resumed = (await resumeRollout({ store, executor: fleet, clock, listeners: [] }, 'test')) as RolloutResult
+    expect(await statuses(id)).toEqual({
+      untouched: 'success', // nothing had changed: updated now
+      fetched: 'success', // nothing had changed yet: updated now
+      'checked-out': 'success', // the update was finished (install, restart, verify)
+      restarted: 'success', // restarted and verified: done
+      'rolling-back': 'rolled_back', // its rollback was cut short: finished now
+      gone: 'rollback_failed', // unreachable: state unknown, the loudest outcome
+    })
+    expect(resumed).toMatchObject({ state: 'completed', exitCode: 5 })
+    for (const name of ['untouched', 'fetched', 'checked-out', 'restarted']) expect(fleet.host(name)).toMatchObject({ head: NEW, running: NEW })
+    expect(fleet.host('rolling-back')).toMatchObject({ head: OLD, running: OLD })
+  })
+})
