@@ -20,6 +20,7 @@ import {
 import { parseDuration } from './duration.js'
 import { gatesParsers, gatesProblems } from './gates.js'
 import { jsonProblem } from './json-error.js'
+import { notifyParsers } from './notify.js'
 import type { FleetConfig } from './types.js'
 
 export interface LoadConfigOptions {
@@ -55,6 +56,8 @@ interface Field {
   readonly parse: Parse
   /** Durations are `key` in the file and `keyMs` in FleetConfig. */
   readonly ms?: boolean
+  /** The whole section is this one value (`notify` is a list, not an object of keys). */
+  readonly whole?: boolean
 }
 
 const fail = (key: string, problem: string, value: unknown): never => {
@@ -164,6 +167,7 @@ const field = (value: unknown, parse: Parse): Field => ({ default: value, parse 
 const durationField = (value: string, positive = false): Field => ({ default: value, parse: duration(positive), ms: true })
 const step = str(checkTemplate)
 const gates = gatesParsers(fail)
+const notify = notifyParsers(fail, localPath)
 
 /** Every key of the config file: its default (as written in the file) and its parser. */
 const SCHEMA = {
@@ -197,6 +201,7 @@ const SCHEMA = {
     failureThreshold: field(0.3, fraction),
     concurrency: field(5, integer(1, 1000)),
     stageDelay: durationField('10s'),
+    cooldown: durationField('0s'),
   },
   gates: {
     bake: durationField('0s'),
@@ -209,6 +214,12 @@ const SCHEMA = {
     errorTimeout: durationField('10m'),
     onFail: field('revert', oneOf('revert', 'halt')),
   },
+  notify: { list: { ...field([], notify.targets), whole: true } },
+  metrics: {
+    pushgateway: field(null, nullable(notify.pushgateway)),
+    textfile: field(null, nullable(notify.textfile)),
+    job: field('fleet', notify.job),
+  },
 } satisfies Record<keyof FleetConfig, Record<string, Field>>
 
 const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
@@ -217,19 +228,24 @@ const FIELDS = Object.entries(SCHEMA).flatMap(([section, keys]) =>
     ...spec,
     section,
     key,
-    dotted: `${section}.${key}`,
+    dotted: spec.whole ? section : `${section}.${key}`,
     prop: spec.ms ? `${key}Ms` : key,
-    env: `FLEET_${section.toUpperCase()}_${kebab(key).replaceAll('-', '_').toUpperCase()}`,
+    env: spec.whole ? `FLEET_${section.toUpperCase()}` : `FLEET_${section.toUpperCase()}_${kebab(key).replaceAll('-', '_').toUpperCase()}`,
   })),
 )
 const BY_KEY = new Map(FIELDS.map((f) => [f.dotted, f]))
 /** Every FLEET_* variable fleet reads. */
 const ENV_NAMES = ['FLEET_CONFIG', ...FIELDS.map((f) => f.env)]
 
-/** The config file's defaults, as written in the file (durations as strings, paths with `~`). */
-export const CONFIG_FILE_DEFAULTS: { readonly [section: string]: { readonly [key: string]: unknown } } = deepFreeze(
-  Object.fromEntries(Object.entries(SCHEMA).map(([s, keys]) => [s, Object.fromEntries(Object.entries(keys).map(([k, f]) => [k, f.default]))])),
-)
+/** The config file's defaults, as written in the file (durations as strings, paths with `~`; `notify` is a list, so has no keys). */
+export const CONFIG_FILE_DEFAULTS = deepFreeze(
+  Object.fromEntries(
+    Object.entries(SCHEMA).map(([s, keys]) => {
+      const fields = Object.entries(keys as Record<string, Field>)
+      return [s, fields[0]?.[1].whole ? fields[0][1].default : Object.fromEntries(fields.map(([k, f]) => [k, f.default]))]
+    }),
+  ),
+) as { readonly [section: string]: { readonly [key: string]: unknown } }
 
 // ---------------------------------------------------------------------------------------------
 // Layers: each yields entries; later entries win.
@@ -288,7 +304,9 @@ function walk(tree: unknown, where: (dotted: string) => string, text: boolean, e
   const entries: Entry[] = []
   for (const [section, keys] of Object.entries(tree)) {
     if (!Object.hasOwn(SCHEMA, section)) errors.push(`${where(section)}: ${unknownKey(section)}`)
-    else if (!isObject(keys)) errors.push(`${where(section)}: "${section}" must be an object, got ${show(keys)}`)
+    else if (BY_KEY.get(section)?.whole) {
+      if (keys !== undefined) entries.push({ where: where(section), dotted: section, value: keys, text })
+    } else if (!isObject(keys)) errors.push(`${where(section)}: "${section}" must be an object, got ${show(keys)}`)
     else
       for (const [key, value] of Object.entries(keys)) {
         const dotted = `${section}.${key}`
@@ -387,7 +405,9 @@ function build(entries: readonly Entry[], cwd: string | null, errors: string[]):
     }
   }
   const config: Record<string, Record<string, unknown>> = {}
-  for (const f of FIELDS) (config[f.section] ??= {})[f.prop] = values.get(f.dotted)
+  for (const f of FIELDS)
+    if (f.whole) (config as Record<string, unknown>)[f.section] = values.get(f.dotted)
+    else (config[f.section] ??= {})[f.prop] = values.get(f.dotted)
   return deepFreeze(config) as unknown as FleetConfig
 }
 

@@ -3,6 +3,7 @@
  * milliseconds, paths with `~` expanded. Produced once at the edge by loadConfig().
  */
 import type { GatesConfig } from '../gates/types.js'
+import type { NotifyTarget } from '../notify/notify.js'
 
 export type HostKeyPolicy = 'strict' | 'accept-new'
 
@@ -44,7 +45,18 @@ export interface FleetConfig {
     readonly failureThreshold: number
     readonly concurrency: number
     readonly stageDelayMs: number
+    /** After a halted or reverted rollout, no new one starts for this long (0: never blocked). */
+    readonly cooldownMs: number
   }
   /** Health gates: bake after every stage (design "Health gates"). */
   readonly gates: GatesConfig
+  /** Webhooks POSTed on chosen events (design "Notifications and metrics"). */
+  readonly notify: readonly NotifyTarget[]
+  readonly metrics: {
+    /** Pushgateway base URL, or null. */
+    readonly pushgateway: string | null
+    /** Absolute path of a `.prom` file for node_exporter's textfile collector, or null. */
+    readonly textfile: string | null
+    readonly job: string
+  }
 }
