@@ -189,7 +189,7 @@ describe('sshd killed in the middle of a host’s install', () => {
     await expectOn(f, 'h02', v2)
     await withPglite(dir, async (s) => {
       expect((await s.listHosts()).find((h) => h.name === 'h01')).toMatchObject({ status: 'rolled_back', currentVersion: v1, previousVersion: v2 })
-      const lock = await s.lockState()
+      const lock = await s.leaseState()
       expect(lock.holder).toBeNull()
     })
   })
@@ -268,7 +268,7 @@ describe('the orchestrator SIGKILLed mid-stage (real Postgres, read while the CL
     const killed = await store.listRolloutHosts(rolloutId)
     expect(killed.filter((r) => r.status === 'updating').length).toBeGreaterThanOrEqual(1)
     expect(killed.filter((r) => r.stage === 0).every((r) => r.status === 'success')).toBe(true)
-    expect((await store.lockState()).rolloutId).toBe(rolloutId)
+    expect((await store.leaseState()).rolloutId).toBe(rolloutId)
     const connectionsBefore = Object.fromEntries(names.map((n) => [n, f.acceptedConnections(n)]))
 
     const status = await runFleet(['rollout', 'status', '--json'], { cwd, env: env.env })
@@ -297,7 +297,7 @@ describe('the orchestrator SIGKILLed mid-stage (real Postgres, read while the CL
     const stored = (await store.listEvents(rolloutId)).map((e) => e.type)
     expect(stored).toContain('rollout-resumed')
     expect(stored.at(-1)).toBe('rollout-finished')
-    expect((await store.lockState()).holder).toBeNull()
+    expect((await store.leaseState()).holder).toBeNull()
   })
 
   it('abort --rollback after the SIGKILL: updated hosts back on v1 (rolled_back), never-started hosts untouched → exit 0', async (t) => {
@@ -328,7 +328,7 @@ describe('the orchestrator SIGKILLed mid-stage (real Postgres, read while the CL
       await expectOn(f, row.name, v1)
     }
     expect((await store.listEvents(rolloutId)).map((e) => e.type)).toContain('rollout-aborting')
-    expect((await store.lockState()).holder).toBeNull()
+    expect((await store.leaseState()).holder).toBeNull()
   })
 
   it('SIGKILL while a host’s install runs (checked out, not restarted): after resume the stored status matches what really runs', async () => {
@@ -389,7 +389,7 @@ describe('SIGINT mid-stage (the built binary, PGlite)', () => {
     const statuses = await withPglite(dir, async (s) => {
       await expectNothingLost(s, rolloutId, names)
       expect(await s.getRollout(rolloutId)).toMatchObject({ state: 'interrupted', exitCode: 130 })
-      expect((await s.lockState()).holder).toBeNull()
+      expect((await s.leaseState()).holder).toBeNull()
       await expectStoreMatchesHosts(f, s, rolloutId, v2)
       return statusesOf(s, rolloutId)
     })
@@ -436,7 +436,7 @@ describe('SIGINT mid-stage (the built binary, PGlite)', () => {
       const h01 = (await s.listRolloutHosts(rolloutId)).find((r) => r.name === 'h01')!
       expect(h01).toMatchObject({ status: 'rolled_back', step: 'install', previousVersion: v1, newVersion: v1 })
       expect(h01.error).toMatch(/install aborted by the operator/)
-      expect((await s.lockState()).holder).toBeNull()
+      expect((await s.leaseState()).holder).toBeNull()
     })
     await expectOn(f, 'h01', v1)
     await expectOn(f, 'h02', v2)
@@ -486,7 +486,7 @@ describe('Postgres restarted mid-rollout (a private server)', () => {
     const stored = (await store.listEvents(result.rolloutId)).map((e) => e.type)
     expect(stored.at(-1)).toBe('rollout-finished')
     expect(stored.filter((t) => t === 'host-finished')).toHaveLength(5)
-    expect((await store.lockState()).holder).toBeNull()
+    expect((await store.leaseState()).holder).toBeNull()
     // The operator was told at once that writes were being retried (and until when), then that the database was back.
     const seen = result.events.map((e) => e.type)
     expect(seen.indexOf('store-unavailable')).toBeGreaterThan(-1)

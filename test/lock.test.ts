@@ -119,7 +119,7 @@ describe('two `rollout start` racing on one Postgres database', () => {
       expect(loser.stdout).toBe('')
       for (const h of f.hosts) await expectOn(f, h.name, round.sha)
       expect(await store.getRollout(started.rolloutId)).toMatchObject({ state: 'completed', exitCode: 0 })
-      expect((await store.lockState()).holder).toBeNull()
+      expect((await store.leaseState()).holder).toBeNull()
     }
     // The losers recorded nothing.
     expect(await store.listRollouts(10)).toHaveLength(rounds.length)
@@ -160,7 +160,7 @@ describe('`fleet rollback <host>` and the rollout lock (Postgres)', () => {
     await expectOn(f, 'h01', v1)
     await expectOn(f, 'h02', v2)
     expect((await store.listHosts()).find((h) => h.name === 'h01')).toMatchObject({ status: 'rolled_back', currentVersion: v1 })
-    expect((await store.lockState()).holder).toBeNull()
+    expect((await store.leaseState()).holder).toBeNull()
   })
 
   it('a `fleet rollback` killed mid-way does not leave the lock held for good: the recovery the tool names releases it', async (t) => {
@@ -182,14 +182,14 @@ describe('`fleet rollback <host>` and the rollout lock (Postgres)', () => {
     rollback.kill('SIGKILL')
     await rollback.exited
     await f.setFault('h01', 'install-hangs', false)
-    expect((await store.lockState()).holder).toMatch(/ pid \d+$/)
+    expect((await store.leaseState()).holder).toMatch(/ pid \d+$/)
 
     // The holder is dead on this machine; start says so and names resume/abort.
     const start = await runFleet(['rollout', 'start'], { cwd, env })
     expect(start.code).toBe(6)
     expect(start.stderr).toMatch(/fleet rollout abort/)
     const abort = await runFleet(['rollout', 'abort'], { cwd, env })
-    expect({ code: abort.code, holder: (await store.lockState()).holder }).toEqual({ code: 0, holder: null })
+    expect({ code: abort.code, holder: (await store.leaseState()).holder }).toEqual({ code: 0, holder: null })
     // It says what it released and which host to check.
     expect(abort.stderr).toMatch(/released the lock left by an interrupted `fleet rollback h01`/)
 

@@ -44,7 +44,7 @@ async function expectRecordedThenResume(f: TestFleet, dir: string, cwd: string, 
     const rollout = await s.getRollout(rolloutId)
     expect(rollout).toMatchObject({ state: 'interrupted', exitCode: 130 })
     expect(rollout?.error).toMatch(cause)
-    expect((await s.lockState()).holder).toBeNull()
+    expect((await s.leaseState()).holder).toBeNull()
     for (const row of await s.listRolloutHosts(rolloutId)) {
       expect(TERMINAL, `${row.name} is ${row.status}`).toContain(row.status)
       await expectOn(f, row.name, row.status === 'success' ? v2 : v1)

@@ -83,7 +83,7 @@ describe('resolving the target', () => {
     expect(error).toBeInstanceOf(FleetError)
     expect((error as FleetError).exitCode).toBe(1)
     expect((error as FleetError).message).toMatch(/no host could answer .*stall-0: connect timed out.*; nothing was changed/)
-    expect((await store.lockState()).holder).toBeNull()
+    expect((await store.leaseState()).holder).toBeNull()
     expect(await store.listRollouts(10)).toEqual([])
   })
 
@@ -140,11 +140,11 @@ describe('resolving the target', () => {
 
   it('a lease left by a start that died before recording its rollout does not block the next start', async () => {
     const { f, store, config } = setUp()
-    await store.acquireLock('20261130-000000-dead', 'someone@elsewhere pid 1', new Date(Date.now() - 120_000))
+    await store.acquireLease('20261130-000000-dead', 'someone@elsewhere pid 1', new Date(Date.now() - 120_000))
     const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, rolloutRequest(config, f.hosts, { ref: 'main', owner: 'test' }))
     expect(result.exitCode).toBe(0)
     expect(result.counts.success).toBe(f.hosts.length) // back from v3 to main (v2)
-    expect((await store.lockState()).holder).toBeNull()
+    expect((await store.leaseState()).holder).toBeNull()
   })
 })
 

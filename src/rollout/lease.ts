@@ -47,7 +47,7 @@ export function keepLease(store: Store, leaseId: string): () => void {
  * nothing (that start had changed no host), so it is cleared.
  */
 export async function takeLeaseForStart(store: Store, clock: Clock, rolloutId: string, owner: string, now: Date): Promise<void> {
-  let lease = await store.acquireLock(rolloutId, owner, now)
+  let lease = await store.acquireLease(rolloutId, owner, now)
   if (
     !lease.acquired &&
     lease.rolloutId !== null &&
@@ -55,8 +55,8 @@ export async function takeLeaseForStart(store: Store, clock: Clock, rolloutId: s
     leaseIsStale(lease.holder, lease.heartbeatAt, clock.now()) &&
     !(await store.getRollout(lease.rolloutId))
   ) {
-    await store.forceReleaseLock(lease.rolloutId)
-    lease = await store.acquireLock(rolloutId, owner, now)
+    await store.releaseLease(lease.rolloutId)
+    lease = await store.acquireLease(rolloutId, owner, now)
   }
   if (lease.acquired) return
   const stale = leaseIsStale(lease.holder, lease.heartbeatAt, clock.now())
@@ -76,10 +76,10 @@ export type TakeOver = { readonly rollout: RolloutRecord } | { readonly cleared:
  */
 export async function takeOverRollout(deps: { readonly store: Store; readonly clock: Clock }, owner: string, verb: string): Promise<TakeOver> {
   const { store, clock } = deps
-  const lease = await store.lockState()
+  const lease = await store.leaseState()
   const rollout = lease.rolloutId ? await store.getRollout(lease.rolloutId) : null
   if (lease.rolloutId && !rollout && leaseIsStale(lease.holder, lease.heartbeatAt ?? new Date(0), clock.now())) {
-    await store.forceReleaseLock(lease.rolloutId)
+    await store.releaseLease(lease.rolloutId)
     const host = rollbackLeaseHost(lease.rolloutId)
     // A single-host `fleet rollback` died holding the lease: say which host to check.
     if (host !== null)
@@ -90,7 +90,7 @@ export async function takeOverRollout(deps: { readonly store: Store; readonly cl
     const latest = await store.getRollout()
     // An interrupted rollout (a signal, output gone) released its lease cleanly; it goes on from where it stopped.
     if (latest?.state === 'interrupted') {
-      const taken = await store.acquireLock(latest.id, owner, new Date(clock.now()))
+      const taken = await store.acquireLease(latest.id, owner, new Date(clock.now()))
       if (!taken.acquired) throw new LockedError(`rollout ${taken.rolloutId} took the lock first (${taken.holder})`)
       await store.updateRollout(latest.id, { state: 'running', finishedAt: null, exitCode: null, error: null })
       return { rollout: latest }
@@ -106,7 +106,7 @@ export async function takeOverRollout(deps: { readonly store: Store; readonly cl
     throw new LockedError(
       `rollout ${rollout.id} is still running (${lease.holder}, last heartbeat ${Math.round(age / 1000)}s ago); stop it with Ctrl-C or SIGTERM where it runs`,
     )
-  if (!(await store.takeOverLock(rollout.id, owner, new Date(clock.now()))))
+  if (!(await store.takeOverLease(rollout.id, owner, new Date(clock.now()))))
     throw new LockedError(`another fleet process took over rollout ${rollout.id} first`)
   return { rollout }
 }

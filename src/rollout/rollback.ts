@@ -6,7 +6,7 @@ import { render } from '../remote/shell.js'
 import type { Executor } from '../ssh/executor.js'
 import type { Store } from '../store/store.js'
 import type { Clock } from './clock.js'
-import { leaseIsStale } from './engine.js'
+import { keepLease, leaseIsStale, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
 import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
 import { isCommitName } from './target.js'
 import type { Host, Sha } from './types.js'
@@ -40,7 +40,7 @@ export async function recordedPreviousVersion(store: Store, name: string): Promi
 /**
  * `fleet rollback <host>`: one host back to its previous version (or --to),
  * with the same steps, verification and automatic restore as a rollout, under
- * the same lock, recorded as events.
+ * the same lease, recorded as events.
  */
 export async function rollbackOneHost(
   deps: { readonly store: Store; readonly executor: Executor; readonly clock: Clock },
@@ -53,18 +53,18 @@ export async function rollbackOneHost(
   const wanted = request.to ?? (await recordedPreviousVersion(store, host.name))
   if (!wanted) throw new UsageError(`no previous version is recorded for ${host.name}; name one with --to <sha>`)
 
-  const lockId = `rollback-${host.name}-${randomBytes(3).toString('hex')}`
-  let lock = await store.acquireLock(lockId, request.owner, new Date(clock.now()))
-  if (!lock.acquired && lock.rolloutId?.startsWith('rollback-') && leaseIsStale(lock.holder, lock.heartbeatAt, clock.now())) {
+  const leaseId = rollbackLeaseId(host.name, randomBytes(3).toString('hex'))
+  let lease = await store.acquireLease(leaseId, request.owner, new Date(clock.now()))
+  if (!lease.acquired && rollbackLeaseHost(lease.rolloutId) !== null && leaseIsStale(lease.holder, lease.heartbeatAt, clock.now())) {
     // A `fleet rollback` that died (SIGKILL) holds nothing a person must resume: take its place.
-    await store.forceReleaseLock(lock.rolloutId)
-    lock = await store.acquireLock(lockId, request.owner, new Date(clock.now()))
+    await store.releaseLease(lease.rolloutId!)
+    lease = await store.acquireLease(leaseId, request.owner, new Date(clock.now()))
   }
-  if (!lock.acquired)
+  if (!lease.acquired)
     throw new LockedError(
-      `${lock.rolloutId?.startsWith('rollback-') ? `another \`fleet rollback\` (${lock.rolloutId})` : `rollout ${lock.rolloutId}`} holds the lock (${lock.holder}, since ${lock.since.toISOString()}); try again when it has finished`,
+      `${rollbackLeaseHost(lease.rolloutId) !== null ? `another \`fleet rollback\` (${lease.rolloutId})` : `rollout ${lease.rolloutId}`} holds the lock (${lease.holder}, since ${lease.since.toISOString()}); try again when it has finished`,
     )
-  const heartbeat = setInterval(() => void store.heartbeat(lockId).catch(() => {}), 5_000)
+  const stopRenewing = keepLease(store, leaseId)
   try {
     const record = (type: string, data: Record<string, unknown>) =>
       store.appendEvent({ rolloutId: null, type, host: host.name, data: { ...data, at: new Date(clock.now()).toISOString() } })
@@ -128,7 +128,7 @@ export async function rollbackOneHost(
     if (error instanceof FleetError) throw error
     throw new FleetError(`rollback of ${host.name} failed: ${errorMessage(error)}`, ExitCode.internal)
   } finally {
-    clearInterval(heartbeat)
-    await store.releaseLock(lockId)
+    stopRenewing()
+    await store.releaseLease(leaseId)
   }
 }

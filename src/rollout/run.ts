@@ -293,7 +293,7 @@ export class RolloutRun {
       error,
       at: finishedAt.toISOString(),
     })
-    await this.retry.write(() => this.deps.store.releaseLock(this.rolloutId))
+    await this.retry.write(() => this.deps.store.releaseLease(this.rolloutId))
     return { rolloutId: this.rolloutId, state, exitCode, sha: this.state.target, counts, outcomes: this.outcomes }
   }
 

@@ -60,7 +60,7 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Pr
     try {
       resolved = await planRollout(deps, request, sessions)
     } catch (error) {
-      await store.releaseLock(rolloutId)
+      await store.releaseLease(rolloutId)
       throw error
     }
     const settings: RolloutSettings = {

@@ -87,7 +87,7 @@ export type RolloutHostPatch = Partial<
   Pick<RolloutHostRecord, 'status' | 'step' | 'previousVersion' | 'newVersion' | 'error' | 'startedAt' | 'finishedAt'>
 >
 
-export type LockResult =
+export type LeaseResult =
   | { readonly acquired: true }
   | { readonly acquired: false; readonly rolloutId: string | null; readonly holder: string; readonly since: Date; readonly heartbeatAt: Date }
 
@@ -495,7 +495,7 @@ export class Store {
    * Takes the lease if nobody holds it. A single conditional UPDATE is atomic
    * on Postgres, so two machines racing for it cannot both win.
    */
-  async acquireLock(rolloutId: string, holder: string, now = new Date()): Promise<LockResult> {
+  async acquireLease(rolloutId: string, holder: string, now = new Date()): Promise<LeaseResult> {
     const result = await this.db
       .updateTable('fleet_lock')
       .set({ rollout_id: rolloutId, holder, acquired_at: now, heartbeat_at: now })
@@ -514,7 +514,7 @@ export class Store {
   }
 
   /** Hands a held (possibly stale) lease to a new holder, e.g. for resume; only if it is still `rolloutId`'s. */
-  async takeOverLock(rolloutId: string, holder: string, now = new Date()): Promise<boolean> {
+  async takeOverLease(rolloutId: string, holder: string, now = new Date()): Promise<boolean> {
     const result = await this.db
       .updateTable('fleet_lock')
       .set({ holder, heartbeat_at: now })
@@ -531,7 +531,7 @@ export class Store {
     })
   }
 
-  async releaseLock(rolloutId: string): Promise<void> {
+  async releaseLease(rolloutId: string): Promise<void> {
     await this.db
       .updateTable('fleet_lock')
       .set({ rollout_id: null, holder: null, acquired_at: null, heartbeat_at: null })
@@ -540,12 +540,7 @@ export class Store {
       .execute()
   }
 
-  /** Frees a lease whoever holds it; only for a holder proven dead (see leaseIsStale). */
-  async forceReleaseLock(rolloutId: string): Promise<void> {
-    await this.releaseLock(rolloutId)
-  }
-
-  async lockState(): Promise<{ rolloutId: string | null; holder: string | null; since: Date | null; heartbeatAt: Date | null }> {
+  async leaseState(): Promise<{ rolloutId: string | null; holder: string | null; since: Date | null; heartbeatAt: Date | null }> {
     const row = await this.db.selectFrom('fleet_lock').selectAll().where('id', '=', 1).executeTakeFirstOrThrow()
     return { rolloutId: row.rollout_id, holder: row.holder, since: toDate(row.acquired_at), heartbeatAt: toDate(row.heartbeat_at) }
   }
