@@ -8,7 +8,7 @@ import { join } from 'node:path'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { publish, renderMetrics, writeFileAtomic, type MetricsSnapshot } from '../src/metrics/index.js'
+import { publish, renderMetrics, snapshotFromEvents, writeFileAtomic, type MetricsSnapshot } from '../src/metrics/index.js'
 import { pushgatewaySkipReason, startPushgateway, type TestPushgateway } from './support/pushgateway.js'
 
 const snapshot: MetricsSnapshot = {
@@ -66,6 +66,36 @@ describe('metrics text', () => {
     expect([...series(text, 'fleet_rollout_state').values()].every((v) => v === 0)).toBe(true)
     expect(text).not.toContain('fleet_rollout_info')
     expect(text).toContain('fleet_last_success_timestamp_seconds 0')
+  })
+})
+
+describe('snapshotFromEvents', () => {
+  it('percent from the last stage started, gates from the last measurement, decisions and rollbacks counted', () => {
+    const ev = (type: string, data: Record<string, unknown>) => ({ at: new Date(0), type, host: null, data: { type, ...data } })
+    const events = [
+      ev('rollout-started', {}),
+      ev('stage-started', { stage: 0, percent: 10 }),
+      ev('host-step', { host: 'a' }),
+      ev('host-finished', { host: 'a', status: 'success' }),
+      ev('stage-finished', { stage: 0 }),
+      ev('gate-measured', { stage: 0, gates: [{ name: 'error_rate', value: 0.5, verdict: 'fail' }] }),
+      ev('gate-measured', { stage: 0, gates: [{ name: 'error_rate', value: 0.001, verdict: 'pass' }, { name: 'smoke', value: null, verdict: 'weird' }] }),
+      ev('gates-passed', { stage: 0 }),
+      ev('stage-started', { stage: 1, percent: 50 }),
+      ev('host-finished', { host: 'b', status: 'rolled_back' }),
+      ev('host-finished', { host: 'c', status: 'rollback_failed' }),
+      ev('rollout-paused', { actor: 'alice@x' }),
+    ]
+    const at = new Date('2026-11-30T12:00:00Z')
+    const base = { rollout: { id: 'r-1', state: 'paused' }, hosts: { success: 1 }, events, lastRunAt: at, lastSuccessAt: null }
+    expect(snapshotFromEvents(base)).toEqual({
+      rolloutId: 'r-1', state: 'paused', percent: 50, hosts: { success: 1 }, gates: [], decisions: 8, rollbacks: 2, lastRunAt: at, lastSuccessAt: null,
+    })
+    expect(snapshotFromEvents({ ...base, events: events.slice(0, 8) }).gates).toEqual([
+      { name: 'error_rate', value: 0.001, verdict: 'pass' },
+      { name: 'smoke', value: null, verdict: null },
+    ])
+    expect(snapshotFromEvents({ ...base, rollout: null, events: [] })).toMatchObject({ rolloutId: null, state: null, percent: 0, decisions: 0 })
   })
 })
 
