@@ -1,6 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import stringWidth from 'string-width'
-import stripAnsi from 'strip-ansi'
 
 import { formatDuration, parseDuration } from '../../config/duration.js'
 import { FleetError, ExitCode, UsageError } from '../../errors.js'
@@ -40,16 +38,18 @@ const isStale = (status: RolloutStatus, now: number): boolean =>
 /** The code the rollout itself ended with (recorded, or derived from its state for older records). */
 const rolloutExitCode = (status: RolloutStatus): number => status.exitCode ?? exitCodeFor(status.state as RolloutState, status.counts)
 
-/** Rows a text takes on a terminal `columns` wide (long lines wrap). */
-const rowsOf = (text: string, columns: number): number =>
-  text.split('\n').reduce((sum, line) => sum + Math.max(1, Math.ceil(stringWidth(stripAnsi(line)) / columns)), 0)
 
 /**
  * Redraws a view in place on a terminal: cursor up over the previous frame, erase to the end of
  * the screen, write the new one. Scrollback keeps only the last frame. A frame taller than the
  * screen is cut (the cursor cannot go above the top to erase it).
  */
-function inPlace(stream: NodeJS.WritableStream & { columns?: number; rows?: number }) {
+async function inPlace(stream: NodeJS.WritableStream & { columns?: number; rows?: number }) {
+  // Loaded only for a terminal view: the one-shot status and --json need neither.
+  const [{ default: stringWidth }, { default: stripAnsi }] = await Promise.all([import('string-width'), import('strip-ansi')])
+  /** Rows a text takes on a terminal `columns` wide (long lines wrap). */
+  const rowsOf = (text: string, columns: number): number =>
+    text.split('\n').reduce((sum, line) => sum + Math.max(1, Math.ceil(stringWidth(stripAnsi(line)) / columns)), 0)
   let drawn = 0
   return (frame: string): void => {
     // A terminal of unknown size (0×0 under some ptys) counts as 80 columns and unbounded height.
@@ -97,7 +97,7 @@ export async function rolloutStatus(id: string | undefined, flags: RolloutStatus
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
     const deadline = timeoutMs === null ? Infinity : Date.now() + timeoutMs
-    const draw = inPlace(out.stdout)
+    const draw = out.live ? await inPlace(out.stdout) : () => {}
     try {
       let shown = ''
       for (;;) {
