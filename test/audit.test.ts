@@ -22,10 +22,11 @@ const engine: RolloutEvent[] = [
   { type: 'stage-finished', rolloutId: 'r-9', stage: 0, percent: 50, counts, failureRate: 0, halted: false, at: t(1) },
 ]
 const control = [
-  { type: 'gate-measured', rolloutId: 'r-9', stage: 0, verdict: 'pass', at: t(2), gates: [{ name: 'error_rate', value: 0.0021, min: null, max: 0.01, verdict: 'pass', reason: null }, { name: 'smoke', value: null, min: null, max: null, verdict: 'pass', reason: 'exit 0' }] },
+  { type: 'bake-started', rolloutId: 'r-9', stage: 0, bakeMs: 600_000, intervalMs: 60_000, endsAt: t(11), at: t(1) },
+  { type: 'gate-measured', rolloutId: 'r-9', stage: 0, verdict: 'pass', at: t(2), gates: [{ name: 'error_rate', kind: 'metric', value: 0.0021, min: null, max: 0.01, verdict: 'pass', reason: '0.0021 within max 0.01' }, { name: 'smoke', kind: 'check', value: 0, min: null, max: null, verdict: 'pass', reason: 'exit 0' }] },
   { type: 'rollout-paused', rolloutId: 'r-9', stage: 0, actor: 'alice@ops-1', reason: 'latency | spike on *eu* <b>', at: t(3) },
   { type: 'rollout-resumed', rolloutId: 'r-9', stage: 0, actor: 'alice@ops-1', owner: 'alice@ops-1 pid 4242', at: t(10) },
-  { type: 'gate-measured', rolloutId: 'r-9', stage: 0, verdict: 'fail', at: t(11), gates: [{ name: 'error_rate', value: 0.052, min: null, max: 0.01, verdict: 'fail', reason: 'above max' }] },
+  { type: 'gate-measured', rolloutId: 'r-9', stage: 0, verdict: 'fail', at: t(11), gates: [{ name: 'error_rate', kind: 'metric', value: 0.052, min: null, max: 0.01, verdict: 'fail', reason: 'above max' }] },
   { type: 'gates-failed', rolloutId: 'r-9', stage: 0, reason: 'error_rate 0.052 above max 0.01', onFail: 'revert', at: t(11) },
   { type: 'host-finished', rolloutId: 'r-9', stage: 0, host: 'web-1', status: 'rolled_back', previousVersion: PREV, newVersion: PREV, failedStep: null, error: 'gate error_rate failed at stage 1\n\u001b[2Jcleared', durationMs: 3000, at: t(12) },
   { type: 'rollout-finished', rolloutId: 'r-9', state: 'halted', exitCode: 3, counts: { ...counts, success: 0, rolled_back: 1, pending: 2 }, durationMs: 12 * 60_000, error: null, at: t(12) },
@@ -57,6 +58,7 @@ describe('auditText', () => {
       `${t(0)}  fleet        stage 1 (50%) started: 1 host`,
       `${t(1)}  fleet        web-1 updated 0f0e0d0 → a1b2c3d in 4.2s`,
       `${t(1)}  fleet        stage 1 (50%) done: success 1; failure rate 0%`,
+      `${t(1)}  fleet        stage 1 bake started: 10m, measured every 1m until ${t(11)}`,
       `${t(2)}  fleet        stage 1 gates measured: pass — error_rate=0.0021 (max 0.01) pass; smoke pass`,
       `${t(3)}  alice@ops-1  * rollout paused — latency | spike on *eu* <b>`,
       `${t(10)}  alice@ops-1  * rollout resumed at stage 1`,
@@ -67,7 +69,7 @@ describe('auditText', () => {
       '',
     ])
     expect(text).not.toContain('\u001b')
-    expect(auditText(stored, { all: true }).split('\n')).toHaveLength(14)
+    expect(auditText(stored, { all: true }).split('\n')).toHaveLength(15)
     expect(auditText([])).toBe('no events recorded\n')
   })
 })
@@ -79,7 +81,7 @@ describe('auditJson', () => {
     const objects = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
     expect(objects[0]).toEqual({ ...engine[0], who: null, manual: false, summary: 'rollout started: main → a1b2c3d on 3 hosts, stages 50% (1) → 100% (2)' })
     expect(objects.find((o) => o.type === 'rollout-paused')).toMatchObject({ actor: 'alice@ops-1', reason: 'latency | spike on *eu* <b>', who: 'alice@ops-1', manual: true })
-    expect(objects.find((o) => o.type === 'gate-measured')!.gates).toEqual(control[0]!.gates)
+    expect(objects.find((o) => o.type === 'gate-measured')!.gates).toEqual(control[1]!.gates)
   })
 })
 

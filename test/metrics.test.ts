@@ -79,7 +79,7 @@ describe('snapshotFromEvents', () => {
       ev('host-finished', { host: 'a', status: 'success' }),
       ev('stage-finished', { stage: 0 }),
       ev('gate-measured', { stage: 0, gates: [{ name: 'error_rate', value: 0.5, verdict: 'fail' }] }),
-      ev('gate-measured', { stage: 0, gates: [{ name: 'error_rate', value: 0.001, verdict: 'pass' }, { name: 'smoke', value: null, verdict: 'weird' }] }),
+      ev('gate-measured', { stage: 0, gates: [{ name: 'error_rate', value: 0.001, verdict: 'pass' }, { name: 'smoke', value: null, verdict: 'weird' }, { name: 'e2e', kind: 'check', value: 1, verdict: 'fail' }] }),
       ev('gates-passed', { stage: 0 }),
       ev('stage-started', { stage: 1, percent: 50 }),
       ev('host-finished', { host: 'b', status: 'rolled_back' }),
@@ -94,6 +94,7 @@ describe('snapshotFromEvents', () => {
     expect(snapshotFromEvents({ ...base, events: events.slice(0, 8) }).gates).toEqual([
       { name: 'error_rate', value: 0.001, verdict: 'pass' },
       { name: 'smoke', value: null, verdict: null },
+      { name: 'e2e', value: null, verdict: 'fail' },
     ])
     expect(snapshotFromEvents({ ...base, rollout: null, events: [] })).toMatchObject({ rolloutId: null, state: null, percent: 0, decisions: 0 })
   })

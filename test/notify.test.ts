@@ -180,6 +180,11 @@ describe('notify', () => {
     expect(summary(failed)).toMatch(/^notification of rollout-started to http:\/\/127\.0\.0\.1:\d+\/… failed after 2 attempts: ECONNREFUSED$/)
   })
 
+  it('a URL that does not parse is a failure result too', async () => {
+    const [result] = await notify([{ url: 'not a url', format: 'json' }], started, { ...FAST, retries: 0 })
+    expect(result).toMatchObject({ ok: false, attempts: 1, error: 'invalid URL', url: '(invalid URL)' })
+  })
+
   it('sends basic auth from the URL without printing it', async () => {
     const url = receiver.url.replace('http://', 'http://alice:s3cret@')
     const [result] = await notify([{ url, format: 'json' }], started, FAST)

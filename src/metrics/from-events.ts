@@ -6,6 +6,7 @@ export const DECISION_TYPES = [
   'rollout-started',
   'stage-started',
   'stage-finished',
+  'bake-started',
   'gate-measured',
   'gates-passed',
   'gates-failed',
@@ -52,12 +53,13 @@ export function snapshotFromEvents(input: SnapshotInput): MetricsSnapshot {
     if (event.type === 'gate-measured' && Array.isArray(d.gates))
       gates = d.gates.flatMap((g: unknown) => {
         if (typeof g !== 'object' || g === null) return []
-        const { name, value, verdict } = g as Record<string, unknown>
+        const { name, value, verdict, kind } = g as Record<string, unknown>
         if (typeof name !== 'string') return []
         return [
           {
             name,
-            value: typeof value === 'number' ? value : null,
+            // A check's value is its exit code, not a measurement: left out of fleet_gate_value.
+            value: typeof value === 'number' && kind !== 'check' ? value : null,
             verdict: (GATE_VERDICTS as readonly unknown[]).includes(verdict) ? (verdict as GateVerdict) : null,
           },
         ]

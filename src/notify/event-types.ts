@@ -11,6 +11,7 @@ export const EVENT_TYPES = [
   'host-finished',
   'stage-finished',
   'stage-delay',
+  'bake-started',
   'gate-measured',
   'gates-passed',
   'gates-failed',

@@ -22,34 +22,39 @@ const MAX_BODY = 2048
  * text never contains the URL (it may carry credentials).
  */
 export function postOnce(url: string, payload: string, options: PostOptions): Promise<PostOutcome> {
-  return new Promise((resolve) => {
-    const target = new URL(url)
-    const client = target.protocol === 'https:' ? https : http
-    let settled = false
-    const done = (outcome: PostOutcome): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      resolve(outcome)
-    }
-    const req = client.request(target, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'user-agent': 'fleet', ...options.headers },
-    })
-    const timer = setTimeout(() => {
-      done({ kind: 'network', error: `timed out after ${options.timeoutMs} ms` })
-      req.destroy()
-    }, options.timeoutMs)
-    req.on('error', (error: NodeJS.ErrnoException) => done({ kind: 'network', error: error.code ?? sanitizeLine(errorMessage(error)) }))
-    req.on('response', (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        if (body.length < MAX_BODY) body += chunk
-      })
-      res.on('end', () => done({ kind: 'response', status: res.statusCode ?? 0, body: sanitizeLine(body).slice(0, 200) }))
-      res.on('error', (error) => done({ kind: 'network', error: sanitizeLine(errorMessage(error)) }))
-    })
-    req.end(payload)
+  // A URL that does not parse (config bypassed) or a request that throws at once is an outcome too.
+  return new Promise<PostOutcome>((resolve) => send(url, payload, options, resolve)).catch(
+    (error: unknown): PostOutcome => ({ kind: 'network', error: error instanceof TypeError ? 'invalid URL' : sanitizeLine(errorMessage(error)).slice(0, 200) }),
+  )
+}
+
+function send(url: string, payload: string, options: PostOptions, resolve: (outcome: PostOutcome) => void): void {
+  const target = new URL(url)
+  const client = target.protocol === 'https:' ? https : http
+  let settled = false
+  const done = (outcome: PostOutcome): void => {
+    if (settled) return
+    settled = true
+    clearTimeout(timer)
+    resolve(outcome)
+  }
+  const req = client.request(target, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'user-agent': 'fleet', ...options.headers },
   })
+  const timer = setTimeout(() => {
+    done({ kind: 'network', error: `timed out after ${options.timeoutMs} ms` })
+    req.destroy()
+  }, options.timeoutMs)
+  req.on('error', (error: NodeJS.ErrnoException) => done({ kind: 'network', error: error.code ?? sanitizeLine(errorMessage(error)) }))
+  req.on('response', (res) => {
+    let body = ''
+    res.setEncoding('utf8')
+    res.on('data', (chunk: string) => {
+      if (body.length < MAX_BODY) body += chunk
+    })
+    res.on('end', () => done({ kind: 'response', status: res.statusCode ?? 0, body: sanitizeLine(body).slice(0, 200) }))
+    res.on('error', (error) => done({ kind: 'network', error: sanitizeLine(errorMessage(error)) }))
+  })
+  req.end(payload)
 }

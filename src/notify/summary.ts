@@ -22,7 +22,8 @@ export function gateLine(gate: unknown): string {
   const bounds = [num(g, 'min') === null ? null : `min ${formatValue(g.min)}`, num(g, 'max') === null ? null : `max ${formatValue(g.max)}`]
     .filter(Boolean)
     .join(', ')
-  const value = typeof g.value === 'number' ? `=${formatValue(g.value)}` : ''
+  // A check's value is its exit code: the verdict and reason say it better.
+  const value = typeof g.value === 'number' && g.kind !== 'check' ? `=${formatValue(g.value)}` : ''
   const reason = text(g, 'reason', 80)
   return `${name}${value}${bounds ? ` (${bounds})` : ''} ${text(g, 'verdict', 20) ?? '?'}${reason && g.verdict !== 'pass' ? ` (${reason})` : ''}`
 }
@@ -63,6 +64,10 @@ export function summary(event: FleetEventLike): string {
     }
     case 'stage-delay':
       return `waiting ${formatDuration(num(event, 'delayMs') ?? 0)} before the next stage`
+    case 'bake-started': {
+      const ends = text(event, 'endsAt', 40)
+      return `${stageLabel(event)} bake started: ${formatDuration(num(event, 'bakeMs') ?? 0)}, measured every ${formatDuration(num(event, 'intervalMs') ?? 0)}${ends ? ` until ${ends}` : ''}`
+    }
     case 'gate-measured':
       return `${stageLabel(event)} gates ${text(event, 'verdict', 20) ?? '?'}: ${list(event, 'gates').map(gateLine).join(', ') || 'no gates'}`
     case 'gates-passed':
