@@ -1,5 +1,4 @@
-import { formatDuration } from '../config/duration.js'
-import { counts, num, short, text } from '../notify/fields.js'
+import { counts, formatDuration, num, short, text } from '../notify/fields.js'
 import { sanitizeLine } from '../text/sanitize.js'
 import { auditEntries, isNoise, type AuditEntry, type StoredEvent } from './entries.js'
 

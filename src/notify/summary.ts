@@ -1,7 +1,6 @@
-import { formatDuration } from '../config/duration.js'
 import { sanitizeLine } from '../text/sanitize.js'
 import type { FleetEventLike } from './event-types.js'
-import { counts, formatValue, list, num, short, stageLabel, text, who } from './fields.js'
+import { counts, formatDuration, formatValue, list, num, short, stageLabel, text, who } from './fields.js'
 
 const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`
 const by = (event: FleetEventLike): string => {
