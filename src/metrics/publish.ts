@@ -1,14 +1,16 @@
 import http from 'node:http'
 import https from 'node:https'
 
-import { Pushgateway } from 'prom-client'
+import type { Registry } from 'prom-client'
 
 import { errorMessage } from '../errors.js'
 import { displayUrl } from '../notify/url.js'
 import { sanitizeLine } from '../text/sanitize.js'
-import { buildRegistry } from './registry.js'
 import type { MetricsSnapshot } from './snapshot.js'
 import { writeFileAtomic } from './textfile.js'
+
+/** prom-client takes ~100 ms to load: only a run that publishes pays for it, not every idle tick. */
+const registryFor = async (snapshot: MetricsSnapshot): Promise<Registry> => (await import('./registry.js')).buildRegistry(snapshot)
 
 export interface PublishOptions {
   /** Pushgateway base URL (`http://pushgateway:9091`); null/omitted: no push. */
@@ -35,7 +37,8 @@ export interface PublishResult {
 
 const failure = (error: unknown): PublishOutcome => ({ ok: false, error: sanitizeLine(errorMessage(error)).slice(0, 300) })
 
-async function push(registry: ReturnType<typeof buildRegistry>, url: string, job: string, timeoutMs: number): Promise<PublishOutcome> {
+async function push(registry: Registry, url: string, job: string, timeoutMs: number): Promise<PublishOutcome> {
+  const { Pushgateway } = await import('prom-client')
   // A private agent without keep-alive: no socket outlives the push and keeps a tick's process alive.
   const agent = url.startsWith('https:') ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false })
   const gateway = new Pushgateway(url, { timeout: timeoutMs, agent }, registry)
@@ -62,7 +65,17 @@ async function push(registry: ReturnType<typeof buildRegistry>, url: string, job
  * failure is returned (for the caller to record or print); nothing else depends on it.
  */
 export async function publish(snapshot: MetricsSnapshot, options: PublishOptions): Promise<PublishResult> {
-  const registry = buildRegistry(snapshot)
+  let registry: Registry
+  try {
+    registry = await registryFor(snapshot)
+  } catch (error) {
+    // A gate name prom-client refuses, say: nothing can be published, and that is all.
+    const outcome = failure(error)
+    return {
+      ...(options.pushgateway ? { pushgateway: { ...outcome, url: displayUrl(options.pushgateway) } } : {}),
+      ...(options.textfile ? { textfile: { ...outcome, path: options.textfile } } : {}),
+    }
+  }
   const { pushgateway, textfile } = options
   const [pushed, written] = await Promise.all([
     pushgateway ? push(registry, pushgateway, options.job ?? 'fleet', options.timeoutMs ?? 5000) : undefined,
@@ -80,4 +93,4 @@ export async function publish(snapshot: MetricsSnapshot, options: PublishOptions
 }
 
 /** The snapshot in the Prometheus text format (for `--json`-less debugging and tests). */
-export const renderMetrics = (snapshot: MetricsSnapshot): Promise<string> => buildRegistry(snapshot).metrics()
+export const renderMetrics = async (snapshot: MetricsSnapshot): Promise<string> => (await registryFor(snapshot)).metrics()
