@@ -7,6 +7,7 @@ export const ExitCode = {
   rolledBack: 4,
   rollbackFailed: 5,
   locked: 6,
+  paused: 7,
   interrupted: 130,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]

@@ -21,6 +21,7 @@ function view(hosts: string[], over: Partial<RolloutView> = {}): RolloutView {
     stage: 0,
     stageStarted: true,
     stageFinishedAt: null,
+    gates: null,
     ...over,
   }
 }
@@ -49,7 +50,7 @@ describe('decide', () => {
       { kind: 'finish-stage', stage: 0, counts: { pending: 1, updating: 0, success: 0, failed: 1, rolled_back: 0, rollback_failed: 0, skipped: 2 }, failureRate: 0.5, halted: true },
     ],
     ['a finished stage over the threshold halts the rollout', view(['0:failed', '1:pending'], { stageFinishedAt: T }), facts(), { kind: 'finish', state: 'halted' }],
-    ['between stages: the delay', view(['0:success', '1:pending'], { stageFinishedAt: T }), facts(), { kind: 'wait-until', until: T + 10_000 }],
+    ['between stages: the delay', view(['0:success', '1:pending'], { stageFinishedAt: T }), facts(), { kind: 'wait-until', until: T + 10_000, for: 'stage-delay' }],
     ['after the delay: the next stage', view(['0:success', '1:pending'], { stageFinishedAt: T - 10_000 }), facts(), { kind: 'start-stage', stage: 1 }],
     ['an empty middle stage is passed over', view(['0:success', '2:pending'], { stageFinishedAt: T - 10_000 }), facts(), { kind: 'start-stage', stage: 2 }],
     ['the last stage finished: completed', view(['0:success', '1:success'], { stage: 1, stageFinishedAt: T }), facts(), { kind: 'finish', state: 'completed' }],

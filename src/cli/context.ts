@@ -93,7 +93,7 @@ export const hostSettings = (config: FleetConfig): HostSettings => ({
 export const rolloutRequest = (
   config: FleetConfig,
   hosts: readonly Host[],
-  options: { readonly ref?: string | undefined; readonly seed?: string | undefined; readonly owner?: string },
+  options: { readonly ref?: string | undefined; readonly seed?: string | undefined; readonly owner?: string; readonly checksDir?: string },
 ): RolloutRequest => ({
   hosts,
   ref: options.ref ?? config.app.branch,
@@ -103,6 +103,8 @@ export const rolloutRequest = (
   stageDelayMs: config.rollout.stageDelayMs,
   connectTimeoutMs: config.ssh.connectTimeoutMs,
   settings: hostSettings(config),
+  gates: config.gates,
+  ...(options.checksDir ? { checksDir: options.checksDir } : {}),
   owner: options.owner ?? owner(),
   ...(options.seed ? { seed: options.seed } : {}),
 })

@@ -2,6 +2,7 @@ import { formatDuration } from '../config/duration.js'
 import type { RolloutEvent, StatusCounts } from '../rollout/events.js'
 import { describeOutcome } from '../rollout/outcome.js'
 import { palette, shortSha, statusColor } from './style.js'
+import { summary } from '../notify/summary.js'
 import { sanitize } from '../text/sanitize.js'
 
 export interface PlainOptions {
@@ -54,6 +55,13 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
             ? `stopping${event.cause ? ` (${event.cause})` : ''}: no new hosts will start; hosts in flight finish (Ctrl-C again to abort them and roll them back)`
             : 'aborting: in-flight hosts are being rolled back',
         )
+      case 'bake-started':
+      case 'gate-measured':
+      case 'gates-passed':
+        return summary(event)
+      case 'gates-failed':
+      case 'rollout-paused':
+        return c.yellow(summary(event))
       case 'store-unavailable':
         return c.yellow(`database unreachable (${event.error}): retrying writes until ${event.retryUntil}; no new hosts start meanwhile, hosts in flight finish`)
       case 'store-recovered':

@@ -1,3 +1,5 @@
+import { evaluateBake, type BakeConfig } from '../gates/bake.js'
+import type { MeasurementRecord, OnFail } from '../gates/types.js'
 import type { StatusCounts } from './events.js'
 import { emptyCounts } from './events.js'
 import { failureRate, haltIsCertain, type StageTally } from './plan.js'
@@ -19,6 +21,22 @@ export interface HostView {
   readonly status: HostStatus
 }
 
+/** The health gates of the current stage's bake (null: no gates and no bake, promote at once). */
+export interface GatesView {
+  readonly bake: BakeConfig
+  /** Metrics plus checks. */
+  readonly gateCount: number
+  readonly onFail: OnFail
+  /** When this stage's bake began: the stage's end, or a resume (which bakes again from zero). */
+  readonly since: number
+  /** This bake's measurements, oldest first. */
+  readonly measurements: readonly MeasurementRecord[]
+  /** The bake's verdict was recorded. */
+  readonly passed: boolean
+  /** A person ended the bake as passed (`fleet rollout promote`). */
+  readonly promoted: boolean
+}
+
 export interface RolloutView {
   /** Cumulative percentages; the hosts carry their stage index. */
   readonly stages: readonly number[]
@@ -33,6 +51,7 @@ export interface RolloutView {
   readonly stageStarted: boolean
   /** When the current stage finished (ms since the epoch), null while it runs. */
   readonly stageFinishedAt: number | null
+  readonly gates: GatesView | null
 }
 
 export interface Facts {
@@ -56,8 +75,15 @@ export type Decision =
   | { readonly kind: 'wait-hosts' }
   | { readonly kind: 'start-stage'; readonly stage: number }
   | { readonly kind: 'finish-stage'; readonly stage: number; readonly counts: StatusCounts; readonly failureRate: number; readonly halted: boolean }
-  /** The stage delay: go on at `until`, or earlier if stopped. */
-  | { readonly kind: 'wait-until'; readonly until: number }
+  /** The stage delay or the next gate measurement: go on at `until`, or earlier if stopped. */
+  | { readonly kind: 'wait-until'; readonly until: number; readonly for: 'stage-delay' | 'measurement' }
+  /** Take one measurement of every gate now. */
+  | { readonly kind: 'measure'; readonly stage: number; readonly bakeEndsAt: number }
+  | { readonly kind: 'gates-passed'; readonly stage: number }
+  /** The release is unhealthy: move the hosts back (`revert`) or stop where it is (`halt`); the rollout ends halted. */
+  | { readonly kind: 'gates-failed'; readonly stage: number; readonly reason: string; readonly onFail: OnFail }
+  /** Inconclusive or unreachable gates: wait for a person or for data; nothing is promoted or rolled back. */
+  | { readonly kind: 'pause'; readonly stage: number; readonly reason: string }
   | { readonly kind: 'finish'; readonly state: 'completed' | 'halted' | 'interrupted' }
   /** The store gave up or a host's work broke: leave the rollout as recorded and report. */
   | { readonly kind: 'give-up' }
@@ -115,9 +141,24 @@ export function decide(view: RolloutView, facts: Facts, now: number): Decision {
 
   if (facts.stopped) return { kind: 'finish', state: 'interrupted' }
   if (failureRate(stageTally(view, stage)) > view.failureThreshold) return { kind: 'finish', state: 'halted' }
+  const gates = view.gates
+  if (gates && !gates.passed) {
+    if (gates.promoted) return { kind: 'gates-passed', stage }
+    const bake = evaluateBake({ config: gates.bake, gateCount: gates.gateCount, stageFinishedAt: gates.since, measurements: gates.measurements })
+    switch (bake.kind) {
+      case 'measure-at':
+        return now >= bake.at ? { kind: 'measure', stage, bakeEndsAt: bake.bakeEndsAt } : { kind: 'wait-until', until: bake.at, for: 'measurement' }
+      case 'pass':
+        return { kind: 'gates-passed', stage }
+      case 'fail':
+        return { kind: 'gates-failed', stage, reason: bake.reason, onFail: gates.onFail }
+      case 'pause':
+        return { kind: 'pause', stage, reason: bake.reason }
+    }
+  }
   const next = nonEmptyAfter(view, stage)
   if (next === null) return { kind: 'finish', state: 'completed' }
   const until = view.stageFinishedAt + view.stageDelayMs
-  if (now < until) return { kind: 'wait-until', until }
+  if (now < until) return { kind: 'wait-until', until, for: 'stage-delay' }
   return { kind: 'start-stage', stage: next }
 }

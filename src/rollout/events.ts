@@ -1,4 +1,5 @@
 import type { HostStatus, RolloutState, StepName } from './types.js'
+import type { GateResult, Verdict } from '../gates/types.js'
 import type { Phase } from './host-update.js'
 
 export type StatusCounts = Record<HostStatus, number>
@@ -61,6 +62,14 @@ export type RolloutEvent =
   | { type: 'stage-delay'; rolloutId: string; stage: number; delayMs: number; at: string }
     /** reason: first stop (`signal`) or the second, killing one (`abort`); cause: SIGINT, SIGTERM, SIGHUP, output closed, … */
   | { type: 'rollout-stopping'; rolloutId: string; reason: 'signal' | 'abort'; cause?: string; at: string }
+  /** One measurement of every gate during a stage's bake. */
+  | { type: 'gate-measured'; rolloutId: string; stage: number; gates: GateResult[]; verdict: Verdict; at: string }
+  | { type: 'gates-passed'; rolloutId: string; stage: number; at: string }
+  | { type: 'gates-failed'; rolloutId: string; stage: number; reason: string; onFail: 'revert' | 'halt'; at: string }
+  /** The rollout waits for a person or for gate data (exit 7); reason says which. */
+  | { type: 'rollout-paused'; rolloutId: string; stage: number; reason: string; at: string }
+  /** A stage's bake began: measurements every interval until it ends. */
+  | { type: 'bake-started'; rolloutId: string; stage: number; bakeMs: number; intervalMs: number; endsAt: string; at: string }
   /** Writes to the database fail and are retried until retryUntil; no new host starts meanwhile. Not stored (the store is down). */
   | { type: 'store-unavailable'; rolloutId: string; error: string; retryUntil: string; at: string }
   | { type: 'store-recovered'; rolloutId: string; outageMs: number; at: string }

@@ -8,6 +8,8 @@ import type { RolloutState } from './types.js'
  */
 export function exitCodeFor(state: RolloutState, counts: StatusCounts, options: { readonly revertHalted?: boolean } = {}): ExitCode {
   if (state === 'interrupted') return ExitCode.interrupted
+  // Waiting for a person or for gate data: nothing was promoted or rolled back by the pause.
+  if (state === 'paused') return ExitCode.paused
   if (counts.rollback_failed > 0) return ExitCode.rollbackFailed
   if (state === 'halted') return ExitCode.halted
   if (state === 'failed') return ExitCode.internal
@@ -25,5 +27,6 @@ export const EXIT_CODE_MEANING: Record<number, string> = {
   4: 'completed, but some hosts failed and were rolled back (under the threshold)',
   5: 'a rollback failed: at least one host may be down and needs a person',
   6: 'another rollout holds the lock',
+  7: 'paused: waiting for a person or for gate data; `fleet rollout resume` or `promote` continues',
   130: 'interrupted; every host was left in a recorded state',
 }

@@ -204,13 +204,13 @@ export class HostRun {
    * it stays `success` (still on the target, running) with the failure noted.
    * Returns whether it was moved back.
    */
-  async moveBack(host: PlannedHost, previous: string): Promise<boolean> {
+  async moveBack(host: PlannedHost, previous: string, why: string): Promise<boolean> {
     const { ctx } = this
     let session: Session
     try {
       session = await this.connect(host)
     } catch (error) {
-      await this.setHost(host, { status: 'success', error: `abort --rollback could not reach it: ${errorMessage(error)}` }, { status: 'success' })
+      await this.setHost(host, { status: 'success', error: `${why}, but could not reach it: ${errorMessage(error)}` }, { status: 'success' })
       return false
     }
     const sessions = [session]
@@ -231,7 +231,7 @@ export class HostRun {
       })
       const status: HostStatus = outcome.status === 'success' || outcome.status === 'skipped' ? 'rolled_back' : outcome.status === 'rollback_failed' ? 'rollback_failed' : 'success'
       await hooks.settle()
-      const error = status === 'rolled_back' ? 'rolled back by `fleet rollout abort --rollback`' : `abort --rollback failed: ${outcome.error}`
+      const error = status === 'rolled_back' ? why : `${why}, but could not be moved back: ${outcome.error}`
       await this.setHost(host, { status, newVersion: outcome.newVersion, error }, { status, ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}) })
       await ctx.log.emit({
         type: 'host-finished',

@@ -88,8 +88,8 @@ export async function takeOverRollout(deps: { readonly store: Store; readonly cl
   }
   if (!lease.rolloutId) {
     const latest = await store.getRollout()
-    // An interrupted rollout (a signal, output gone) released its lease cleanly; it goes on from where it stopped.
-    if (latest?.state === 'interrupted') {
+    // An interrupted or paused rollout released its lease cleanly; it goes on from where it stopped.
+    if (latest?.state === 'interrupted' || latest?.state === 'paused') {
       const taken = await store.acquireLease(latest.id, owner, new Date(clock.now()))
       if (!taken.acquired) throw new LockedError(`rollout ${taken.rolloutId} took the lock first (${taken.holder})`)
       await store.updateRollout(latest.id, { state: 'running', finishedAt: null, exitCode: null, error: null })

@@ -4,6 +4,7 @@ import type { Store } from '../store/store.js'
 import type { Clock } from './clock.js'
 import type { RolloutListener, StatusCounts } from './events.js'
 import type { HostOutcome, HostSettings } from './host-update.js'
+import type { GatesConfig } from '../gates/types.js'
 import type { Host, RolloutState } from './types.js'
 
 /** What a rollout needs from the outside world: the drivers, passed in. */
@@ -27,6 +28,10 @@ export interface RolloutSettings {
   readonly stageDelayMs: number
   readonly connectTimeoutMs: number
   readonly host: HostSettings
+  /** Health gates; null: no bake (a rollout recorded before gates existed reads as null too). */
+  readonly gates?: GatesConfig | null
+  /** Where gate checks run: the config file's directory. */
+  readonly checksDir?: string
 }
 
 /** A new rollout: its settings, the hosts, and who asks. */

@@ -3,6 +3,8 @@ import pLimit from 'p-limit'
 import { errorMessage } from '../errors.js'
 import type { Session } from '../ssh/executor.js'
 import type { RolloutHostRecord } from '../store/store.js'
+import { measure, summarize } from '../gates/measure.js'
+import type { GatesConfig, MeasurementRecord } from '../gates/types.js'
 import { decide, type Decision, type RolloutView } from './decide.js'
 import { emptyCounts, type StatusCounts } from './events.js'
 import { EventLog } from './event-log.js'
@@ -13,6 +15,12 @@ import { stageSizes, type Plan, type PlannedHost } from './plan.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { StoreRetry, StoreUnavailableError } from './store-retry.js'
 import type { HostStatus, RolloutState, Sha } from './types.js'
+
+/** How a drive ends, and why when that is worth recording. */
+interface Ending {
+  readonly state: 'completed' | 'halted' | 'interrupted' | 'paused'
+  readonly why?: string
+}
 
 export interface RunState {
   readonly rolloutId: string
@@ -49,6 +57,8 @@ export class RolloutRun {
   private stageStarted = false
   private stageFinishedAt: number | null = null
   private delayAnnounced = false
+  /** The current stage's bake: when it began, its measurements, whether its verdict is recorded. */
+  private bake = { since: 0, measurements: [] as MeasurementRecord[], passed: false, promoted: false }
 
   constructor(
     private readonly deps: RolloutDeps,
@@ -99,8 +109,15 @@ export class RolloutRun {
     return counts
   }
 
+  /** Gates bake only when something is measured or a bake is asked for. */
+  private get gates(): GatesConfig | null {
+    const g = this.settings.gates
+    return g && (g.bakeMs > 0 || g.metrics.length + g.checks.length > 0) ? g : null
+  }
+
   /** What the decision core sees: the recorded statuses and where the rollout is. */
   view(): RolloutView {
+    const gates = this.gates
     return {
       stages: this.state.plan.stages,
       failureThreshold: this.settings.failureThreshold,
@@ -110,6 +127,15 @@ export class RolloutRun {
       stage: this.stage,
       stageStarted: this.stageStarted,
       stageFinishedAt: this.stageFinishedAt,
+      gates: gates && {
+        bake: gates,
+        gateCount: gates.metrics.length + gates.checks.length,
+        onFail: gates.onFail,
+        since: this.bake.since,
+        measurements: this.bake.measurements,
+        passed: this.bake.passed,
+        promoted: this.bake.promoted,
+      },
     }
   }
 
@@ -172,7 +198,9 @@ export class RolloutRun {
     let state: RolloutState
     let error: string | null = null
     try {
-      state = await this.drive()
+      const ending = await this.drive()
+      state = ending.state
+      error = ending.why ?? null
       if (state === 'interrupted') error = `stopped by ${String((this.deps.kill?.aborted ? this.deps.kill : this.deps.stop)?.reason ?? 'the operator')}`
     } catch (caught) {
       // The store is gone: leave the rollout `running` with a lapsing lease, for `resume`.
@@ -184,7 +212,7 @@ export class RolloutRun {
   }
 
   /** Carries out decisions until one ends the run. */
-  async drive(): Promise<'completed' | 'halted' | 'interrupted'> {
+  async drive(): Promise<Ending> {
     for (;;) {
       const decision = decide(this.view(), this.facts(), this.deps.clock.now())
       const end = await this.carryOut(decision)
@@ -202,7 +230,7 @@ export class RolloutRun {
     }
   }
 
-  private async carryOut(decision: Decision): Promise<'completed' | 'halted' | 'interrupted' | null> {
+  private async carryOut(decision: Decision): Promise<Ending | null> {
     switch (decision.kind) {
       case 'settle': {
         const row = this.left.get(decision.host) ?? { previous: null, step: null }
@@ -225,13 +253,15 @@ export class RolloutRun {
         this.stageStarted = true
         this.stageFinishedAt = null
         this.delayAnnounced = false
-        await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { currentStage: decision.stage }))
+        await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { currentStage: decision.stage, state: 'running' }))
         const hosts = this.state.plan.byStage[decision.stage]!.map((h) => h.name)
         await this.log.emit({ type: 'stage-started', rolloutId: this.rolloutId, stage: decision.stage, percent: this.state.plan.stages[decision.stage]!, hosts, at: this.at() })
         return null
       }
       case 'finish-stage':
         this.stageFinishedAt = this.deps.clock.now()
+        this.bake = { since: this.stageFinishedAt, measurements: [], passed: false, promoted: this.promoteOnce }
+        this.promoteOnce = false
         await this.log.emit({
           type: 'stage-finished',
           rolloutId: this.rolloutId,
@@ -242,10 +272,28 @@ export class RolloutRun {
           halted: decision.halted,
           at: this.at(),
         })
+        if (this.gates && !decision.halted && !this.stopped) await this.startBake(decision.stage)
         return null
+      case 'measure':
+        await this.measure(decision.stage)
+        return null
+      case 'gates-passed':
+        this.bake.passed = true
+        await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { state: 'running' }))
+        await this.log.emit({ type: 'gates-passed', rolloutId: this.rolloutId, stage: decision.stage, at: this.at() })
+        return null
+      case 'gates-failed': {
+        await this.log.emit({ type: 'gates-failed', rolloutId: this.rolloutId, stage: decision.stage, reason: decision.reason, onFail: decision.onFail, at: this.at() })
+        const why = `gates failed at stage ${decision.stage + 1}: ${decision.reason}`
+        if (decision.onFail === 'revert') await this.revert(await this.deps.store.listRolloutHosts(this.rolloutId), `rolled back: ${why}`)
+        return { state: 'halted', why }
+      }
+      case 'pause':
+        await this.log.emit({ type: 'rollout-paused', rolloutId: this.rolloutId, stage: decision.stage, reason: decision.reason, at: this.at() })
+        return { state: 'paused', why: decision.reason }
       case 'wait-until': {
         const delayMs = decision.until - this.deps.clock.now()
-        if (!this.delayAnnounced) {
+        if (decision.for === 'stage-delay' && !this.delayAnnounced) {
           this.delayAnnounced = true
           await this.log.emit({ type: 'stage-delay', rolloutId: this.rolloutId, stage: this.stage, delayMs: this.settings.stageDelayMs, at: this.at() })
         }
@@ -253,10 +301,40 @@ export class RolloutRun {
         return null
       }
       case 'finish':
-        return decision.state
+        return { state: decision.state }
       case 'give-up':
         throw this.broken ?? new StoreUnavailableError(this.rolloutId, 'writes kept failing')
     }
+  }
+
+  /** Set by `promote`: the next bake of this run counts as passed. */
+  private promoteOnce = false
+
+  /** `fleet rollout promote`: end the current (or next) bake as passed. */
+  promote(): void {
+    if (this.stageFinishedAt !== null) this.bake.promoted = true
+    else this.promoteOnce = true
+  }
+
+  private async startBake(stage: number): Promise<void> {
+    const gates = this.gates!
+    await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { state: 'baking' }))
+    const bakeMs = Math.max(gates.bakeMs, gates.metrics.length + gates.checks.length > 0 ? gates.intervalMs : 0)
+    const endsAt = new Date(this.bake.since + bakeMs).toISOString()
+    await this.log.emit({ type: 'bake-started', rolloutId: this.rolloutId, stage, bakeMs: gates.bakeMs, intervalMs: gates.intervalMs, endsAt, at: this.at() })
+  }
+
+  /** One measurement of every gate; the hosts moved so far are those of this stage and the ones before that succeeded. */
+  private async measure(stage: number): Promise<void> {
+    const at = this.deps.clock.now()
+    const hosts = this.state.plan.hosts.filter((h) => h.stage <= stage && this.statuses.get(h.name) === 'success').map((h) => h.name)
+    const m = await measure(this.gates!, { sha: this.state.target, stage, hosts }, {
+      checkTimeoutMs: this.settings.host.commandTimeoutMs,
+      ...(this.settings.checksDir ? { cwd: this.settings.checksDir } : {}),
+      ...(this.deps.stop ? { signal: this.deps.stop } : {}),
+    })
+    this.bake.measurements.push({ at, verdict: m.verdict, reason: summarize(m) })
+    await this.log.emit({ type: 'gate-measured', rolloutId: this.rolloutId, stage, gates: [...m.gates], verdict: m.verdict, at: new Date(at).toISOString() })
   }
 
   /** Hosts a dead run left `updating`, with what it recorded of them (for settling). */
@@ -317,7 +395,7 @@ export class RolloutRun {
    * previous version, in the rollout's stages, under the same threshold.
    * Returns false when a stage of the move back failed too often.
    */
-  async revert(rows: readonly RolloutHostRecord[]): Promise<boolean> {
+  async revert(rows: readonly RolloutHostRecord[], why = 'rolled back by `fleet rollout abort --rollback`'): Promise<boolean> {
     const updated = rows.filter((r) => r.status === 'success' && r.previousVersion)
     const hosts = updated.map((r) => ({ host: this.byName.get(r.name)!, previous: r.previousVersion! }))
     let offset = 0
@@ -326,7 +404,7 @@ export class RolloutRun {
       offset += size
       if (stageHosts.length === 0) continue
       const limit = pLimit(this.settings.concurrency)
-      const moved = await Promise.allSettled(stageHosts.map(({ host, previous }) => limit(async () => (this.stopped ? true : this.hosts.moveBack(host, previous)))))
+      const moved = await Promise.allSettled(stageHosts.map(({ host, previous }) => limit(async () => (this.stopped ? true : this.hosts.moveBack(host, previous, why)))))
       const failures = moved.filter((r) => r.status === 'rejected' || !r.value).length
       if (failures / stageHosts.length > this.settings.failureThreshold) return false
     }

@@ -71,6 +71,8 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Pr
       stageDelayMs: request.stageDelayMs,
       connectTimeoutMs: request.connectTimeoutMs,
       host: request.settings,
+      gates: request.gates ?? null,
+      ...(request.checksDir ? { checksDir: request.checksDir } : {}),
     }
     const run = new RolloutRun(deps, settings, {
       rolloutId,

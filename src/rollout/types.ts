@@ -11,7 +11,7 @@ export const HOST_STATUSES = [
 ] as const
 export type HostStatus = (typeof HOST_STATUSES)[number]
 
-export const ROLLOUT_STATES = ['running', 'completed', 'halted', 'failed', 'aborted', 'interrupted'] as const
+export const ROLLOUT_STATES = ['running', 'baking', 'paused', 'completed', 'halted', 'failed', 'aborted', 'interrupted'] as const
 export type RolloutState = (typeof ROLLOUT_STATES)[number]
 
 /** A validated inventory entry, with the config's defaults already applied. */

@@ -1,3 +1,5 @@
+import { dirname } from 'node:path'
+
 import type { RawConfigOverrides } from '../../config/load.js'
 import { UsageError } from '../../errors.js'
 import { systemClock } from '../../rollout/clock.js'
@@ -37,7 +39,9 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const inventory = await loadInventory(store, config)
     for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
     if (inventory.hosts.length === 0) throw new UsageError(`the inventory (${inventory.source === 'query' ? 'inventory.query' : 'fleet hosts table'}) has no valid active hosts`)
-    const request = rolloutRequest(config, inventory.hosts, { ref: flags.ref, seed: flags.seed })
+    // Gate checks run next to the config file, like every relative path in it.
+    const checksDir = ctx.configSource ? dirname(ctx.configSource) : process.cwd()
+    const request = rolloutRequest(config, inventory.hosts, { ref: flags.ref, seed: flags.seed, checksDir })
     const executor = makeExecutor(config, store)
 
     if (flags.dryRun) {
