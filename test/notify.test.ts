@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 
-import { displayUrl, notificationFailed, notify, summary, type FleetEventLike, type NotifyTarget } from '../src/notify/index.js'
+import { displayUrl, idempotencyKey, notificationFailed, notify, summary, type FleetEventLike, type NotifyTarget } from '../src/notify/index.js'
 
 interface Received {
   readonly path: string
@@ -62,6 +62,7 @@ afterAll(() => receiver.stop())
 afterEach(() => receiver.reset())
 
 const FAST = { rolloutId: 'r-1', backoffMs: 10, timeoutMs: 2000 }
+const t = (minutes: number): string => new Date(Date.parse('2026-11-30T12:00:00.000Z') + minutes * 60_000).toISOString()
 
 const started: FleetEventLike = {
   type: 'rollout-started',
@@ -98,7 +99,7 @@ describe('notify', () => {
     const got = receiver.received[0]!
     expect(got.path).toBe('/hook')
     expect(got.headers['content-type']).toBe('application/json')
-    expect(got.headers['idempotency-key']).toMatch(/^r-1:rollout-started:[0-9a-f]{16}$/)
+    expect(got.headers['idempotency-key']).toBe('r-1:rollout-started')
     expect(got.headers['idempotency-key']).toBe(results[0]!.idempotencyKey)
     expect(got.body).toEqual({ ...started, rolloutId: 'r-1', summary: summary(started) })
     expect(summary(started)).toBe('rollout started: main → a1b2c3d on 10 hosts, stages 10% (1) → 50% (4) → 100% (5)')
@@ -183,6 +184,20 @@ describe('notify', () => {
   it('a URL that does not parse is a failure result too', async () => {
     const [result] = await notify([{ url: 'not a url', format: 'json' }], started, { ...FAST, retries: 0 })
     expect(result).toMatchObject({ ok: false, attempts: 1, error: 'invalid URL', url: '(invalid URL)' })
+  })
+
+  it('idempotency keys: once-only events keyed by what they are about, repeatable ones per event', () => {
+    const stageFinished = { type: 'stage-finished', stage: 1, percent: 50, at: t(1) }
+    // Recorded again after a crash, with a new time: the same key.
+    expect(idempotencyKey(stageFinished, 'r-1')).toBe('r-1:stage-finished:1')
+    expect(idempotencyKey({ ...stageFinished, at: t(2) }, 'r-1')).toBe('r-1:stage-finished:1')
+    expect(idempotencyKey({ type: 'rollout-finished', state: 'completed', at: t(3) }, 'r-1')).toBe('r-1:rollout-finished')
+    // Two pauses of one stage are two events.
+    const pause = { type: 'rollout-paused', stage: 1, actor: 'a@b', reason: 'x', at: t(1) }
+    expect(idempotencyKey(pause, 'r-1')).not.toBe(idempotencyKey({ ...pause, at: t(2) }, 'r-1'))
+    // A host name (any text) never reaches the header as such.
+    const key = idempotencyKey(hostFinished('rollback_failed', 'naïve host\r\nX-Evil: 1'), 'r-1')
+    expect(key).toMatch(/^r-1:host-finished:0:rollback_failed:[0-9a-f]{16}$/)
   })
 
   it('sends basic auth from the URL without printing it', async () => {
