@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { HostStatus } from '../src/rollout/types.js'
 import { openDatabase } from '../src/store/database.js'
-import { collectSnapshot } from '../src/store/snapshot-data.js'
+import { collectSnapshot } from '../src/cli/snapshot-data.js'
 import { Store } from '../src/store/store.js'
 import { createTestDatabase, pgAvailable, type TestDatabase } from '../test/support/postgres.js'
 import { FLEET_BIN, mb, measure, median, ms, runNode, waitForQuiet } from './support/measure.js'

@@ -8,8 +8,8 @@ import { loadInventory, validateRows, type Inventory } from '../rollout/inventor
 import { readStatus, type RolloutStatus } from '../rollout/status.js'
 import { embeddedStoreExists, NoStoreError, openDatabase } from '../store/database.js'
 import { lockHolderGone, readDirLock } from '../store/dir-lock.js'
-import { hostRowOf } from '../store/snapshot-data.js'
-import { readSnapshot, storeFingerprint, type StoreSnapshot } from '../store/snapshot.js'
+import { storeFingerprint } from '../store/snapshot.js'
+import { hostRowOf, readStoreSnapshot, type ReadSnapshot } from './snapshot-data.js'
 import type { HostRow, Store } from '../store/store.js'
 import type { Context } from './context.js'
 import { keepSnapshot } from './snapshot-listener.js'
@@ -30,10 +30,10 @@ const POLL_MS = 100
 
 interface Reader<T> {
   /** From a snapshot; undefined when the snapshot does not have it. */
-  fromSnapshot(snapshot: StoreSnapshot): T | undefined
+  fromSnapshot(snapshot: ReadSnapshot): T | undefined
   fromStore(store: Store): Promise<T>
   /** Said when a running holder's snapshot cannot answer (exit 6). */
-  missing(snapshot: StoreSnapshot): string
+  missing(snapshot: ReadSnapshot): string
 }
 
 /**
@@ -73,7 +73,7 @@ export async function withReadSource<T>(ctx: Context, fn: (source: ReadSource) =
     for (const deadline = Date.now() + LOCK_WAIT_MS; ; await sleep(POLL_MS)) {
       const holder = readDirLock(dir)
       const held = holder !== null && !lockHolderGone(holder)
-      const snapshot = readSnapshot(dir)
+      const snapshot = readStoreSnapshot(dir)
       if (held && snapshot && snapshot.pid === holder.pid && snapshot.lockSince === holder.since) {
         const value = reader.fromSnapshot(snapshot)
         const age = formatDuration(Math.max(0, Date.now() - Date.parse(snapshot.writtenAt)))

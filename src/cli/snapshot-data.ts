@@ -1,7 +1,25 @@
-import { MAX_HISTORY_LIMIT, readHistory } from '../rollout/history.js'
-import { readStatus } from '../rollout/status.js'
-import type { SnapshotData, SnapshotHost } from './snapshot.js'
-import type { HostRow, Store } from './store.js'
+import { MAX_HISTORY_LIMIT, readHistory, type HistoryEntry } from '../rollout/history.js'
+import { readStatus, type RolloutStatus } from '../rollout/status.js'
+import { readSnapshot, type StoreSnapshot } from '../store/snapshot.js'
+import type { HostRow, Store } from '../store/store.js'
+
+/** What the read-only commands need of the embedded store, kept in its snapshot (store/snapshot.ts). */
+export interface SnapshotData {
+  /** Every row of fleet's hosts table (updatedAt as ISO text). */
+  readonly hosts: readonly SnapshotHost[]
+  /** The configured inventory.query and its rows, when the writer had one. */
+  readonly inventory: { readonly query: string; readonly rows: readonly Record<string, unknown>[] } | null
+  /** Newest first, up to the largest `history --limit`. */
+  readonly history: readonly HistoryEntry[]
+  /** The most recently started rollout. */
+  readonly latest: RolloutStatus | null
+}
+
+export type SnapshotHost = Omit<HostRow, 'updatedAt'> & { readonly updatedAt: string | null }
+
+export type ReadSnapshot = StoreSnapshot<SnapshotData>
+
+export const readStoreSnapshot = (dir: string): ReadSnapshot | null => readSnapshot<SnapshotData>(dir)
 
 /**
  * Reads from the store everything the read-only commands show (see snapshot.ts). On PGlite the

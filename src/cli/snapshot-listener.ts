@@ -1,6 +1,6 @@
 import type { RolloutListener } from '../rollout/events.js'
 import type { Database } from '../store/database.js'
-import { collectSnapshot } from '../store/snapshot-data.js'
+import { collectSnapshot } from './snapshot-data.js'
 import { writeSnapshot } from '../store/snapshot.js'
 import type { Store } from '../store/store.js'
 

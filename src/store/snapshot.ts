@@ -2,10 +2,6 @@ import { createHash } from 'node:crypto'
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-import type { HistoryEntry } from '../rollout/history.js'
-import type { RolloutStatus } from '../rollout/status.js'
-import type { HostRow } from './store.js'
-
 /**
  * What the read-only commands need of the embedded store, kept in `<dir>/snapshot.json`.
  * PGlite can be open in one process only, and opening it costs about a second; so
@@ -18,20 +14,8 @@ import type { HostRow } from './store.js'
 const FILE = 'snapshot.json'
 const VERSION = 1
 
-export interface SnapshotData {
-  /** Every row of fleet's hosts table (updatedAt as ISO text). */
-  readonly hosts: readonly SnapshotHost[]
-  /** The configured inventory.query and its rows, when the writer had one. */
-  readonly inventory: { readonly query: string; readonly rows: readonly Record<string, unknown>[] } | null
-  /** Newest first, up to the largest `history --limit`. */
-  readonly history: readonly HistoryEntry[]
-  /** The most recently started rollout. */
-  readonly latest: RolloutStatus | null
-}
-
-export type SnapshotHost = Omit<HostRow, 'updatedAt'> & { readonly updatedAt: string | null }
-
-export interface StoreSnapshot extends SnapshotData {
+/** The bookkeeping of a snapshot; what it holds (`D`) is defined by its readers (cli/snapshot-data.ts). */
+export interface SnapshotMeta {
   readonly version: number
   readonly writtenAt: string
   readonly pid: number
@@ -42,6 +26,8 @@ export interface StoreSnapshot extends SnapshotData {
   readonly fingerprint: string | null
 }
 
+export type StoreSnapshot<D extends object> = SnapshotMeta & D
+
 /** A digest of PGlite's control file, which changes on every open and close of the store. */
 export function storeFingerprint(dir: string): string | null {
   try {
@@ -51,9 +37,9 @@ export function storeFingerprint(dir: string): string | null {
   }
 }
 
-export function writeSnapshot(dir: string, data: SnapshotData, meta: { lockSince: string; final: boolean }): void {
+export function writeSnapshot<D extends object>(dir: string, data: D, meta: { lockSince: string; final: boolean }): void {
   const path = join(dir, FILE)
-  const snapshot: StoreSnapshot = {
+  const snapshot: StoreSnapshot<D> = {
     version: VERSION,
     writtenAt: new Date().toISOString(),
     pid: process.pid,
@@ -68,9 +54,9 @@ export function writeSnapshot(dir: string, data: SnapshotData, meta: { lockSince
   renameSync(tmp, path)
 }
 
-export function readSnapshot(dir: string): StoreSnapshot | null {
+export function readSnapshot<D extends object>(dir: string): StoreSnapshot<D> | null {
   try {
-    const snapshot = JSON.parse(readFileSync(join(dir, FILE), 'utf8')) as StoreSnapshot
+    const snapshot = JSON.parse(readFileSync(join(dir, FILE), 'utf8')) as StoreSnapshot<D>
     return snapshot.version === VERSION ? snapshot : null
   } catch {
     return null
