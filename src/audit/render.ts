@@ -6,8 +6,9 @@ export interface AuditTextOptions {
 }
 
 /**
- * `fleet rollout events` as text: one line per event, `<time>  <who>  <what>[ — <why>]`, in the
- * order recorded. Who is `fleet` when the event names nobody. Every field is one sanitized line.
+ * `fleet rollout events` as text: one line per event, `<time>  <who>  [* ]<what>[ — <why>]`, in the
+ * order recorded; `*` marks a person's command (pause, resume, promote, abort, ignored cooldown).
+ * Who is `fleet` when the event names nobody. Every field is one sanitized line.
  */
 export function auditText(events: readonly StoredEvent[], options: AuditTextOptions = {}): string {
   const entries = auditEntries(events).filter((e) => options.all || !isNoise(e.type))
