@@ -31,9 +31,12 @@ const IN_PROGRESS: ReadonlySet<string> = new Set(['running', 'baking'])
 /** What counts as a change worth a new view: anything but the heartbeat. */
 const changeKey = (status: RolloutStatus): string => JSON.stringify({ ...status, heartbeatAt: null })
 
-/** Still marked running, but its orchestrator stopped heartbeating (or, on this machine, is gone). */
+/**
+ * Still marked running, but its orchestrator stopped heartbeating (or, on this machine, is gone).
+ * Not while baking: between `rollout tick` runs from cron no process holds a baking rollout.
+ */
 const isStale = (status: RolloutStatus, now: number): boolean =>
-  IN_PROGRESS.has(status.state) && leaseIsStale(status.owner, new Date(status.heartbeatAt), now)
+  status.state === 'running' && leaseIsStale(status.owner, new Date(status.heartbeatAt), now)
 
 /** The code the rollout itself ended with (recorded, or derived from its state for older records). */
 const rolloutExitCode = (status: RolloutStatus): number => status.exitCode ?? exitCodeFor(status.state as RolloutState, status.counts)
