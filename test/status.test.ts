@@ -171,6 +171,8 @@ describe('fleet rollout status on a finished rollout (PGlite)', () => {
     // Running, with a heartbeat that stays fresh for the whole file (its owner is on another machine).
     const live = { id: 'live', state: 'running', startedAt: early, heartbeatAt: new Date(Date.now() + 3_600_000), finishedAt: null, exitCode: null } as const
     await test.store.createRollout(rolloutRecord(live), hostRecords(['success', 'updating']))
+    const paused = { id: 'paused', state: 'paused', startedAt: early, heartbeatAt: early, finishedAt: null, exitCode: null } as const
+    await test.store.createRollout(rolloutRecord(paused), hostRecords(['success', 'pending']))
     await test.database.close()
     cwd = await mkdtemp(path.join(os.tmpdir(), 'fleet-status-'))
     await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir } }))
@@ -208,6 +210,12 @@ describe('fleet rollout status on a finished rollout (PGlite)', () => {
     expect(run.stdout).toMatch(/^rollout stale: running/)
     expect(run.stdout).toMatch(/last heartbeat .* ago: the orchestrator may have stopped/)
     expect(run.stderr).toMatch(/rollout stale is still marked running but its orchestrator is gone/)
+  })
+
+  it('--watch ends on a paused rollout with its code (7): it waits for a person', async () => {
+    const run = await fleet('rollout', 'status', 'paused', '--watch', '--interval', '100ms')
+    expect(run.code).toBe(7)
+    expect(run.stdout).toMatch(/^rollout paused: paused/)
   })
 
   it('--watch --timeout gives up on a rollout still running with exit 8', async () => {
