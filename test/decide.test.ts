@@ -98,3 +98,10 @@ describe('decide', () => {
     expect(d).toEqual({ kind: 'wait-hosts' })
   })
 })
+
+describe('decide: a store that gave up', () => {
+  it('settles nothing either: a host whose `updating` write failed was never started', () => {
+    const v = view(['0:success', '0:updating', '0:pending'])
+    expect(decide(v, facts({ storeGaveUp: true }), T)).toEqual({ kind: 'give-up' })
+  })
+})

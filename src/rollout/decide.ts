@@ -108,12 +108,13 @@ const nonEmptyAfter = (view: RolloutView, stage: number): number | null => {
 export function decide(view: RolloutView, facts: Facts, now: number): Decision {
   const full = facts.inFlight.size >= view.concurrency
 
+  // Nothing new starts, not even a settle, while nothing could be recorded.
+  if (facts.storeGaveUp || facts.broken) return facts.inFlight.size > 0 ? { kind: 'wait-hosts' } : { kind: 'give-up' }
+
   // Hosts a dead run left `updating` come first: nothing else is decided on a guess.
   const unsettled = view.hosts.find((h) => h.status === 'updating' && !facts.inFlight.has(h.name))
   if (unsettled) return full ? { kind: 'wait-hosts' } : { kind: 'settle', host: unsettled.name }
   if (facts.settling.size > 0) return { kind: 'wait-hosts' }
-
-  if (facts.storeGaveUp || facts.broken) return facts.inFlight.size > 0 ? { kind: 'wait-hosts' } : { kind: 'give-up' }
 
   const { stage } = view
   const here = view.hosts.filter((h) => h.stage === stage)

@@ -118,7 +118,13 @@ export class HostRun {
     const { ctx } = this
     const started = ctx.clock.now()
     if (!left) {
-      await this.setHost(host, { status: 'updating', startedAt: new Date(started), step: 'connect' }, { status: 'updating' })
+      try {
+        await this.setHost(host, { status: 'updating', startedAt: new Date(started), step: 'connect' }, { status: 'updating' })
+      } catch (error) {
+        // Not recorded, so not started: it stays what the store says, pending.
+        ctx.statuses.set(host.name, 'pending')
+        throw error
+      }
       await ctx.log.emit({ type: 'host-started', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, address: host.address, at: this.at() })
     }
 
