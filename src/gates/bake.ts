@@ -20,6 +20,7 @@
  * `resume` of a paused rollout restarts the bake: pass the resume time as `stageFinishedAt` and
  * only the measurements taken since.
  */
+import { formatDuration } from '../config/duration.js'
 import type { GatesConfig, MeasurementRecord } from './types.js'
 
 export type BakeConfig = Pick<GatesConfig, 'bakeMs' | 'intervalMs' | 'failureLimit' | 'inconclusiveLimit' | 'errorTimeoutMs'>
@@ -56,7 +57,7 @@ export function evaluateBake({ config, gateCount, stageFinishedAt, measurements 
     if (m.verdict === 'error') {
       errorSince ??= m.at
       if (m.at - errorSince >= config.errorTimeoutMs) {
-        return { kind: 'pause', reason: `gates in error for ${m.at - errorSince} ms (errorTimeout ${config.errorTimeoutMs} ms)${last(m)}` }
+        return { kind: 'pause', reason: `gates in error for ${formatDuration(m.at - errorSince)} (errorTimeout ${formatDuration(config.errorTimeoutMs)})${last(m)}` }
       }
       continue
     }

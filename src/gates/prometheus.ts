@@ -67,6 +67,7 @@ export async function instantQuery(baseUrl: string, query: string, options: Quer
     return { kind: 'error', reason: 'prometheus.url is not a URL' }
   }
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }
+  const where = shown(new URL(baseUrl))
   // fetch() refuses URLs with credentials: they become basic auth.
   if (url.username || url.password) {
     const user = decodeURIComponent(url.username)
@@ -75,7 +76,6 @@ export async function instantQuery(baseUrl: string, query: string, options: Quer
     url.username = ''
     url.password = ''
   }
-  const where = shown(url)
   const body = new URLSearchParams({ query })
   if (options.time !== undefined) body.set('time', (options.time / 1000).toFixed(3))
   // Prometheus stops evaluating at its own timeout too, and says so (errorType "timeout").

@@ -57,6 +57,11 @@ export interface SimHost {
   dir: string
   /** pid of the host's sshd listener; 0 in ssh2 mode or while killed. */
   sshdPid: number
+  /**
+   * Port (127.0.0.1) where the host's app serves /metrics in Prometheus' text format, whichever
+   * release runs (written to run/metrics-port, read by the app; the same across restarts).
+   */
+  metricsPort: number
 }
 
 export interface TestFleetOptions {
@@ -149,16 +154,23 @@ async function installBun(fleetBin: string, realBun: string | undefined): Promis
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
+/** Ports handed out by freePort(): a metrics port is not bound until its app starts, so it looks free. */
+const handedOut = new Set<number>()
+
 /** A port outside the ephemeral range (so outgoing connections never grab it) that is free now. */
 async function freePort(): Promise<number> {
   for (let i = 0; i < 200; i++) {
     const port = 20000 + Math.floor(Math.random() * 12000)
+    if (handedOut.has(port)) continue
     const ok = await new Promise<boolean>((resolve) => {
       const srv = net.createServer()
       srv.once('error', () => resolve(false))
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
     })
-    if (ok) return port
+    if (ok) {
+      handedOut.add(port)
+      return port
+    }
   }
   throw new Error('test fleet: no free port found')
 }
@@ -489,7 +501,7 @@ export async function startSimFleet(options: TestFleetOptions = {}): Promise<Tes
       await git(appDir, ['checkout', '-q', '--detach', shaOf(origin.shas, releaseFor(name, index))])
 
       const h: HostState = {
-        sim: { name, address: '127.0.0.1', port: 0, user, appDir, dir: hostDir, sshdPid: 0 },
+        sim: { name, address: '127.0.0.1', port: 0, user, appDir, dir: hostDir, sshdPid: 0, metricsPort: await freePort() },
         index,
         sshdDir,
         hostKey: path.join(sshdDir, 'ssh_host_ed25519_key'),
@@ -500,6 +512,7 @@ export async function startSimFleet(options: TestFleetOptions = {}): Promise<Tes
         ssh2Accepted: 0,
       }
       await keygen(h.hostKey, `fleet-test-${name}`)
+      await writeFile(path.join(hostDir, 'run', 'metrics-port'), `${h.sim.metricsPort}\n`)
 
       // Bring the service up the way `systemctl restart` does over SSH.
       await run(path.join(SIM_BIN, 'systemctl'), ['restart', 'rachel8'], {

@@ -6,9 +6,12 @@
  *   next:                        └─ v3
  *   broken/crash:                └─ crash        (server.js throws at start)
  *   broken/bad-install:          └─ bad-install  (`bun install` fails, offline and fast)
+ *   unhealthy/errors:            └─ errors       (starts and passes verify; 20% of requests are 5xx)
+ *   unhealthy/slow:              └─ slow         (starts and passes verify; latency 10x v2's)
  *
- * Every release is tagged with its name (v1, v2, v3, crash, bad-install). Good releases have no
- * dependencies, so `bun install` neither touches the network nor writes a lockfile.
+ * Every release is tagged with its name (v1, v2, v3, crash, bad-install, errors, slow). Good releases
+ * have no dependencies, so `bun install` neither touches the network nor writes a lockfile. Every
+ * release gets fixtures/sim-app-metrics.js as metrics.js: the app serves /metrics for Prometheus.
  */
 import { execFile } from 'node:child_process'
 import { cp, mkdir, readdir, rm } from 'node:fs/promises'
@@ -22,8 +25,9 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const FIXTURES_DIR = path.join(REPO_ROOT, 'fixtures')
 export const RELEASES_DIR = path.join(FIXTURES_DIR, 'releases')
 
-export type Release = 'v1' | 'v2' | 'v3' | 'crash' | 'bad-install'
-export const RELEASES: readonly Release[] = ['v1', 'v2', 'v3', 'crash', 'bad-install']
+export type Release = 'v1' | 'v2' | 'v3' | 'crash' | 'bad-install' | 'errors' | 'slow'
+export const RELEASES: readonly Release[] = ['v1', 'v2', 'v3', 'crash', 'bad-install', 'errors', 'slow']
+const APP_METRICS = path.join(FIXTURES_DIR, 'sim-app-metrics.js')
 
 export interface OriginShas {
   v1: string
@@ -31,6 +35,8 @@ export interface OriginShas {
   v3: string
   crash: string
   badInstall: string
+  errors: string
+  slow: string
 }
 
 export interface Origin {
@@ -89,8 +95,9 @@ export async function createOrigin(dir: string): Promise<Origin> {
       if (entry !== '.git') await rm(path.join(work, entry), { recursive: true, force: true })
     }
     await cp(path.join(RELEASES_DIR, release), work, { recursive: true })
+    await cp(APP_METRICS, path.join(work, 'metrics.js'))
     await git(work, ['add', '-A'])
-    const date = `2024-01-0${1 + tick++}T12:00:00Z`
+    const date = `2024-01-${String(1 + tick++).padStart(2, '0')}T12:00:00Z`
     await git(work, ['commit', '-q', '-m', `rachel8 ${release}`], { GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date })
     await git(work, ['tag', release])
     return git(work, ['rev-parse', 'HEAD'])
@@ -104,6 +111,10 @@ export async function createOrigin(dir: string): Promise<Origin> {
   const crash = await commit('crash')
   await git(work, ['checkout', '-q', '-b', 'broken/bad-install', 'v2'])
   const badInstall = await commit('bad-install')
+  await git(work, ['checkout', '-q', '-b', 'unhealthy/errors', 'v2'])
+  const errors = await commit('errors')
+  await git(work, ['checkout', '-q', '-b', 'unhealthy/slow', 'v2'])
+  const slow = await commit('slow')
   await git(work, ['checkout', '-q', 'main'])
 
   await git(dir, ['clone', '-q', '--bare', work, bare])
@@ -112,5 +123,5 @@ export async function createOrigin(dir: string): Promise<Origin> {
   await git(bare, ['config', 'uploadpack.allowAnySHA1InWant', 'true'])
   await rm(work, { recursive: true, force: true })
 
-  return { path: bare, shas: { v1, v2, v3, crash, badInstall } }
+  return { path: bare, shas: { v1, v2, v3, crash, badInstall, errors, slow } }
 }
