@@ -3,14 +3,18 @@
  * fleet whose app serves /metrics: h01 runs v1 (healthy), h02 `errors` (20% 5xx), h03 `slow`.
  * One Prometheus and one fleet for the whole file; the restart test comes last.
  */
+import { execFile } from 'node:child_process'
+import http from 'node:http'
 import net from 'node:net'
+import path from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { measure } from '../src/gates/measure.js'
 import { instantQuery } from '../src/gates/prometheus.js'
 import { substitute } from '../src/gates/promql.js'
 import type { GatesConfig, MetricGate } from '../src/gates/types.js'
 import { prometheusAvailable, startTestPrometheus, type TestPrometheus } from './support/prometheus.js'
-import { startTestFleet, type TestFleet } from './support/test-fleet.js'
+import { git, SIM_BIN, startTestFleet, type TestFleet } from './support/test-fleet.js'
 
 const available = prometheusAvailable()
 if (!available) console.warn('skipping the Prometheus gate tests: /usr/bin/prometheus not found (apt-get install prometheus)')
@@ -183,6 +187,43 @@ describe.skipIf(!available)('metric gates against a real Prometheus', () => {
       checkTimeoutMs: 2000,
     })
     expect(withError.verdict).toBe('error')
+  })
+
+  test('text from the server is sanitized: no escape sequences or line breaks reach the operator', async () => {
+    const replies = [
+      { status: 'error', errorType: 'bad\u001b[31m_data', error: 'boom\u001b]0;pwned\u0007\nsecond line\r' },
+      { status: 'success', data: { resultType: 'vector', result: [{ metric: { host: 'a\u001b[2J' }, value: [0, '1'] }, { metric: { host: 'b\u202e' }, value: [0, '2'] }] } },
+    ]
+    let next = 0
+    const server = http.createServer((_, res) => res.end(JSON.stringify(replies[next++])))
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
+    const error = await instantQuery(url, 'up', { timeoutMs: 2000 })
+    const several = await instantQuery(url, 'up', { timeoutMs: 2000 })
+    server.close()
+    expect(error).toEqual({ kind: 'error', errorType: 'bad_data', reason: 'query failed (bad_data): boom second line' })
+    expect(several.kind).toBe('inconclusive')
+    expect((several as { reason: string }).reason).not.toMatch(/[\u001b\u202e]/)
+  })
+
+  test('detection: a host restarted onto the errors release fails an error-rate gate on {hosts} within seconds', async () => {
+    const h = fleet.host('h03')
+    const query = 'sum(rate(http_requests_total{code=~"5..",host=~"{hosts}"}[5s])) / sum(rate(http_requests_total{host=~"{hosts}"}[5s]))'
+    const config = gates([metric('error_rate', query, { max: 0.01 })])
+    expect((await measure(config, ctx(fleet.origin.shas.errors, ['h03']), { checkTimeoutMs: 1000 })).verdict).toBe('pass')
+    await git(h.appDir, ['checkout', '-q', '--detach', fleet.origin.shas.errors])
+    const t0 = Date.now()
+    await promisify(execFile)(path.join(SIM_BIN, 'systemctl'), ['restart', 'rachel8'], {
+      cwd: h.dir,
+      env: { ...process.env, FLEET_SIM_HOST: h.dir, FLEET_SIM_BUN: path.join(fleet.dir, 'bin', 'bun') },
+    })
+    let m = await measure(config, ctx(fleet.origin.shas.errors, ['h03']), { checkTimeoutMs: 1000 })
+    while (m.verdict !== 'fail' && Date.now() - t0 < 15_000) {
+      await new Promise((r) => setTimeout(r, 100))
+      m = await measure(config, ctx(fleet.origin.shas.errors, ['h03']), { checkTimeoutMs: 1000 })
+    }
+    expect(m.verdict).toBe('fail')
+    console.log(`errors release detected ${Date.now() - t0} ms after its restart (1 s scrapes, 5 s rate window)`)
   })
 
   test('Prometheus stopped: error (connection refused); restarted: measured again', async () => {
