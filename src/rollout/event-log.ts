@@ -1,5 +1,6 @@
 import type { Store } from '../store/store.js'
 import type { RolloutEvent, RolloutListener } from './events.js'
+import type { StoredEvent } from './request.js'
 import type { StoreRetry } from './store-retry.js'
 
 const FLUSH_MS = 200
@@ -14,7 +15,7 @@ const BATCHED = new Set<RolloutEvent['type']>(['host-step', 'host-started', 'hos
  * statements per host low without losing an outcome.
  */
 export class EventLog {
-  private readonly buffer: Parameters<Store['appendEvents']>[0][number][] = []
+  private readonly buffer: StoredEvent[] = []
   private writes: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | null = null
 
@@ -23,6 +24,7 @@ export class EventLog {
     private readonly store: Store,
     private readonly retry: StoreRetry,
     private readonly listeners: readonly RolloutListener[],
+    private readonly onStored?: (events: readonly StoredEvent[]) => void,
   ) {}
 
   /** Tells the listeners only (nothing stored): for what happens while the store itself is away. */
@@ -49,6 +51,7 @@ export class EventLog {
       const batch = this.buffer.splice(0)
       try {
         if (batch.length) await this.retry.write(() => this.store.appendEvents(batch))
+        if (batch.length) this.onStored?.(batch)
       } catch (error) {
         this.buffer.unshift(...batch)
         throw error

@@ -17,6 +17,20 @@ export interface RolloutDeps {
   readonly stop?: AbortSignal
   /** Kill (second Ctrl-C): in-flight commands are killed and their hosts rolled back. */
   readonly kill?: AbortSignal
+  /**
+   * Called with each batch of events once it is stored (never before): for what must not
+   * happen for an event that could be lost, like a notification.
+   */
+  readonly onStored?: (events: readonly StoredEvent[]) => void
+}
+
+/** An event as the log stores it; `data` is the event as the `--json` stream has it. */
+export interface StoredEvent {
+  readonly rolloutId: string | null
+  readonly type: string
+  readonly host: string | null
+  readonly data: unknown
+  readonly at: Date
 }
 
 /** What a rollout runs with; stored with it so resume and abort need no config. */

@@ -71,7 +71,7 @@ export class RolloutRun {
     this.byName = new Map(state.plan.hosts.map((h) => [h.name, h]))
     const listeners = deps.listeners
     this.retry = new StoreRetry(state.rolloutId, deps.clock, state.storeRetryMs, (event) => this.log.tell(event))
-    this.log = new EventLog(state.rolloutId, deps.store, this.retry, listeners)
+    this.log = new EventLog(state.rolloutId, deps.store, this.retry, listeners, deps.onStored)
     this.hosts = new HostRun({
       rolloutId: state.rolloutId,
       target: state.target,
