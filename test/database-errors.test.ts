@@ -12,7 +12,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { storeLabel } from '../src/store/database-errors.js'
-import { storeOutageNotice } from '../src/store/outage.js'
+import { outageReason } from '../src/store/outage.js'
 import { runFleet } from './support/cli.js'
 import { PG_ADMIN_URL, pgAvailable } from './support/postgres.js'
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js'
@@ -137,28 +137,18 @@ describe('authentication and migration on a private Postgres with scram-sha-256 
   })
 })
 
-describe('storeOutageNotice: what the engine prints while it retries store writes', () => {
-  it('one line when writes start failing (why, for how long, until when), one when they go through again', async () => {
+describe('outageReason and storeLabel: how the engine names a store outage (store-unavailable events)', () => {
+  it('a refused connection reads "connection refused"; the store is named with its password masked', async () => {
     const port = await freePort()
-    const client = new pg.Client({ connectionString: `postgres://fleet:${SECRET}@127.0.0.1:${port}/fleet`, connectionTimeoutMillis: 2000 })
+    const url = `postgres://fleet:${SECRET}@127.0.0.1:${port}/fleet`
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 })
     const refused = await client.connect().then(
       () => null,
       (error: unknown) => error,
     )
-    expect(refused).not.toBeNull()
-    const lines: string[] = []
-    let now = Date.parse('2026-01-01T10:00:00Z')
-    const where = storeLabel({ url: `postgres://fleet:${SECRET}@127.0.0.1:${port}/fleet`, dir: '' })
-    const notice = storeOutageNotice(where, (line) => lines.push(line), () => now)
-    notice.recovered() // nothing to say without an outage
-    notice.retrying(refused, now + 60_000)
-    now += 4_000
-    notice.retrying(refused, now + 56_000) // the same outage: said once
-    now += 8_000
-    notice.recovered()
-    expect(lines).toEqual([
-      `the database at postgres://fleet:***@127.0.0.1:${port}/fleet is unreachable (connection refused); store writes are being retried for up to 1m (until 2026-01-01 10:01:00Z); no new host is started meanwhile`,
-      `the database at postgres://fleet:***@127.0.0.1:${port}/fleet is back after 12s (2 failed write attempts retried); the rollout goes on`,
-    ])
+    expect(outageReason(refused)).toBe('connection refused')
+    expect(outageReason(new Error(`boom at ${url}\nsecond line`))).toBe(`boom at postgres://fleet:***@127.0.0.1:${port}/fleet`)
+    expect(storeLabel({ url, dir: '' })).toBe(`the database at postgres://fleet:***@127.0.0.1:${port}/fleet`)
+    expect(storeLabel({ url: null, dir: '/srv/fleet/.fleet' })).toBe('the embedded store /srv/fleet/.fleet')
   })
 })
