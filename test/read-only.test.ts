@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 
 import { runFleet } from './support/cli.js'
@@ -170,5 +171,34 @@ describe('the snapshot left at close', () => {
     expect(run.code, run.stderr).toBe(0)
     expect(answered).toBeGreaterThanOrEqual(released)
     expect(JSON.parse(run.stdout).hosts).toHaveLength(3)
+  })
+})
+
+describe('hosts list with inventory.query on the embedded store', () => {
+  it('answers from the snapshot exactly as from the store, and only for the same query', async () => {
+    const cwd = await tempDir('fleet-ro-query-')
+    const storeDir = path.join(cwd, '.fleet')
+    await withPglite(storeDir, async (store) => {
+      await sql`create table vps (id serial primary key, label text not null, ip text not null, ssh_port int)`.execute(store.db)
+      await sql`insert into vps (label, ip, ssh_port) values ('alice@example.com', '10.0.0.1', 2222), ('bad row', '1:2', 22)`.execute(store.db)
+    })
+    const query = 'select label as name, ip as address, ssh_port as port from vps order by id'
+    const config = (q: string) => writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir }, inventory: { query: q } }))
+    await config(query)
+    const first = await runFleet(['hosts', 'list', '--json'], { cwd }) // opens the store, leaves a snapshot
+    const second = await runFleet(['hosts', 'list', '--json'], { cwd }) // from the snapshot
+    expect(first.code, first.stderr).toBe(0)
+    expect(second).toMatchObject({ code: 0, stdout: first.stdout, stderr: '' })
+    const listed = JSON.parse(first.stdout) as { source: string; hosts: { name: string; port: number }[]; rejected: { name: string }[] }
+    expect(listed.source).toBe('query')
+    expect(listed.hosts.map((h) => [h.name, h.port])).toEqual([['alice@example.com', 2222]])
+    expect(listed.rejected.map((r) => r.name)).toEqual(['bad row'])
+
+    // Another query: the snapshot does not hold its result, so the store answers it.
+    await config('select label as name, ip as address from vps where ssh_port = 22')
+    const other = await runFleet(['hosts', 'list', '--json'], { cwd })
+    expect(other.code, other.stderr).toBe(0)
+    expect(JSON.parse(other.stdout).hosts).toEqual([])
+    expect(JSON.parse(other.stdout).rejected.map((r: { name: string }) => r.name)).toEqual(['bad row'])
   })
 })
