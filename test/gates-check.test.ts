@@ -91,6 +91,12 @@ describe('check gates', () => {
     expect(existsSync(path.join(dir, 'pwned'))).toBe(false)
   })
 
+  test('a placeholder where quoting cannot protect it is never run (the config refuses it too)', async () => {
+    const r = await runCheck('echo \\{hosts}', { ...CTX, hosts: ["x;touch pwned;'"] }, { timeoutMs: 5000, cwd: dir })
+    expect(r).toMatchObject({ verdict: 'error', exitCode: null, reason: expect.stringMatching(/after a backslash/) })
+    expect(existsSync(path.join(dir, 'pwned'))).toBe(false)
+  })
+
   test.each([
     ['./smoke.sh {sha} {hosts}', null],
     ['echo ${HOME} {stage}', null],
@@ -99,6 +105,10 @@ describe('check gates', () => {
     ["./smoke.sh '{sha}'", /inside quotes/],
     ['./smoke.sh "a" {sha} \'b\'', null],
     ['echo \\"{sha}', null],
+    ['echo \\{sha}', /after a backslash/],
+    ['echo `echo {sha}`', /inside quotes/],
+    ['cat <<EOF\n{hosts}\nEOF', /here-document/],
+    ["echo it\\'s {sha}", null],
   ])('config check of %s', (command, problem) => {
     const got = commandPlaceholderProblem(command)
     if (problem === null) expect(got).toBeNull()

@@ -66,6 +66,10 @@ describe('substitute', () => {
     expect(q).toBe('up{host=~"(?:a\\\\\\\\|b\\nc)"}')
   })
 
+  test('a query the config would refuse is never sent', () => {
+    expect(() => substitute('up{host=~{hosts}}', CTX)).toThrow(/outside/)
+  })
+
   test('comments and raw strings are left alone; regex repetitions are not placeholders', () => {
     const q = 'up{a=~`x{2}`, b=~"y{2,3}"} # {sha} in a comment'
     expect(substitute(q, CTX)).toBe(q)
@@ -78,6 +82,8 @@ describe('substitute', () => {
     ['up{host=~`{hosts}`}', /\{hosts\} outside/],
     ['up{x=~"a{2}"} # {whatever} in a comment', null],
     ['up > {stage}', /\{stage\} outside/],
+    ['up{commit="\\{sha}"}', /right after a backslash/],
+    ['up{commit="\\\\{sha}"}', null],
   ])('config check of %s', (query, problem) => {
     const got = queryPlaceholderProblem(query)
     if (problem === null) expect(got).toBeNull()

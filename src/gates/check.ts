@@ -9,39 +9,61 @@ import { sanitize, sanitizeLine } from '../text/sanitize.js'
 import type { GateContext, Verdict } from './types.js'
 
 export const CHECK_PLACEHOLDERS = ['sha', 'stage', 'hosts'] as const
-const PLACEHOLDER = /(?<!\$)\{(\w+)\}/g
 /** How much of the output is kept (the end: where errors usually are). */
 export const OUTPUT_TAIL_BYTES = 2048
 
+interface Found {
+  readonly name: string
+  readonly start: number
+  readonly end: number
+  readonly problem: string | null
+}
+
 /**
- * Why this command's placeholders are wrong (for the config error), or null. `${VAR}` is the
- * shell's. A placeholder inside '…' or "…" is refused: its already quoted value would end the
- * operator's quotes, and a host name like `$(…)` would run.
+ * Every `{word}` of a command (`${VAR}` is the shell's), and whether a quoted value may go there.
+ * Only a bare word is safe: inside '…', "…" or `…` the value's own quotes would end the
+ * operator's, after a backslash its first quote would be literal, and a here-document expands
+ * `$(…)` whatever the quotes; in each case a host name like `$(…)` could run.
  */
-export function commandPlaceholderProblem(command: string): string | null {
+function scan(command: string): Found[] {
+  const found: Found[] = []
+  const heredoc = command.indexOf('<<')
   let quoteChar: string | null = null
   for (let i = 0; i < command.length; i++) {
     const c = command[i]!
-    if (quoteChar === null && c === '\\') i++
-    else if (quoteChar === '"' && c === '\\') i++
-    else if (quoteChar === null && (c === '"' || c === "'")) quoteChar = c
-    else if (c === quoteChar) quoteChar = null
-    else if (c === '{' && command[i - 1] !== '$') {
-      const name = /^\{(\w+)\}/.exec(command.slice(i))?.[1]
-      if (name === undefined) continue
+    const name = c === '{' && command[i - 1] !== '$' ? /^\{(\w+)\}/.exec(command.slice(i))?.[1] : undefined
+    if (name !== undefined) {
+      let problem: string | null = null
       if (!(CHECK_PLACEHOLDERS as readonly string[]).includes(name)) {
-        return `has unknown placeholder {${name}} (known: ${CHECK_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`
-      }
-      if (quoteChar !== null) return `has {${name}} inside quotes: write it bare, fleet shell-quotes the value`
-    }
+        problem = `has unknown placeholder {${name}} (known: ${CHECK_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`
+      } else if (command[i - 1] === '\\') problem = `has {${name}} after a backslash: write it bare, fleet shell-quotes the value`
+      else if (quoteChar !== null) problem = `has {${name}} inside quotes: write it bare, fleet shell-quotes the value`
+      else if (heredoc >= 0 && i > heredoc) problem = `has {${name}} after a here-document (<<), where shell quoting does not apply`
+      found.push({ name, start: i, end: i + name.length + 2, problem })
+      i += name.length + 1
+    } else if (c === '\\' && quoteChar !== "'") {
+      if (command[i + 1] !== '{') i++ // an escaped character; an escaped placeholder is reported above
+    } else if (quoteChar === null && (c === '"' || c === "'" || c === '`')) quoteChar = c
+    else if (c === quoteChar) quoteChar = null
   }
-  return null
+  return found
 }
 
-/** The command with each placeholder replaced by one shell-quoted word ({hosts}: names joined by ","). */
-export const substituteCommand = (command: string, ctx: GateContext): string => {
+/** Why this command's placeholders are wrong (for the config error), or null. */
+export const commandPlaceholderProblem = (command: string): string | null => scan(command).find((f) => f.problem)?.problem ?? null
+
+/**
+ * The command with each placeholder replaced by one shell-quoted word ({hosts}: names joined by
+ * ","). Throws if a placeholder is where quoting cannot protect it (the config refuses those).
+ */
+export function substituteCommand(command: string, ctx: GateContext): string {
   const values: Record<string, string> = { sha: ctx.sha, stage: String(ctx.stage), hosts: ctx.hosts.join(',') }
-  return command.replace(PLACEHOLDER, (all, name: string) => (Object.hasOwn(values, name) ? quote(values[name]!) : all))
+  let out = command
+  for (const f of scan(command).reverse()) {
+    if (f.problem) throw new Error(`check command ${f.problem}`)
+    out = out.slice(0, f.start) + quote(values[f.name]!) + out.slice(f.end)
+  }
+  return out
 }
 
 export interface CheckOptions {
@@ -154,5 +176,12 @@ export function runCommand(command: string, options: CheckOptions): Promise<Chec
 }
 
 /** A check gate: substitutes the placeholders, runs the command, classifies. */
-export const runCheck = (command: string, ctx: GateContext, options: CheckOptions): Promise<CheckResult> =>
-  runCommand(substituteCommand(command, ctx), options)
+export async function runCheck(command: string, ctx: GateContext, options: CheckOptions): Promise<CheckResult> {
+  let substituted: string
+  try {
+    substituted = substituteCommand(command, ctx)
+  } catch (err) {
+    return { verdict: 'error', exitCode: null, reason: sanitizeLine((err as Error).message), output: '', durationMs: 0 }
+  }
+  return runCommand(substituted, options)
+}

@@ -55,13 +55,15 @@ const PLACEHOLDER = /\{([A-Za-z_]\w*)\}/g
 export function queryPlaceholderProblem(query: string): string | null {
   for (const seg of segments(query)) {
     if (seg.kind === 'comment') continue
-    for (const [, name = ''] of seg.text.matchAll(PLACEHOLDER)) {
+    for (const { 1: name = '', index } of seg.text.matchAll(PLACEHOLDER)) {
       if (!(PROMQL_PLACEHOLDERS as readonly string[]).includes(name)) {
         return `has unknown placeholder {${name}} (known: ${PROMQL_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`
       }
       if (seg.kind !== 'string') {
         return `has {${name}} outside a "double-quoted" or 'single-quoted' string (values are substituted as escaped string content)`
       }
+      // An odd run of backslashes before it would escape the value's first character.
+      if ((/\\*$/.exec(seg.text.slice(0, index))?.[0].length ?? 0) % 2 === 1) return `has {${name}} right after a backslash`
     }
   }
   return null
@@ -96,8 +98,10 @@ const MATCH_NOTHING = '[^\\x00-\\x{10FFFF}]'
 export const hostsRegex = (hosts: readonly string[]): string =>
   hosts.length === 0 ? MATCH_NOTHING : `(?:${hosts.map(escapeRegex).join('|')})`
 
-/** The query with every placeholder replaced by its escaped value (the query passed the config check). */
+/** The query with every placeholder replaced by its escaped value; throws what the config check refuses. */
 export function substitute(query: string, ctx: GateContext): string {
+  const problem = queryPlaceholderProblem(query)
+  if (problem) throw new Error(`query ${problem}`)
   const values: Record<string, string> = { sha: ctx.sha, stage: String(ctx.stage), hosts: hostsRegex(ctx.hosts) }
   let out = ''
   for (const seg of segments(query)) {
