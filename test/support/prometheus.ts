@@ -113,7 +113,7 @@ export async function startTestPrometheus(): Promise<TestPrometheus> {
     const pid = child.pid ?? 0
     watchdog = spawn(
       '/bin/sh',
-      ['-c', 'cat >/dev/null; tr "\\0" " " < /proc/$1/cmdline 2>/dev/null | grep -qF -- "$2" && kill -9 "$1"', 'watchdog', String(pid), dir],
+      ['-c', 'cat >/dev/null; if tr "\\0" " " < /proc/$1/cmdline 2>/dev/null | grep -qF -- "$2"; then kill -9 "$1"; sleep 0.2; rm -rf "$2"; fi', 'watchdog', String(pid), dir],
       { stdio: ['pipe', 'ignore', 'ignore'], detached: true },
     )
     watchdog.on('error', () => {})
