@@ -61,6 +61,8 @@ export interface Facts {
   readonly settling: ReadonlySet<string>
   /** Told to stop (signal, output gone): no new host starts. */
   readonly stopped: boolean
+  /** A person asked for a pause (why): no new host starts; once none is in flight, the rollout pauses. */
+  readonly pause: string | null
   /** The store stayed unreachable: no new host starts, the rollout is left resumable. */
   readonly storeGaveUp: boolean
   /** A host's work failed in a way that is a bug, not a host outcome. */
@@ -115,6 +117,8 @@ export function decide(view: RolloutView, facts: Facts, now: number): Decision {
   const unsettled = view.hosts.find((h) => h.status === 'updating' && !facts.inFlight.has(h.name))
   if (unsettled) return full ? { kind: 'wait-hosts' } : { kind: 'settle', host: unsettled.name }
   if (facts.settling.size > 0) return { kind: 'wait-hosts' }
+
+  if (facts.pause !== null && !facts.stopped) return facts.inFlight.size > 0 ? { kind: 'wait-hosts' } : { kind: 'pause', stage: view.stage, reason: facts.pause }
 
   const { stage } = view
   const here = view.hosts.filter((h) => h.stage === stage)

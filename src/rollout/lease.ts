@@ -88,11 +88,11 @@ export async function takeOverRollout(deps: { readonly store: Store; readonly cl
   }
   if (!lease.rolloutId) {
     const latest = await store.getRollout()
-    // An interrupted or paused rollout released its lease cleanly; it goes on from where it stopped.
-    if (latest?.state === 'interrupted' || latest?.state === 'paused') {
+    // An interrupted or paused rollout, or one between two cron ticks, released its lease cleanly; it goes on from where it stopped.
+    if (latest && ['interrupted', 'paused', 'running', 'baking'].includes(latest.state)) {
       const taken = await store.acquireLease(latest.id, owner, new Date(clock.now()))
       if (!taken.acquired) throw new LockedError(`rollout ${taken.rolloutId} took the lock first (${taken.holder})`)
-      await store.updateRollout(latest.id, { state: 'running', finishedAt: null, exitCode: null, error: null })
+      if (latest.state === 'interrupted') await store.updateRollout(latest.id, { state: 'running', finishedAt: null, exitCode: null, error: null })
       return { rollout: latest }
     }
     throw new UsageError(

@@ -1,7 +1,9 @@
+import { UsageError } from '../errors.js'
 import type { RolloutHostRecord, RolloutRecord } from '../store/store.js'
 import { keepLease, takeOverRollout } from './lease.js'
 import type { Plan, PlannedHost } from './plan.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
+import { stageProgress, STAGE_EVENT_TYPES, type StageProgress } from './restore.js'
 import { RolloutRun } from './run.js'
 import { STORE_RETRY_MS } from './store-retry.js'
 import type { Sha } from './types.js'
@@ -21,17 +23,21 @@ export interface Cleared {
   readonly cleared: string
 }
 
+type Verb = 'resume' | 'abort' | 'promote' | 'tick'
+
 /**
- * Takes over a crashed or interrupted rollout, rebuilds its run from the
- * store, records why (`rollout-resumed` / `rollout-aborting`), settles every
- * host left `updating`, then hands the run to `then`, all under a renewed lease.
+ * Takes over a rollout left by a crash, a signal, a pause or the last cron
+ * tick, rebuilds its run from the store (hosts, and where the current stage
+ * and its bake were), records why, settles every host left `updating`, then
+ * hands the run to `then`, all under a renewed lease.
  */
 async function takeOverAndSettle<T>(
   deps: RolloutDeps,
   owner: string,
-  verb: 'resume' | 'abort',
-  event: (rollout: RolloutRecord) => { type: string; data: Record<string, unknown> },
+  verb: Verb,
+  event: ((rollout: RolloutRecord) => { type: string; data: Record<string, unknown> }) | null,
   then: (run: RolloutRun, rollout: RolloutRecord) => Promise<T>,
+  adjust: (progress: StageProgress, rollout: RolloutRecord) => StageProgress = (p) => p,
 ): Promise<T | Cleared> {
   const { store, clock } = deps
   const taken = await takeOverRollout(deps, owner, verb)
@@ -40,6 +46,11 @@ async function takeOverAndSettle<T>(
   const stopRenewing = keepLease(store, rollout.id)
   try {
     const rows = await store.listRolloutHosts(rollout.id)
+    if (event) {
+      const { type, data } = event(rollout)
+      await store.appendEvent({ rolloutId: rollout.id, type, data: { type, rolloutId: rollout.id, owner, actor: owner.replace(/ pid \d+$/, ''), ...data, at: new Date(clock.now()).toISOString() } })
+    }
+    const progress = adjust(stageProgress(await store.listEvents(rollout.id, STAGE_EVENT_TYPES), rollout.currentStage), rollout)
     const run = new RolloutRun(deps, rollout.settings as unknown as RolloutSettings, {
       rolloutId: rollout.id,
       target: rollout.sha as Sha,
@@ -49,23 +60,36 @@ async function takeOverAndSettle<T>(
       storeRetryMs: STORE_RETRY_MS,
       statuses: new Map(rows.map((r) => [r.name, r.status])),
       stage: rollout.currentStage,
+      progress,
     })
-    const { type, data } = event(rollout)
-    await store.appendEvent({ rolloutId: rollout.id, type, data: { owner, ...data, at: new Date(clock.now()).toISOString() } })
     await run.settle(rows)
     return await then(run, rollout)
+  } catch (error) {
+    // Refused before anything ran (e.g. nothing to promote): the rollout stays as it was, the lease is freed.
+    if (error instanceof UsageError) await store.releaseLease(rollout.id)
+    throw error
   } finally {
     stopRenewing()
   }
 }
+
+/** A paused rollout bakes its stage again from zero when it goes on (design: gates are measured again). */
+const freshBakeIfPaused =
+  (now: number) =>
+  (progress: StageProgress, rollout: RolloutRecord): StageProgress =>
+    rollout.state === 'paused' ? { ...progress, bake: { since: now, measurements: [], passed: false, promoted: progress.bake.promoted } } : progress
 
 /**
  * `fleet rollout abort [--rollback]`: ends a rollout a crash or a signal left
  * behind (hosts left `updating` are settled first), optionally moving every
  * host it updated back to its previous version.
  */
-export function abortRollout(deps: RolloutDeps, owner: string, options: { rollback: boolean }): Promise<(RolloutResult & { revertComplete: boolean }) | Cleared> {
-  return takeOverAndSettle(deps, owner, 'abort', () => ({ type: 'rollout-aborting', data: { rollback: options.rollback } }), async (run, rollout) => {
+export function abortRollout(
+  deps: RolloutDeps,
+  owner: string,
+  options: { rollback: boolean; reason?: string },
+): Promise<(RolloutResult & { revertComplete: boolean }) | Cleared> {
+  return takeOverAndSettle(deps, owner, 'abort', () => ({ type: 'rollout-aborting', data: { rollback: options.rollback, reason: options.reason ?? null } }), async (run, rollout) => {
     const revertComplete = options.rollback ? await run.revert(await deps.store.listRolloutHosts(rollout.id)) : true
     const result = await run.finish('aborted', revertComplete ? null : 'abort --rollback halted: too many hosts could not be moved back', { revertHalted: !revertComplete })
     return { ...result, revertComplete }
@@ -74,9 +98,45 @@ export function abortRollout(deps: RolloutDeps, owner: string, options: { rollba
 
 /**
  * `fleet rollout resume`: settles every host a crash left `updating` (from
- * its real HEAD, service and last step over SSH), then continues from the
- * stage the rollout was in.
+ * its real HEAD, service and last step over SSH), then continues from where
+ * the rollout was; a paused one bakes its stage again.
  */
-export function resumeRollout(deps: RolloutDeps, owner: string): Promise<RolloutResult | Cleared> {
-  return takeOverAndSettle(deps, owner, 'resume', (rollout) => ({ type: 'rollout-resumed', data: { stage: rollout.currentStage } }), (run) => run.run())
+export function resumeRollout(deps: RolloutDeps, owner: string, options: { reason?: string } = {}): Promise<RolloutResult | Cleared> {
+  return takeOverAndSettle(
+    deps,
+    owner,
+    'resume',
+    (rollout) => ({ type: 'rollout-resumed', data: { stage: rollout.currentStage, from: rollout.state, reason: options.reason ?? null } }),
+    (run) => run.run(),
+    freshBakeIfPaused(deps.clock.now()),
+  )
+}
+
+/**
+ * `fleet rollout promote --reason`: ends the current stage's bake as passed
+ * (a paused rollout goes on past its inconclusive or unreachable gates), then
+ * continues like resume. A bake still running is only cut short with
+ * `--skip-bake`.
+ */
+export function promoteRollout(deps: RolloutDeps, owner: string, options: { reason: string; skipBake: boolean }): Promise<RolloutResult | Cleared> {
+  return takeOverAndSettle(
+    deps,
+    owner,
+    'promote',
+    (rollout) => {
+      if (rollout.state !== 'paused' && rollout.state !== 'baking') throw new UsageError(`nothing to promote: rollout ${rollout.id} is ${rollout.state}, not baking or paused`)
+      if (rollout.state === 'baking' && !options.skipBake) throw new UsageError(`rollout ${rollout.id} is baking stage ${rollout.currentStage + 1}; pass --skip-bake to end its bake now`)
+      return { type: 'rollout-promoted', data: { stage: rollout.currentStage, reason: options.reason, skipBake: options.skipBake } }
+    },
+    (run) => run.run(),
+    (progress) => ({ ...progress, bake: { ...progress.bake, promoted: true } }),
+  )
+}
+
+/**
+ * One cron tick on the rollout in progress: go on from the store, do what is
+ * due, and return as soon as only waiting is left (the next tick goes on).
+ */
+export function tickRollout(deps: RolloutDeps, owner: string): Promise<RolloutResult | Cleared> {
+  return takeOverAndSettle(deps, owner, 'tick', null, (run) => run.run({ yieldAtWait: true }))
 }

@@ -5,6 +5,7 @@ import type { Clock } from './clock.js'
 import type { RolloutListener, StatusCounts } from './events.js'
 import type { HostOutcome, HostSettings } from './host-update.js'
 import type { GatesConfig } from '../gates/types.js'
+import type { ControlChannel } from './control.js'
 import type { Host, RolloutState } from './types.js'
 
 /** What a rollout needs from the outside world: the drivers, passed in. */
@@ -22,6 +23,8 @@ export interface RolloutDeps {
    * happen for an event that could be lost, like a notification.
    */
   readonly onStored?: (events: readonly StoredEvent[]) => void
+  /** Pause and promote requests from other shells, polled while the rollout runs. */
+  readonly control?: ControlChannel
 }
 
 /** An event as the log stores it; `data` is the event as the `--json` stream has it. */

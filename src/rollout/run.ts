@@ -5,6 +5,8 @@ import type { Session } from '../ssh/executor.js'
 import type { RolloutHostRecord } from '../store/store.js'
 import { measure, summarize } from '../gates/measure.js'
 import type { GatesConfig, MeasurementRecord } from '../gates/types.js'
+import { CONTROL_POLL_MS } from './control.js'
+import type { StageProgress } from './restore.js'
 import { decide, type Decision, type RolloutView } from './decide.js'
 import { emptyCounts, type StatusCounts } from './events.js'
 import { EventLog } from './event-log.js'
@@ -18,7 +20,7 @@ import type { HostStatus, RolloutState, Sha } from './types.js'
 
 /** How a drive ends, and why when that is worth recording. */
 interface Ending {
-  readonly state: 'completed' | 'halted' | 'interrupted' | 'paused'
+  readonly state: 'completed' | 'halted' | 'interrupted' | 'paused' | 'yielded'
   readonly why?: string
 }
 
@@ -33,6 +35,8 @@ export interface RunState {
   readonly statuses?: ReadonlyMap<string, HostStatus>
   /** The stage a resumed rollout was in. */
   readonly stage?: number
+  /** Where that stage was, from the log (see restore.ts). */
+  readonly progress?: StageProgress
 }
 
 /**
@@ -68,6 +72,12 @@ export class RolloutRun {
     this.rolloutId = state.rolloutId
     this.statuses = new Map(state.statuses ?? [])
     this.stage = state.stage ?? 0
+    if (state.progress) {
+      this.stageStarted = state.progress.stageStarted
+      this.stageFinishedAt = state.progress.stageFinishedAt
+      this.delayAnnounced = state.progress.delayAnnounced
+      this.bake = { ...state.progress.bake, measurements: [...state.progress.bake.measurements] }
+    }
     this.byName = new Map(state.plan.hosts.map((h) => [h.name, h]))
     const listeners = deps.listeners
     this.retry = new StoreRetry(state.rolloutId, deps.clock, state.storeRetryMs, (event) => this.log.tell(event))
@@ -193,12 +203,18 @@ export class RolloutRun {
     })
   }
 
-  /** Drives the rollout to its end, then records the outcome and releases the lease. */
-  async run(): Promise<RolloutResult> {
+  /**
+   * Drives the rollout to its end, then records the outcome and releases the
+   * lease. With `yieldAtWait` (a cron tick, `start --detach`) it returns as
+   * soon as all that is left is to wait (a bake's next measurement, a stage
+   * delay): the rollout stays `running`/`baking` for the next tick.
+   */
+  async run(options: { yieldAtWait?: boolean } = {}): Promise<RolloutResult> {
     let state: RolloutState
     let error: string | null = null
     try {
-      const ending = await this.drive()
+      const ending = await this.drive(options)
+      if (ending.state === 'yielded') return await this.yieldToNextRun()
       state = ending.state
       error = ending.why ?? null
       if (state === 'interrupted') error = `stopped by ${String((this.deps.kill?.aborted ? this.deps.kill : this.deps.stop)?.reason ?? 'the operator')}`
@@ -211,13 +227,47 @@ export class RolloutRun {
     return this.finish(state, error)
   }
 
-  /** Carries out decisions until one ends the run. */
-  async drive(): Promise<Ending> {
-    for (;;) {
-      const decision = decide(this.view(), this.facts(), this.deps.clock.now())
-      const end = await this.carryOut(decision)
-      if (end) return end
+  /** Carries out decisions until one ends the run (or, with yieldAtWait, until only waiting is left). */
+  async drive(options: { yieldAtWait?: boolean } = {}): Promise<Ending> {
+    const polling = this.deps.control ? setInterval(() => void this.pollControl(), CONTROL_POLL_MS) : null
+    polling?.unref()
+    try {
+      for (;;) {
+        const decision = decide(this.view(), this.facts(), this.deps.clock.now())
+        if (options.yieldAtWait && decision.kind === 'wait-until' && this.inFlight.size === 0) return { state: 'yielded' }
+        const end = await this.carryOut(decision)
+        if (end) return end
+      }
+    } finally {
+      if (polling) clearInterval(polling)
     }
+  }
+
+  /** A pause or promote request from another shell: taken into account at the next decision. */
+  private pauseRequest: string | null = null
+  private wake = new AbortController()
+
+  private async pollControl(): Promise<void> {
+    let requests
+    try {
+      requests = await this.deps.control!.poll(this.rolloutId)
+    } catch {
+      return // the next poll tries again; a missed request is never acted on half-way
+    }
+    for (const request of requests) {
+      if (request.kind === 'pause') this.pauseRequest ??= `paused by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`
+      else this.promote()
+      this.wake.abort()
+      this.wake = new AbortController()
+    }
+  }
+
+  /** Leaves the rollout as recorded for the next tick: lease released, state running or baking. */
+  private async yieldToNextRun(): Promise<RolloutResult> {
+    await this.log.flush()
+    await this.retry.write(() => this.deps.store.releaseLease(this.rolloutId))
+    const state: RolloutState = this.stageFinishedAt !== null && this.gates && !this.bake.passed ? 'baking' : 'running'
+    return { rolloutId: this.rolloutId, state, exitCode: 0, sha: this.state.target, counts: this.counts(), outcomes: this.outcomes }
   }
 
   private facts() {
@@ -225,6 +275,7 @@ export class RolloutRun {
       inFlight: new Set(this.inFlight.keys()),
       settling: this.settling,
       stopped: this.stopped,
+      pause: this.pauseRequest,
       storeGaveUp: this.retry.gaveUp,
       broken: this.broken !== null,
     }
@@ -297,7 +348,8 @@ export class RolloutRun {
           this.delayAnnounced = true
           await this.log.emit({ type: 'stage-delay', rolloutId: this.rolloutId, stage: this.stage, delayMs: this.settings.stageDelayMs, at: this.at() })
         }
-        await this.deps.clock.sleep(delayMs, this.deps.stop)
+        // A stop or a request from another shell (pause, promote) cuts the wait short.
+        await this.deps.clock.sleep(delayMs, this.deps.stop ? AbortSignal.any([this.deps.stop, this.wake.signal]) : this.wake.signal)
         return null
       }
       case 'finish':

@@ -457,13 +457,11 @@ export class Store {
         .execute()
   }
 
-  async listEvents(rolloutId: string): Promise<{ at: Date; type: string; host: string | null; data: unknown }[]> {
-    const rows = await this.db
-      .selectFrom('fleet_events')
-      .selectAll()
-      .where('rollout_id', '=', rolloutId)
-      .orderBy('id')
-      .execute()
+  /** The rollout's log in order; only the given event types when `types` is passed. */
+  async listEvents(rolloutId: string, types?: readonly string[]): Promise<{ at: Date; type: string; host: string | null; data: unknown }[]> {
+    let query = this.db.selectFrom('fleet_events').selectAll().where('rollout_id', '=', rolloutId)
+    if (types) query = query.where('type', 'in', [...types])
+    const rows = await query.orderBy('id').execute()
     return rows.map((r) => ({ at: new Date(r.at), type: r.type, host: r.host, data: JSON.parse(r.data) as unknown }))
   }
 
