@@ -50,6 +50,8 @@ Example:
     .option('--seed <seed>', 'canary order seed (default: the target commit, so the dry run shows the canaries the real run uses)')
     .option('--dry-run', 'print the plan (target commit, stages with hosts) and change nothing')
     .option('-y, --yes', 'do not ask for confirmation (fleet never prompts without a TTY)')
+    .option('--ignore-cooldown', 'start even though rollout.cooldown after a halted or reverted rollout is in force (needs --reason; recorded)')
+    .option('--reason <text>', 'why, with --ignore-cooldown (recorded in the audit trail)')
     .addHelpText(
       'after',
       '\nDefaults are the built-in ones; rollout.config.json and $FLEET_ROLLOUT_* change them, flags win.\n\nExample:\n  fleet rollout start --ref v2.3.0 --stages 5,25,100 --concurrency 10',
@@ -87,6 +89,16 @@ Example:
     .action(async (_opts, cmd: Command) => {
       const { rolloutAbort } = await import('./commands/recover.js')
       exit(await rolloutAbort(globals(cmd)))
+    })
+  rollout
+    .command('events [rollout-id]')
+    .description('the audit trail of the latest (or given) rollout: who did what, when and why, with gate values')
+    .option('--markdown', 'a report to paste into an incident document')
+    .option('--all', 'with the text output: host progress too (--json always has every event)')
+    .addHelpText('after', '\nExample:\n  fleet rollout events --markdown > incident.md\n  fleet rollout events --json | jq -c \'select(.manual)\'')
+    .action(async (id: string | undefined, _opts, cmd: Command) => {
+      const { rolloutEvents } = await import('./commands/rollout-events.js')
+      exit(await rolloutEvents(id, globals(cmd)))
     })
 
   program

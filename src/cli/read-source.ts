@@ -10,7 +10,7 @@ import { embeddedStoreExists, NoStoreError, openDatabase } from '../store/databa
 import { lockHolderGone, readDirLock } from '../store/dir-lock.js'
 import { storeFingerprint } from '../store/snapshot.js'
 import { hostRowOf, readStoreSnapshot, type ReadSnapshot } from './snapshot-data.js'
-import type { HostRow, Store } from '../store/store.js'
+import type { HostRow, RolloutRecord, Store } from '../store/store.js'
 import type { Context } from './context.js'
 import { keepSnapshot } from './snapshot-listener.js'
 
@@ -22,6 +22,13 @@ export interface ReadSource {
   history(limit: number): Promise<HistoryEntry[]>
   /** The given rollout, or the latest; null when there is none. */
   status(id?: string): Promise<RolloutStatus | null>
+  /** The audit trail (record and events) of the given rollout, or the latest; null when there is none. */
+  events(id?: string): Promise<AuditTrail | null>
+}
+
+export interface AuditTrail {
+  readonly rollout: RolloutRecord
+  readonly events: Awaited<ReturnType<Store['listEvents']>>
 }
 
 /** How long a read waits for a process holding the embedded store without a snapshot (a short command). */
@@ -136,6 +143,16 @@ export async function withReadSource<T>(ctx: Context, fn: (source: ReadSource) =
         },
         null,
       ),
+    events: (id) =>
+      read(
+        {
+          // A live snapshot keeps no events (they can be many): the store is read once it is free.
+          fromSnapshot: () => undefined,
+          fromStore: (s) => store(s).events(id),
+          missing: () => 'the audit trail is read from the store itself, which it holds; `fleet rollout status` shows the state now, and `fleet rollout events` works once it finishes (or on Postgres at any time)',
+        },
+        null,
+      ),
   })
 }
 
@@ -145,5 +162,9 @@ function storeSource(store: Store, config: FleetConfig): ReadSource {
     inventory: () => loadInventory(store, config),
     history: (limit) => readHistory(store, limit),
     status: (id) => readStatus(store, id),
+    events: async (id) => {
+      const rollout = await store.getRollout(id)
+      return rollout ? { rollout, events: await store.listEvents(rollout.id) } : null
+    },
   }
 }

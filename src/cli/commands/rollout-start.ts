@@ -7,6 +7,9 @@ import { planRollout, runRollout } from '../../rollout/engine.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
 import { listenForStopSignals } from '../signals.js'
+import { checkCooldownFlags, cooldownGate, recordIgnoredCooldown } from '../cooldown-gate.js'
+import { startMetrics } from '../metrics-publisher.js'
+import { makeNotifier } from '../notifier.js'
 import { snapshotListener } from '../snapshot-listener.js'
 import { makeContext, makeExecutor, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
@@ -21,6 +24,8 @@ export interface RolloutStartFlags extends GlobalFlags {
   readonly seed?: string
   readonly dryRun?: boolean
   readonly yes?: boolean
+  readonly ignoreCooldown?: boolean
+  readonly reason?: string
 }
 
 export const startOverrides = (flags: RolloutStartFlags): RawConfigOverrides => ({
@@ -35,6 +40,8 @@ export const startOverrides = (flags: RolloutStartFlags): RawConfigOverrides => 
 export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererFactory = pickRenderer): Promise<number> {
   const ctx = makeContext(flags, startOverrides(flags))
   const { config } = ctx
+  checkCooldownFlags(flags)
+  const warn = (line: string): void => void ctx.out.stderr.write(`fleet: ${line}\n`)
   return withStore(config, async (store) => {
     const inventory = await loadInventory(store, config)
     for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
@@ -44,6 +51,9 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const request = rolloutRequest(config, inventory.hosts, { ref: flags.ref, seed: flags.seed, checksDir })
     const executor = makeExecutor(config, store)
 
+    // Before any host is touched: exit 6 while a cooldown is in force (a dry run only says so).
+    const ignored = await cooldownGate(store, config.rollout.cooldownMs, flags.dryRun ? { ignoreCooldown: true } : flags)
+    if (ignored) warn(`cooldown until ${ignored.until.toISOString()} (${ignored.causedBy ?? 'the last rollout'} ${ignored.cause}) ${flags.dryRun ? 'is in force: a real start would exit 6' : `ignored by ${ignored.actor}: ${ignored.reason}`}`)
     if (flags.dryRun) {
       const sessions = new Map<string, Session>()
       try {
@@ -69,15 +79,21 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const signals = listenForStopSignals()
     const { listener, done } = renderer(ctx)
     const snapshot = snapshotListener(store, config.database.dir)
+    const notifier = makeNotifier(store, config.notify, { warn })
+    const cooldown = recordIgnoredCooldown(store, ignored, notifier.onStored, warn)
+    const metrics = startMetrics(store, config, warn)
     try {
       const result = await runRollout(
-        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill },
+        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: cooldown.onStored },
         request,
       )
       return result.exitCode
     } finally {
       signals.dispose()
       done()
+      await cooldown.done()
+      await notifier.done()
+      await metrics.finish()
       await snapshot.done()
     }
   })

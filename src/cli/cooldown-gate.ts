@@ -1,0 +1,118 @@
+import { hostname, userInfo } from 'node:os'
+
+import { cooldownMessage, cooldownStatus, type Cooldown, type FinishedRollout } from '../audit/cooldown.js'
+import { ExitCode, FleetError, UsageError } from '../errors.js'
+import type { StoredEvent } from '../rollout/request.js'
+import type { Store } from '../store/store.js'
+
+/** What a person asked: `--ignore-cooldown --reason <text>`. */
+export interface CooldownOverride {
+  readonly ignoreCooldown?: boolean | undefined
+  readonly reason?: string | undefined
+}
+
+/** A cooldown that was in force and ignored on purpose: recorded as a `cooldown-ignored` event. */
+export interface IgnoredCooldown {
+  readonly until: Date
+  /** The rollout whose outcome started the cooldown. */
+  readonly cause: 'halted' | 'reverted'
+  readonly causedBy: string | null
+  readonly reason: string
+  /** user@machine of the person who ignored it. */
+  readonly actor: string
+}
+
+/** How many recent rollouts are looked through for the last finished one (the newest may still run). */
+const RECENT = 20
+
+/** user@machine (no pid: a person, not a process). */
+export const actor = (): string => {
+  let user = 'unknown'
+  try {
+    user = userInfo().username
+  } catch {
+    /* no passwd entry in some containers */
+  }
+  return `${user}@${hostname()}`
+}
+
+/** Checks the flags alone, before anything is opened: `--ignore-cooldown` needs a reason, a reason needs the flag. */
+export function checkCooldownFlags(flags: CooldownOverride): void {
+  const reason = flags.reason?.trim()
+  if (flags.ignoreCooldown && !reason) throw new UsageError('--ignore-cooldown needs --reason <text> (it is recorded in the audit trail)')
+  if (!flags.ignoreCooldown && flags.reason !== undefined) throw new UsageError('--reason is only taken with --ignore-cooldown here')
+}
+
+/** The last finished rollout, with `reverted` when gates failed and reverted it (only read when it could matter). */
+export async function lastFinishedRollout(store: Store, cooldownMs: number, now: Date): Promise<FinishedRollout | null> {
+  const last = (await store.listRollouts(RECENT)).find((r) => r.finishedAt !== null)
+  if (!last || last.finishedAt === null) return null
+  let reverted = false
+  // The events are only read when a revert could still block: halted blocks anyway, an old one never does.
+  if (last.state !== 'halted' && last.finishedAt.getTime() + cooldownMs > now.getTime())
+    reverted = (await store.listEvents(last.id)).some((e) => {
+      const data = e.data as Record<string, unknown> | null
+      return e.type === 'gates-failed' && (data?.onFail === 'revert' || data?.action === 'revert')
+    })
+  return { id: last.id, state: last.state, finishedAt: last.finishedAt, reverted }
+}
+
+/**
+ * The cooldown check of `rollout start` and `rollout tick` (design: `rollout.cooldown`). Refuses with
+ * exit 6 and the "cooldown until …" message while a cooldown is in force, unless overridden; returns
+ * the ignored cooldown (to record with cooldownIgnoredEvent once the new rollout has an id), or null
+ * when none is in force. Call checkCooldownFlags first for the usage errors.
+ */
+export async function cooldownGate(store: Store, cooldownMs: number, override: CooldownOverride = {}, now: Date = new Date()): Promise<IgnoredCooldown | null> {
+  if (cooldownMs <= 0) return null
+  const cooldown: Cooldown = cooldownStatus(await lastFinishedRollout(store, cooldownMs, now), cooldownMs, now)
+  if (!cooldown.blocked) return null
+  if (!override.ignoreCooldown) throw new FleetError(cooldownMessage(cooldown), ExitCode.locked)
+  return { until: cooldown.until, cause: cooldown.cause, causedBy: cooldown.rolloutId, reason: (override.reason ?? '').trim(), actor: actor() }
+}
+
+/** The audit event of an ignored cooldown, on the rollout that went ahead. */
+export const cooldownIgnoredEvent = (ignored: IgnoredCooldown, rolloutId: string | null, at: Date = new Date()) => ({
+  type: 'cooldown-ignored' as const,
+  rolloutId,
+  until: ignored.until.toISOString(),
+  cause: ignored.cause,
+  causedBy: ignored.causedBy,
+  actor: ignored.actor,
+  reason: ignored.reason,
+  at: at.toISOString(),
+})
+
+type OnStored = (events: readonly StoredEvent[]) => void
+
+/**
+ * Records an ignored cooldown on the rollout that went ahead: wraps the engine's onStored so that,
+ * once that rollout's `rollout-started` is stored (it has an id then), the `cooldown-ignored` event
+ * is appended to it and handed on to `next` (the notifier) like any stored event. Without an ignored
+ * cooldown it is `next` itself. `done()` waits for the write.
+ */
+export function recordIgnoredCooldown(
+  store: Store,
+  ignored: IgnoredCooldown | null,
+  next: OnStored,
+  warn: (line: string) => void,
+): { onStored: OnStored; done(): Promise<void> } {
+  if (!ignored) return { onStored: next, done: async () => {} }
+  let written: Promise<void> | null = null
+  return {
+    onStored: (events) => {
+      next(events)
+      const started = events.find((e) => e.type === 'rollout-started' && e.rolloutId !== null)
+      if (!started || written) return
+      const event = cooldownIgnoredEvent(ignored, started.rolloutId)
+      const stored: StoredEvent = { rolloutId: started.rolloutId, type: event.type, host: null, data: event, at: new Date(event.at) }
+      written = store.appendEvent(stored).then(
+        () => next([stored]),
+        (error: unknown) => warn(`warning: could not record the ignored cooldown: ${String(error)}`),
+      )
+    },
+    done: async () => {
+      await written
+    },
+  }
+}
