@@ -171,7 +171,7 @@ describe('unattended rollouts from the CLI (built binary, sim fleet, PGlite)', (
     expect(run.code, run.stderr).toBe(0)
     for (const h of fleet.hosts) expect(await fleet.head(h.name)).toBe(fleet.origin.shas.v3)
     const me = `${userInfo().username}@${hostname()}`
-    expect(run.stderr).toContain(`ignored by ${me}: hotfix for INC-42`)
+    expect(run.stdout).toContain(`ignored by ${me}: hotfix for INC-42`)
 
     const json = await fleetRun(['rollout', 'events', '--json'])
     expect(json.code, json.stderr).toBe(0)

@@ -1,14 +1,12 @@
 import { ExitCode } from '../../errors.js'
 import { systemClock } from '../../rollout/clock.js'
 import { abortRollout, resumeRollout } from '../../rollout/engine.js'
-import { makeContext, makeExecutor, owner, withStore, type Context, type GlobalFlags } from '../context.js'
-import type { Store } from '../../store/store.js'
+import { makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer } from '../renderer.js'
 import { listenForStopSignals } from '../signals.js'
 import { snapshotListener } from '../snapshot-listener.js'
-import { startMetrics } from '../metrics-publisher.js'
-import { makeNotifier } from '../notifier.js'
+import { rolloutEffects } from '../rollout-effects.js'
 import { formatCounts } from '../../render/plain.js'
 
 export async function rolloutResume(flags: GlobalFlags): Promise<number> {
@@ -17,10 +15,10 @@ export async function rolloutResume(flags: GlobalFlags): Promise<number> {
     const signals = listenForStopSignals()
     const { listener, done } = pickRenderer(ctx)
     const snapshot = snapshotListener(store, ctx.config.database.dir)
-    const { notifier, metrics } = sideEffects(ctx, store)
+    const effects = rolloutEffects(ctx, store)
     try {
       const result = await resumeRollout(
-        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: notifier.onStored },
+        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored },
         owner(),
       )
       if ('cleared' in result) return cleared(result.cleared)
@@ -28,8 +26,7 @@ export async function rolloutResume(flags: GlobalFlags): Promise<number> {
     } finally {
       signals.dispose()
       done()
-      await notifier.done()
-      await metrics.finish()
+      await effects.finish()
       await snapshot.done()
     }
   })
@@ -40,10 +37,10 @@ export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }):
   return withStore(ctx.config, async (store) => {
     const signals = listenForStopSignals()
     const { listener, done } = pickRenderer(ctx)
-    const { notifier, metrics } = sideEffects(ctx, store)
+    const effects = rolloutEffects(ctx, store)
     try {
       const result = await abortRollout(
-        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener], stop: signals.stop, kill: signals.kill, onStored: notifier.onStored },
+        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored },
         owner(),
         { rollback: flags.rollback === true },
       )
@@ -55,16 +52,9 @@ export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }):
     } finally {
       signals.dispose()
       done()
-      await notifier.done()
-      await metrics.finish()
+      await effects.finish()
     }
   })
-}
-
-/** Notifications of stored events and published metrics: the same for resume and abort as for start. */
-function sideEffects(ctx: Context, store: Store) {
-  const warn = (line: string): void => void ctx.out.stderr.write(`fleet: ${line}\n`)
-  return { notifier: makeNotifier(store, ctx.config.notify, { warn }), metrics: startMetrics(store, ctx.config, warn) }
 }
 
 /** Only a dead run's lease was found: it is cleared, and that is a success worth a notice. */

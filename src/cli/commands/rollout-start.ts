@@ -7,9 +7,8 @@ import { planRollout, runRollout } from '../../rollout/engine.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
 import { listenForStopSignals } from '../signals.js'
-import { checkCooldownFlags, cooldownGate, recordIgnoredCooldown } from '../cooldown-gate.js'
-import { startMetrics } from '../metrics-publisher.js'
-import { makeNotifier } from '../notifier.js'
+import { checkCooldownFlags, cooldownGate } from '../cooldown-gate.js'
+import { rolloutEffects } from '../rollout-effects.js'
 import { snapshotListener } from '../snapshot-listener.js'
 import { makeContext, makeExecutor, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
@@ -41,7 +40,6 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
   const ctx = makeContext(flags, startOverrides(flags))
   const { config } = ctx
   checkCooldownFlags(flags)
-  const warn = (line: string): void => void ctx.out.stderr.write(`fleet: ${line}\n`)
   return withStore(config, async (store) => {
     const inventory = await loadInventory(store, config)
     for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
@@ -53,7 +51,7 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
 
     // Before any host is touched: exit 6 while a cooldown is in force (a dry run only says so).
     const ignored = await cooldownGate(store, config.rollout.cooldownMs, flags.dryRun ? { ignoreCooldown: true } : flags)
-    if (ignored) warn(`cooldown until ${ignored.until.toISOString()} (${ignored.causedBy ?? 'the last rollout'} ${ignored.cause}) ${flags.dryRun ? 'is in force: a real start would exit 6' : `ignored by ${ignored.actor}: ${ignored.reason}`}`)
+    if (ignored) say(ctx.out, `cooldown until ${ignored.until.toISOString()} (${ignored.causedBy ?? 'the last rollout'} ${ignored.cause}) ${flags.dryRun ? 'is in force: a real start would exit 6' : `ignored by ${ignored.actor}: ${ignored.reason}`}`)
     if (flags.dryRun) {
       const sessions = new Map<string, Session>()
       try {
@@ -79,21 +77,17 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const signals = listenForStopSignals()
     const { listener, done } = renderer(ctx)
     const snapshot = snapshotListener(store, config.database.dir)
-    const notifier = makeNotifier(store, config.notify, { warn })
-    const cooldown = recordIgnoredCooldown(store, ignored, notifier.onStored, warn)
-    const metrics = startMetrics(store, config, warn)
+    const effects = rolloutEffects(ctx, store, ignored)
     try {
       const result = await runRollout(
-        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: cooldown.onStored },
+        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored },
         request,
       )
       return result.exitCode
     } finally {
       signals.dispose()
       done()
-      await cooldown.done()
-      await notifier.done()
-      await metrics.finish()
+      await effects.finish()
       await snapshot.done()
     }
   })
