@@ -1,6 +1,6 @@
 import pLimit from 'p-limit'
 
-import { errorMessage } from '../errors.js'
+import { ExitCode, errorMessage } from '../errors.js'
 import type { Session } from '../ssh/executor.js'
 import type { RolloutHostRecord } from '../store/store.js'
 import { measure, summarize } from '../gates/measure.js'
@@ -267,7 +267,9 @@ export class RolloutRun {
     await this.log.flush()
     await this.retry.write(() => this.deps.store.releaseLease(this.rolloutId))
     const state: RolloutState = this.stageFinishedAt !== null && this.gates && !this.bake.passed ? 'baking' : 'running'
-    return { rolloutId: this.rolloutId, state, exitCode: 0, sha: this.state.target, counts: this.counts(), outcomes: this.outcomes }
+    // Gates in error: nothing is promoted or rolled back, and cron hears about it (exit 7) every time.
+    const inError = state === 'baking' && this.bake.measurements.at(-1)?.verdict === 'error'
+    return { rolloutId: this.rolloutId, state, exitCode: inError ? ExitCode.paused : ExitCode.ok, sha: this.state.target, counts: this.counts(), outcomes: this.outcomes }
   }
 
   private facts() {

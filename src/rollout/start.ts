@@ -45,8 +45,12 @@ export async function planRollout(deps: Pick<RolloutDeps, 'executor'>, request: 
   return { plan, target: { ref: request.ref, sha: resolved.sha } }
 }
 
-/** Runs a whole staged rollout. Emits events; every host status change is written to the store first. */
-export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Promise<RolloutResult> {
+/**
+ * Runs a whole staged rollout. Emits events; every host status change is
+ * written to the store first. `detach`: return once only waiting is left (a
+ * bake, a stage delay) and leave the rest to `fleet rollout tick`.
+ */
+export async function runRollout(deps: RolloutDeps, request: RolloutRequest, options: { detach?: boolean } = {}): Promise<RolloutResult> {
   const { store, clock } = deps
   const startedAt = new Date(clock.now())
   const rolloutId = newRolloutId(startedAt)
@@ -83,7 +87,7 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest): Pr
       storeRetryMs: request.storeRetryMs ?? STORE_RETRY_MS,
     })
     await run.record(request.owner, resolved.plan.seed)
-    return await run.run()
+    return await run.run({ yieldAtWait: options.detach === true })
   } finally {
     stopRenewing()
     for (const session of sessions.values()) session.close()

@@ -96,12 +96,12 @@ export interface RunResult extends RolloutResult {
 }
 
 /** A whole rollout, in-process, against the real fleet and store. */
-export async function rollout(store: Store, config: FleetConfig, options: { ref?: string; seed?: string } = {}): Promise<RunResult> {
+export async function rollout(store: Store, config: FleetConfig, options: { ref?: string; seed?: string; onEvent?: (event: RolloutEvent) => void } = {}): Promise<RunResult> {
   const inventory = await loadInventory(store, config)
   const events: RolloutEvent[] = []
   const request = rolloutRequest(config, inventory.hosts, { ref: options.ref, seed: options.seed ?? 'test-seed', owner: 'test' })
   const result = await runRollout(
-    { store, executor: makeExecutor(config, store), clock: systemClock, listeners: [(e) => events.push(e)] },
+    { store, executor: makeExecutor(config, store), clock: systemClock, listeners: [(e) => (events.push(e), options.onEvent?.(e))] },
     request,
   )
   return { ...result, events }

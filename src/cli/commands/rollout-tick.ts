@@ -1,0 +1,62 @@
+import { ExitCode } from '../../errors.js'
+import { planRollout, runRollout, tickRollout } from '../../rollout/engine.js'
+import { loadInventory } from '../../rollout/inventory.js'
+import type { Session } from '../../ssh/executor.js'
+import { shortSha } from '../../render/style.js'
+import { makeContext, makeExecutor, owner, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
+import { whoRunsIt } from '../control.js'
+import { printJson, say } from '../output.js'
+import { driveHere } from '../drive.js'
+
+/** Ticks take what is due and leave; a rollout a person stopped or paused waits for a person. */
+const WAITS_FOR_A_PERSON = new Set(['paused', 'interrupted'])
+const IN_PROGRESS = new Set(['running', 'baking'])
+
+/**
+ * `fleet rollout tick [--ref <ref>]`, for cron: one decision's worth of work
+ * from the stored state, then exit. 0 when it progressed or waited normally
+ * (also when another process runs the rollout), 7 while paused or while gates
+ * are in error, 3/4/5 on the tick that reached that outcome. With `--ref` and
+ * no rollout in progress it starts one, unless the ref names the commit the
+ * last completed rollout shipped.
+ */
+export async function rolloutTick(flags: GlobalFlags & { ref?: string }): Promise<number> {
+  const ctx = makeContext(flags)
+  const running = await whoRunsIt(ctx.config)
+  await running.close()
+  if (running.holder) return report(ctx, ExitCode.ok, { action: 'none', holder: running.holder }, `rollout in progress by ${running.holder}; nothing to do this tick`)
+
+  return withStore(ctx.config, async (store) => {
+    const latest = await store.getRollout()
+    if (latest && WAITS_FOR_A_PERSON.has(latest.state)) {
+      const paused = (await store.listEvents(latest.id, ['rollout-paused'])).at(-1)?.data as { reason?: string } | undefined
+      const why = latest.state === 'paused' ? (paused?.reason ?? latest.error ?? 'paused') : (latest.error ?? 'interrupted')
+      return report(ctx, ExitCode.paused, { action: 'none', rolloutId: latest.id, state: latest.state, reason: why }, `rollout ${latest.id} is ${latest.state} (${why}); \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
+    }
+    if (latest && IN_PROGRESS.has(latest.state)) return driveHere(ctx, store, (deps) => tickRollout(deps, owner()))
+    if (!flags.ref) return report(ctx, ExitCode.ok, { action: 'none' }, latest ? `no rollout in progress (the latest, ${latest.id}, is ${latest.state}); nothing to do` : 'no rollout yet; nothing to do')
+
+    const inventory = await loadInventory(store, ctx.config)
+    for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
+    const request = rolloutRequest(ctx.config, inventory.hosts, { ref: flags.ref })
+    const executor = makeExecutor(ctx.config, store)
+    const done = (await store.listRollouts(20)).find((r) => r.state === 'completed')
+    if (done) {
+      const sessions = new Map<string, Session>()
+      try {
+        const { target } = await planRollout({ executor }, request, sessions)
+        if (target.sha === done.sha)
+          return report(ctx, ExitCode.ok, { action: 'none', sha: target.sha, rolloutId: done.id }, `${flags.ref} is ${shortSha(target.sha)}, which rollout ${done.id} completed; nothing to do`)
+      } finally {
+        for (const s of sessions.values()) s.close()
+      }
+    }
+    return driveHere(ctx, store, (deps) => runRollout(deps, request, { detach: true }))
+  })
+}
+
+function report(ctx: Context, code: number, json: Record<string, unknown>, text: string): number {
+  if (ctx.out.json) printJson(ctx.out, { ...json, exitCode: code })
+  else say(ctx.out, text)
+  return code
+}

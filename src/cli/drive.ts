@@ -1,0 +1,41 @@
+import { ExitCode } from '../errors.js'
+import { systemClock } from '../rollout/clock.js'
+import type { Cleared, RolloutResult } from '../rollout/engine.js'
+import type { RolloutDeps } from '../rollout/request.js'
+import type { Store } from '../store/store.js'
+import { makeExecutor, type Context } from './context.js'
+import { controlChannel } from './control.js'
+import { pickRenderer } from './renderer.js'
+import { listenForStopSignals } from './signals.js'
+import { snapshotListener } from './snapshot-listener.js'
+
+/**
+ * Runs `go` (resume, promote) in this process with the live view, signals and
+ * the control channel, like `rollout start`.
+ */
+export async function driveHere(ctx: Context, store: Store, go: (deps: RolloutDeps) => Promise<RolloutResult | Cleared>): Promise<number> {
+  const signals = listenForStopSignals()
+  const { listener, done } = pickRenderer(ctx)
+  const snapshot = snapshotListener(store, ctx.config.database.dir)
+  try {
+    const result = await go({
+      store,
+      executor: makeExecutor(ctx.config, store),
+      clock: systemClock,
+      listeners: [listener, snapshot.listener],
+      stop: signals.stop,
+      kill: signals.kill,
+      control: controlChannel(ctx.config, store),
+    })
+    if ('cleared' in result) {
+      process.stderr.write(`fleet: ${result.cleared}\n`)
+      return ExitCode.ok
+    }
+    return result.exitCode
+  } finally {
+    signals.dispose()
+    done()
+    await snapshot.done()
+  }
+}
+
