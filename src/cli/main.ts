@@ -50,6 +50,7 @@ Example:
     .option('--seed <seed>', 'canary order seed (default: the target commit, so the dry run shows the canaries the real run uses)')
     .option('--dry-run', 'print the plan (target commit, stages with hosts) and change nothing')
     .option('-y, --yes', 'do not ask for confirmation (fleet never prompts without a TTY)')
+    .option('--detach', 'run the first stage, then return (state baking); `fleet rollout tick` from cron does the rest')
     .option('--ignore-cooldown', 'start even though rollout.cooldown after a halted or reverted rollout is in force (needs --reason; recorded)')
     .option('--reason <text>', 'why, with --ignore-cooldown (recorded in the audit trail)')
     .addHelpText(
@@ -75,11 +76,40 @@ Example:
 
   rollout
     .command('resume')
-    .description('continue a rollout whose orchestrator died: settle hosts left updating, then go on')
-    .addHelpText('after', '\nExample:\n  fleet rollout resume --json')
+    .description('continue a paused, interrupted or crashed rollout: settle hosts left updating, then go on (a paused stage bakes again)')
+    .option('--reason <text>', 'why (recorded in the audit trail)')
+    .addHelpText('after', '\nExample:\n  fleet rollout resume --reason "metrics back" --json')
     .action(async (_opts, cmd: Command) => {
       const { rolloutResume } = await import('./commands/recover.js')
       exit(await rolloutResume(globals(cmd)))
+    })
+  rollout
+    .command('pause')
+    .description('stop starting hosts (in-flight hosts finish); the rollout stays paused until resume or promote; works from any shell')
+    .option('--reason <text>', 'why (recorded in the audit trail)')
+    .addHelpText('after', '\nExample:\n  fleet rollout pause --reason "db migration running"')
+    .action(async (_opts, cmd: Command) => {
+      const { rolloutPause } = await import('./commands/rollout-control.js')
+      exit(await rolloutPause(globals(cmd)))
+    })
+  rollout
+    .command('promote')
+    .description("end the current stage's bake as passed (a paused rollout goes on past its inconclusive or unreachable gates)")
+    .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
+    .option('--skip-bake', 'also cut short a bake that is still running')
+    .addHelpText('after', '\nExample:\n  fleet rollout promote --reason "error budget reviewed by ann"')
+    .action(async (_opts, cmd: Command) => {
+      const { rolloutPromote } = await import('./commands/rollout-control.js')
+      exit(await rolloutPromote(globals(cmd)))
+    })
+  rollout
+    .command('tick')
+    .description('for cron: take the one step that is due (next stage, a gate measurement, a revert), then exit; with --ref, start a rollout when none is in progress')
+    .option('--ref <ref>', 'start a rollout of this ref when none is in progress, unless it is the commit the last completed rollout shipped')
+    .addHelpText('after', '\nExit: 0 progressed or waited (also while another process runs it), 7 paused or gates in error, 3/4/5 on the tick that ended it.\n\nExample (crontab):\n  * * * * * cd /etc/fleet && fleet rollout tick --ref main >> /var/log/fleet.log 2>&1')
+    .action(async (_opts, cmd: Command) => {
+      const { rolloutTick } = await import('./commands/rollout-tick.js')
+      exit(await rolloutTick(globals(cmd)))
     })
   rollout
     .command('abort')
