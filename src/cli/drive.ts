@@ -8,15 +8,24 @@ import { controlChannel } from './control.js'
 import { pickRenderer } from './renderer.js'
 import { listenForStopSignals } from './signals.js'
 import { snapshotListener } from './snapshot-listener.js'
+import type { IgnoredCooldown } from './cooldown-gate.js'
+import { rolloutEffects } from './rollout-effects.js'
 
 /**
  * Runs `go` (resume, promote) in this process with the live view, signals and
  * the control channel, like `rollout start`.
  */
-export async function driveHere(ctx: Context, store: Store, go: (deps: RolloutDeps) => Promise<RolloutResult | Cleared>): Promise<number> {
+export async function driveHere(
+  ctx: Context,
+  store: Store,
+  go: (deps: RolloutDeps) => Promise<RolloutResult | Cleared>,
+  ignored: IgnoredCooldown | null = null,
+): Promise<number> {
   const signals = listenForStopSignals()
   const { listener, done } = pickRenderer(ctx)
   const snapshot = snapshotListener(store, ctx.config.database.dir)
+  // Notifications and metrics, like every command that runs a rollout.
+  const effects = rolloutEffects(ctx, store, ignored)
   try {
     const result = await go({
       store,
@@ -26,6 +35,7 @@ export async function driveHere(ctx: Context, store: Store, go: (deps: RolloutDe
       stop: signals.stop,
       kill: signals.kill,
       control: controlChannel(ctx.config, store),
+      onStored: effects.onStored,
     })
     if ('cleared' in result) {
       process.stderr.write(`fleet: ${result.cleared}\n`)
@@ -35,6 +45,7 @@ export async function driveHere(ctx: Context, store: Store, go: (deps: RolloutDe
   } finally {
     signals.dispose()
     done()
+    await effects.finish()
     await snapshot.done()
   }
 }

@@ -106,7 +106,9 @@ Example:
     .command('tick')
     .description('for cron: take the one step that is due (next stage, a gate measurement, a revert), then exit; with --ref, start a rollout when none is in progress')
     .option('--ref <ref>', 'start a rollout of this ref when none is in progress, unless it is the commit the last completed rollout shipped')
-    .addHelpText('after', '\nExit: 0 progressed or waited (also while another process runs it), 7 paused or gates in error, 3/4/5 on the tick that ended it.\n\nExample (crontab):\n  * * * * * cd /etc/fleet && fleet rollout tick --ref main >> /var/log/fleet.log 2>&1')
+    .option('--ignore-cooldown', 'start even though rollout.cooldown is in force (needs --reason; recorded)')
+    .option('--reason <text>', 'why, with --ignore-cooldown (recorded in the audit trail)')
+    .addHelpText('after', '\nExit: 0 progressed or waited (also while another process runs it), 7 paused or gates in error, 3/4/5 on the tick that ended it.\n\nExample:\n  fleet rollout tick --ref main   # from cron, every minute: continuous delivery of main')
     .action(async (_opts, cmd: Command) => {
       const { rolloutTick } = await import('./commands/rollout-tick.js')
       exit(await rolloutTick(globals(cmd)))

@@ -2,34 +2,17 @@ import { ExitCode } from '../../errors.js'
 import { systemClock } from '../../rollout/clock.js'
 import { abortRollout, resumeRollout } from '../../rollout/engine.js'
 import { makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
+import { driveHere } from '../drive.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer } from '../renderer.js'
 import { listenForStopSignals } from '../signals.js'
-import { snapshotListener } from '../snapshot-listener.js'
 import { rolloutEffects } from '../rollout-effects.js'
 import { formatCounts } from '../../render/plain.js'
 
-export async function rolloutResume(flags: GlobalFlags): Promise<number> {
+/** `fleet rollout resume [--reason]`: continues a paused, interrupted or crashed rollout here. */
+export async function rolloutResume(flags: GlobalFlags & { reason?: string }): Promise<number> {
   const ctx = makeContext(flags)
-  return withStore(ctx.config, async (store) => {
-    const signals = listenForStopSignals()
-    const { listener, done } = pickRenderer(ctx)
-    const snapshot = snapshotListener(store, ctx.config.database.dir)
-    const effects = rolloutEffects(ctx, store)
-    try {
-      const result = await resumeRollout(
-        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored },
-        owner(),
-      )
-      if ('cleared' in result) return cleared(result.cleared)
-      return result.exitCode
-    } finally {
-      signals.dispose()
-      done()
-      await effects.finish()
-      await snapshot.done()
-    }
-  })
+  return withStore(ctx.config, (store) => driveHere(ctx, store, (deps) => resumeRollout(deps, owner(), flags.reason ? { reason: flags.reason } : {})))
 }
 
 export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }): Promise<number> {

@@ -10,7 +10,8 @@ import { listenForStopSignals } from '../signals.js'
 import { checkCooldownFlags, cooldownGate } from '../cooldown-gate.js'
 import { rolloutEffects } from '../rollout-effects.js'
 import { snapshotListener } from '../snapshot-listener.js'
-import { makeContext, makeExecutor, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
+import { makeContext, makeExecutor, rolloutRequest, withStore, type GlobalFlags } from '../context.js'
+import { controlChannel } from '../control.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer, type RendererFactory } from '../renderer.js'
 
@@ -25,6 +26,7 @@ export interface RolloutStartFlags extends GlobalFlags {
   readonly yes?: boolean
   readonly ignoreCooldown?: boolean
   readonly reason?: string
+  readonly detach?: boolean
 }
 
 export const startOverrides = (flags: RolloutStartFlags): RawConfigOverrides => ({
@@ -80,9 +82,12 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const effects = rolloutEffects(ctx, store, ignored)
     try {
       const result = await runRollout(
-        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored },
+        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored, control: controlChannel(config, store) },
         request,
+        { detach: flags.detach === true },
       )
+      if (flags.detach && (result.state === 'baking' || result.state === 'running'))
+        say(ctx.out, `rollout ${result.rolloutId} is ${result.state}; \`fleet rollout tick\` (from cron) goes on, \`fleet rollout status --watch\` follows it`)
       return result.exitCode
     } finally {
       signals.dispose()

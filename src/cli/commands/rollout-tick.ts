@@ -1,4 +1,5 @@
-import { ExitCode } from '../../errors.js'
+import { ExitCode, LockedError } from '../../errors.js'
+import { checkCooldownFlags, cooldownGate } from '../cooldown-gate.js'
 import { planRollout, runRollout, tickRollout } from '../../rollout/engine.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
@@ -20,12 +21,23 @@ const IN_PROGRESS = new Set(['running', 'baking'])
  * no rollout in progress it starts one, unless the ref names the commit the
  * last completed rollout shipped.
  */
-export async function rolloutTick(flags: GlobalFlags & { ref?: string }): Promise<number> {
+export async function rolloutTick(flags: GlobalFlags & { ref?: string; ignoreCooldown?: boolean; reason?: string }): Promise<number> {
+  checkCooldownFlags(flags)
   const ctx = makeContext(flags)
   const running = await whoRunsIt(ctx.config)
   await running.close()
-  if (running.holder) return report(ctx, ExitCode.ok, { action: 'none', holder: running.holder }, `rollout in progress by ${running.holder}; nothing to do this tick`)
+  const held = (holder: string) => report(ctx, ExitCode.ok, { action: 'none', holder }, `rollout in progress by ${holder}; nothing to do this tick`)
+  if (running.holder) return held(running.holder)
+  try {
+    return await tickWithStore(ctx, flags)
+  } catch (error) {
+    // Two ticks at once: the one that lost the race to the store or the lease has nothing to do.
+    if (error instanceof LockedError) return held(error.message)
+    throw error
+  }
+}
 
+async function tickWithStore(ctx: Context, flags: { ref?: string; ignoreCooldown?: boolean; reason?: string }): Promise<number> {
   return withStore(ctx.config, async (store) => {
     const latest = await store.getRollout()
     if (latest && WAITS_FOR_A_PERSON.has(latest.state)) {
@@ -36,6 +48,7 @@ export async function rolloutTick(flags: GlobalFlags & { ref?: string }): Promis
     if (latest && IN_PROGRESS.has(latest.state)) return driveHere(ctx, store, (deps) => tickRollout(deps, owner()))
     if (!flags.ref) return report(ctx, ExitCode.ok, { action: 'none' }, latest ? `no rollout in progress (the latest, ${latest.id}, is ${latest.state}); nothing to do` : 'no rollout yet; nothing to do')
 
+    const ignored = await cooldownGate(store, ctx.config.rollout.cooldownMs, flags)
     const inventory = await loadInventory(store, ctx.config)
     for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
     const request = rolloutRequest(ctx.config, inventory.hosts, { ref: flags.ref })
@@ -51,7 +64,7 @@ export async function rolloutTick(flags: GlobalFlags & { ref?: string }): Promis
         for (const s of sessions.values()) s.close()
       }
     }
-    return driveHere(ctx, store, (deps) => runRollout(deps, request, { detach: true }))
+    return driveHere(ctx, store, (deps) => runRollout(deps, request, { detach: true }), ignored)
   })
 }
 
