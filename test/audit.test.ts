@@ -117,12 +117,3 @@ describe('auditMarkdown', () => {
     expect(running).not.toContain('Hosts that did not succeed')
   })
 })
-
-describe('formatDuration copy', () => {
-  it('says exactly what config/duration.ts says', async () => {
-    const { formatDuration: original } = await import('../src/config/duration.js')
-    const { formatDuration: copy } = await import('../src/notify/fields.js')
-    for (const ms of [0, 1, 850, 999.6, 1000, 1500, 59_949, 59_950, 60_000, 125_000, 3_600_000, 3_605_000, 5_400_000, 90_061_000, -1, Number.NaN])
-      expect(copy(ms)).toBe(original(ms))
-  })
-})

@@ -1,4 +1,5 @@
-import { counts, formatDuration, num, short, text } from '../notify/fields.js'
+import { formatDuration } from '../duration.js'
+import { counts, num, short, text } from '../notify/fields.js'
 import { sanitizeLine } from '../text/sanitize.js'
 import { auditEntries, isNoise, type AuditEntry, type StoredEvent } from './entries.js'
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import { formatDuration } from '../config/duration.js'
+import { formatDuration } from '../duration.js'
 import type { FleetConfig } from '../config/types.js'
 import { LockedError } from '../errors.js'
 import { readHistory, type HistoryEntry } from '../rollout/history.js'

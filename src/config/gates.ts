@@ -6,7 +6,7 @@
 import { commandPlaceholderProblem } from '../gates/check.js'
 import { queryPlaceholderProblem } from '../gates/promql.js'
 import type { CheckGate, GatesConfig, MetricGate } from '../gates/types.js'
-import { formatDuration, parseDuration } from './duration.js'
+import { formatDuration, parseDuration } from '../duration.js'
 
 type Fail = (key: string, problem: string, value: unknown) => never
 type Parse = (value: unknown, key: string, ctx: { readonly text: boolean }) => unknown

@@ -17,7 +17,7 @@ import {
   checkServiceName,
   checkUser,
 } from '../remote/validate.js'
-import { parseDuration } from './duration.js'
+import { parseDuration } from '../duration.js'
 import { gatesParsers, gatesProblems } from './gates.js'
 import { jsonProblem } from './json-error.js'
 import { notifyParsers } from './notify.js'

@@ -20,7 +20,7 @@
  * `resume` of a paused rollout restarts the bake: pass the resume time as `stageFinishedAt` and
  * only the measurements taken since.
  */
-import { formatDuration } from '../config/duration.js'
+import { formatDuration } from '../duration.js'
 import type { GatesConfig, MeasurementRecord } from './types.js'
 
 export type BakeConfig = Pick<GatesConfig, 'bakeMs' | 'intervalMs' | 'failureLimit' | 'inconclusiveLimit' | 'errorTimeoutMs'>

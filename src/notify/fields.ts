@@ -51,23 +51,6 @@ export const counts = (value: unknown): string => {
   return entries.map(([k, n]) => `${sanitizeLine(k)} ${n}`).join(', ') || 'no hosts'
 }
 
-const pad = (n: number): string => String(n).padStart(2, '0')
-
-/**
- * `850ms`, `1.5s`, `2m05s`, `1h30m`: config/duration.ts's formatDuration, repeated here because
- * notify sits below config in the layering (test/architecture.test.ts). Same output.
- */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return `${ms}ms`
-  if (Math.round(ms) < 1000) return `${Math.round(ms)}ms`
-  const tenths = Math.round(ms / 100)
-  if (tenths < 600) return `${tenths / 10}s`
-  const total = Math.round(ms / 1000)
-  const [h, m, s] = [Math.floor(total / 3600), Math.floor(total / 60) % 60, total % 60]
-  if (h === 0) return s === 0 ? `${m}m` : `${m}m${pad(s)}s`
-  return `${h}h${m === 0 && s === 0 ? '' : `${pad(m)}m`}${s === 0 ? '' : `${pad(s)}s`}`
-}
-
 /** A number for a line of text: short but exact enough for a threshold comparison. */
 export const formatValue = (value: unknown): string =>
   typeof value === 'number' ? (Number.isFinite(value) ? String(Number(value.toPrecision(4))) : String(value)) : value === null || value === undefined ? 'no data' : sanitizeLine(String(value))

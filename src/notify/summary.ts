@@ -1,6 +1,7 @@
 import { sanitizeLine } from '../text/sanitize.js'
 import type { FleetEventLike } from './event-types.js'
-import { counts, formatDuration, formatValue, list, num, short, stageLabel, text, who } from './fields.js'
+import { formatDuration } from '../duration.js'
+import { counts, formatValue, list, num, short, stageLabel, text, who } from './fields.js'
 
 const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? '' : 's'}`
 const by = (event: FleetEventLike): string => {

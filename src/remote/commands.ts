@@ -1,4 +1,4 @@
-import type { Sha } from '../rollout/types.js'
+import type { Sha } from '../types.js'
 import { type Argv, inDir, quote, render } from './shell.js'
 
 /**

@@ -1,10 +1,10 @@
 import type { ChalkInstance } from 'chalk'
 
-import { formatDuration } from '../config/duration.js'
+import { formatDuration } from '../duration.js'
 import type { RolloutEvent, RolloutListener, StatusCounts } from '../rollout/events.js'
 import { emptyCounts } from '../rollout/events.js'
 import type { Phase } from '../rollout/host-update.js'
-import type { HostStatus, StepName } from '../rollout/types.js'
+import type { HostStatus, StepName } from '../types.js'
 import { formatPlainEvent } from './plain.js'
 import { palette, shortSha, statusColor } from './style.js'
 import { summaryFromState } from './summary.js'

@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/duration.js'
+import { formatDuration } from '../duration.js'
 import type { RolloutEvent, StatusCounts } from '../rollout/events.js'
 import { describeOutcome } from '../rollout/outcome.js'
 import { palette, shortSha, statusColor } from './style.js'

@@ -1,10 +1,10 @@
 import Table from 'cli-table3'
 
-import { formatDuration } from '../config/duration.js'
+import { formatDuration } from '../duration.js'
 import { LEASE_TTL_MS } from '../rollout/engine.js'
 import { describeOutcome } from '../rollout/outcome.js'
 import type { RolloutStatus } from '../rollout/status.js'
-import type { HostStatus, RolloutState } from '../rollout/types.js'
+import type { HostStatus, RolloutState } from '../types.js'
 import { formatEndpoint } from './endpoint.js'
 import { formatCounts } from './plain.js'
 import { palette, shortSha, statusColor } from './style.js'

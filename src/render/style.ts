@@ -1,6 +1,6 @@
 import { Chalk, type ChalkInstance } from 'chalk'
 
-import type { HostStatus, RolloutState } from '../rollout/types.js'
+import type { HostStatus, RolloutState } from '../types.js'
 
 /** A chalk whose colour is decided by the caller (flags, NO_COLOR), never by global detection. */
 export const palette = (color: boolean): ChalkInstance => new Chalk({ level: color ? 1 : 0 })

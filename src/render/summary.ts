@@ -2,7 +2,7 @@ import Table from 'cli-table3'
 import stringWidth from 'string-width'
 import wrapAnsi from 'wrap-ansi'
 
-import { formatDuration } from '../config/duration.js'
+import { formatDuration } from '../duration.js'
 import type { RolloutEvent } from '../rollout/events.js'
 import { describeOutcome } from '../rollout/outcome.js'
 import type { LiveState, OutcomeRow } from './live.js'

@@ -3,7 +3,7 @@ import type { MeasurementRecord, OnFail } from '../gates/types.js'
 import type { StatusCounts } from './events.js'
 import { emptyCounts } from './events.js'
 import { failureRate, haltIsCertain, type StageTally } from './plan.js'
-import type { HostStatus } from './types.js'
+import type { HostStatus } from '../types.js'
 
 /**
  * The decision core of a rollout: from what is recorded (the hosts' statuses,

@@ -1,4 +1,4 @@
-import type { HostStatus, RolloutState, StepName } from './types.js'
+import type { HostStatus, RolloutState, StepName } from '../types.js'
 import type { GateResult, Verdict } from '../gates/types.js'
 import type { Phase } from './host-update.js'
 

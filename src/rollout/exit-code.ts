@@ -1,6 +1,6 @@
 import { ExitCode } from '../errors.js'
 import type { StatusCounts } from './events.js'
-import type { RolloutState } from './types.js'
+import type { RolloutState } from '../types.js'
 
 /**
  * The design's exit codes, most urgent first: a host that may be down (5)

@@ -1,6 +1,6 @@
 import type { Store } from '../store/store.js'
 import { emptyCounts, type StatusCounts } from './events.js'
-import type { RolloutState } from './types.js'
+import type { RolloutState } from '../types.js'
 
 /** One past rollout, as `fleet history --json` prints it. */
 export interface HistoryEntry {

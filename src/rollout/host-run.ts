@@ -6,7 +6,7 @@ import type { EventLog } from './event-log.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
 import type { PlannedHost } from './plan.js'
 import type { StoreRetry } from './store-retry.js'
-import type { Host, HostStatus, Sha, StepName } from './types.js'
+import type { Host, HostStatus, Sha, StepName } from '../types.js'
 
 /** Connection attempts (1 s, 2 s, 4 s apart) before a rollback gives a lost host up. */
 const RECONNECT_ATTEMPTS = 4

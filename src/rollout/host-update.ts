@@ -2,7 +2,7 @@ import { gitCheckout, gitDirtyFiles, gitFetch, gitHead, operatorStep, type Templ
 import { render } from '../remote/shell.js'
 import { ConnectionLostError, type CommandResult, type Session } from '../ssh/executor.js'
 import type { Clock } from './clock.js'
-import type { Host, HostStatus, Sha, StepName } from './types.js'
+import type { Host, HostStatus, Sha, StepName } from '../types.js'
 
 /** What a host update needs from the configuration. */
 export interface HostSettings {

@@ -2,7 +2,7 @@ import type { FleetConfig } from '../config/types.js'
 import { UsageError } from '../errors.js'
 import { checkAbsolutePath, checkAddress, checkHostName, checkPort, checkUser } from '../remote/validate.js'
 import type { Store } from '../store/store.js'
-import type { Host } from './types.js'
+import type { Host } from '../types.js'
 
 export interface RejectedHost {
   /** The row's name; if the name itself is invalid, its raw value JSON-quoted (or "(no name)"). */

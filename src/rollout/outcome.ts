@@ -1,6 +1,6 @@
 import type { StatusCounts } from './events.js'
 import { EXIT_CODE_MEANING } from './exit-code.js'
-import type { RolloutState } from './types.js'
+import type { RolloutState } from '../types.js'
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
 

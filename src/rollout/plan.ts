@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 
-import type { Host } from './types.js'
+import type { Host } from '../types.js'
 
 /**
  * Hosts per stage for cumulative percentages: stage k holds hosts up to

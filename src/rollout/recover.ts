@@ -6,7 +6,7 @@ import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { stageProgress, STAGE_EVENT_TYPES, type StageProgress } from './restore.js'
 import { RolloutRun } from './run.js'
 import { STORE_RETRY_MS } from './store-retry.js'
-import type { Sha } from './types.js'
+import type { Sha } from '../types.js'
 
 /** Rebuilds the plan of a stored rollout: its hosts in their recorded order and stages. */
 export function storedPlan(rollout: RolloutRecord, hosts: readonly RolloutHostRecord[]): Plan {

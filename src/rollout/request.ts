@@ -6,7 +6,7 @@ import type { RolloutListener, StatusCounts } from './events.js'
 import type { HostOutcome, HostSettings } from './host-update.js'
 import type { GatesConfig } from '../gates/types.js'
 import type { ControlChannel } from './control.js'
-import type { Host, RolloutState } from './types.js'
+import type { Host, RolloutState } from '../types.js'
 
 /** What a rollout needs from the outside world: the drivers, passed in. */
 export interface RolloutDeps {

@@ -9,7 +9,7 @@ import type { Clock } from './clock.js'
 import { keepLease, leaseIsStale, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
 import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
 import { isCommitName } from './target.js'
-import type { Host, Sha } from './types.js'
+import type { Host, Sha } from '../types.js'
 
 export interface SingleRollbackRequest {
   readonly host: Host

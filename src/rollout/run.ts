@@ -16,7 +16,7 @@ import type { HostOutcome } from './host-update.js'
 import { stageSizes, type Plan, type PlannedHost } from './plan.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { StoreRetry, StoreUnavailableError } from './store-retry.js'
-import type { HostStatus, RolloutState, Sha } from './types.js'
+import type { HostStatus, RolloutState, Sha } from '../types.js'
 
 /** How a drive ends, and why when that is worth recording. */
 interface Ending {

@@ -8,7 +8,7 @@ import type { RolloutDeps, RolloutRequest, RolloutResult, RolloutSettings } from
 import { RolloutRun } from './run.js'
 import { STORE_RETRY_MS } from './store-retry.js'
 import { isFullSha, resolveTarget } from './target.js'
-import type { Sha } from './types.js'
+import type { Sha } from '../types.js'
 
 export interface ResolvedPlan {
   readonly plan: Plan

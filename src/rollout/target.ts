@@ -4,7 +4,7 @@ import { render } from '../remote/shell.js'
 import { checkRef } from '../remote/validate.js'
 import type { CommandResult, Executor, Session } from '../ssh/executor.js'
 import { sanitizeLine } from '../text/sanitize.js'
-import type { Host, Sha } from './types.js'
+import type { Host, Sha } from '../types.js'
 
 /** Hosts asked, in turn, before resolution gives up: each silent one costs a connect timeout. */
 export const RESOLVE_ATTEMPTS = 3

@@ -1,4 +1,4 @@
-import type { Host } from '../rollout/types.js'
+import type { Host } from '../types.js'
 
 export interface CommandResult {
   /** Exit code, or null when the command was killed or the connection died. */

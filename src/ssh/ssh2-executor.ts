@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2'
 
 import type { HostKeyPolicy } from '../config/types.js'
-import type { Host } from '../rollout/types.js'
+import type { Host } from '../types.js'
 import {
   ConnectError,
   ConnectionLostError,

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely'
 
-import type { HostStatus, RolloutState } from '../rollout/types.js'
+import type { HostStatus, RolloutState } from '../types.js'
 import type { Database, StoreKind } from './database.js'
 import type { Schema } from './schema.js'
 

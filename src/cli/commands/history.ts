@@ -1,6 +1,6 @@
 import Table from 'cli-table3'
 
-import { formatDuration } from '../../config/duration.js'
+import { formatDuration } from '../../duration.js'
 import { UsageError } from '../../errors.js'
 import { DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, type HistoryEntry } from '../../rollout/history.js'
 import { formatCounts } from '../../render/plain.js'

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 
-import { formatDuration, parseDuration } from '../../config/duration.js'
+import { formatDuration, parseDuration } from '../../duration.js'
 import { FleetError, ExitCode, UsageError } from '../../errors.js'
 import { leaseIsStale } from '../../rollout/engine.js'
 import { exitCodeFor } from '../../rollout/exit-code.js'
 import type { RolloutStatus } from '../../rollout/status.js'
-import type { RolloutState } from '../../rollout/types.js'
+import type { RolloutState } from '../../types.js'
 import { renderStatus } from '../../render/status-table.js'
 import { palette } from '../../render/style.js'
 import { makeContext, type GlobalFlags } from '../context.js'

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js'
+import { UsageError } from './errors.js'
 
 /** Node's timers fire at once for anything longer (about 24.8 days), so a duration may not exceed it. */
 export const MAX_DURATION_MS = 2_147_483_647
