@@ -324,9 +324,9 @@ describe('store floor', () => {
 
 describe('live renderer', () => {
   it(`redraw cost at ${N} hosts`, async () => {
-    let live: typeof import('../src/render/live.js') | null = null
+    let live: (typeof import('../src/render/live-state.js') & typeof import('../src/render/live-frame.js')) | null = null
     try {
-      live = await import('../src/render/live.js')
+      live = { ...(await import('../src/render/live-state.js')), ...(await import('../src/render/live-frame.js')) }
     } catch {
       live = null
     }

@@ -4,7 +4,10 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 
 import { emptyCounts, type RolloutEvent, type StatusCounts } from '../src/rollout/events.js'
 import type { HostStatus, StepName } from '../src/rollout/types.js'
-import { createLiveRenderer, errorTail, fit, LiveState, renderLive } from '../src/render/live.js'
+import { createLiveRenderer } from '../src/render/live.js'
+import { renderLive } from '../src/render/live-frame.js'
+import { errorTail, LiveState } from '../src/render/live-state.js'
+import { fit } from '../src/render/width.js'
 import { renderSummary, summaryFromState } from '../src/render/summary.js'
 
 // ---------------------------------------------------------------------------------------------
