@@ -1,11 +1,9 @@
-import pLimit from 'p-limit'
-
 import { ExitCode, errorMessage } from '../errors.js'
 import type { Session } from '../ssh/executor.js'
 import type { RolloutHostRecord } from '../store/store.js'
-import { measure, summarize } from '../gates/measure.js'
-import type { GatesConfig, MeasurementRecord } from '../gates/types.js'
-import { CONTROL_POLL_MS } from './control.js'
+import type { GatesConfig } from '../gates/types.js'
+import { bakeStarted, measureOnce } from './bake-step.js'
+import { Inbox } from './inbox.js'
 import type { StageProgress } from './restore.js'
 import { decide, type Decision, type RolloutView } from './decide.js'
 import { emptyCounts, type StatusCounts } from './events.js'
@@ -13,7 +11,8 @@ import { EventLog } from './event-log.js'
 import { exitCodeFor } from './exit-code.js'
 import { HostRun, type LeftUpdating } from './host-run.js'
 import type { HostOutcome } from './host-update.js'
-import { stageSizes, type Plan, type PlannedHost } from './plan.js'
+import type { Plan, PlannedHost } from './plan.js'
+import { moveBackStaged, newRolloutRecord, pendingHostRecord, rolloutStarted } from './record.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { StoreRetry, StoreUnavailableError } from './store-retry.js'
 import type { HostStatus, RolloutState, Sha } from '../types.js'
@@ -53,16 +52,14 @@ export class RolloutRun {
   private readonly log: EventLog
   private readonly hosts: HostRun
   private readonly byName: Map<string, PlannedHost>
+  private readonly inbox: Inbox
   /** Hosts this process is working on, with the promise of that work. */
   private readonly inFlight = new Map<string, Promise<void>>()
   private readonly settling = new Set<string>()
   private broken: unknown = null
   private stage: number
-  private stageStarted = false
-  private stageFinishedAt: number | null = null
-  private delayAnnounced = false
-  /** The current stage's bake: when it began, its measurements, whether its verdict is recorded. */
-  private bake = { since: 0, measurements: [] as MeasurementRecord[], passed: false, promoted: false }
+  /** Where the current stage is: announced, finished (when), its delay announced, its bake (since, measurements, verdict). */
+  private where: { -readonly [K in keyof StageProgress]: StageProgress[K] }
 
   constructor(
     private readonly deps: RolloutDeps,
@@ -72,16 +69,14 @@ export class RolloutRun {
     this.rolloutId = state.rolloutId
     this.statuses = new Map(state.statuses ?? [])
     this.stage = state.stage ?? 0
-    if (state.progress) {
-      this.stageStarted = state.progress.stageStarted
-      this.stageFinishedAt = state.progress.stageFinishedAt
-      this.delayAnnounced = state.progress.delayAnnounced
-      this.bake = { ...state.progress.bake, measurements: [...state.progress.bake.measurements] }
-    }
+    const p = state.progress
+    this.where = p
+      ? { ...p, bake: { ...p.bake, measurements: [...p.bake.measurements] } }
+      : { stageStarted: false, stageFinishedAt: null, delayAnnounced: false, bake: { since: 0, measurements: [], passed: false, promoted: false } }
     this.byName = new Map(state.plan.hosts.map((h) => [h.name, h]))
-    const listeners = deps.listeners
+    this.inbox = new Inbox(deps.control)
     this.retry = new StoreRetry(state.rolloutId, deps.clock, state.storeRetryMs, (event) => this.log.tell(event))
-    this.log = new EventLog(state.rolloutId, deps.store, this.retry, listeners, deps.onStored)
+    this.log = new EventLog(state.rolloutId, deps.store, this.retry, deps.listeners, deps.onStored)
     this.hosts = new HostRun({
       rolloutId: state.rolloutId,
       target: state.target,
@@ -135,72 +130,18 @@ export class RolloutRun {
       stageDelayMs: this.settings.stageDelayMs,
       hosts: this.state.plan.hosts.map((h) => ({ name: h.name, stage: h.stage, status: this.statuses.get(h.name) ?? 'pending' })),
       stage: this.stage,
-      stageStarted: this.stageStarted,
-      stageFinishedAt: this.stageFinishedAt,
-      gates: gates && {
-        bake: gates,
-        gateCount: gates.metrics.length + gates.checks.length,
-        onFail: gates.onFail,
-        since: this.bake.since,
-        measurements: this.bake.measurements,
-        passed: this.bake.passed,
-        promoted: this.bake.promoted,
-      },
+      stageStarted: this.where.stageStarted,
+      stageFinishedAt: this.where.stageFinishedAt,
+      gates: gates && { bake: gates, gateCount: gates.metrics.length + gates.checks.length, onFail: gates.onFail, ...this.where.bake },
     }
   }
 
-  /** Writes the new rollout and its planned hosts (all pending). */
+  /** Writes the new rollout and its planned hosts (all pending), then announces it. */
   async record(owner: string, seed: string): Promise<void> {
     const { plan, startedAt, target } = this.state
-    await this.retry.write(() =>
-      this.deps.store.createRollout(
-        {
-          id: this.rolloutId,
-          state: 'running',
-          ref: this.settings.ref,
-          sha: target,
-          stages: plan.stages,
-          seed,
-          currentStage: 0,
-          settings: this.settings as unknown as Record<string, unknown>,
-          owner,
-          startedAt,
-          finishedAt: null,
-          heartbeatAt: startedAt,
-          exitCode: null,
-          error: null,
-        },
-        plan.hosts.map((h) => ({
-          name: h.name,
-          address: h.address,
-          port: h.port,
-          user: h.user,
-          appDir: h.appDir,
-          position: h.position,
-          stage: h.stage,
-          status: 'pending' as const,
-          step: null,
-          previousVersion: null,
-          newVersion: null,
-          error: null,
-          startedAt: null,
-          finishedAt: null,
-        })),
-      ),
-    )
-    await this.log.emit({
-      type: 'rollout-started',
-      rolloutId: this.rolloutId,
-      ref: this.settings.ref,
-      sha: target,
-      stages: [...plan.stages],
-      stageSizes: plan.byStage.map((s) => s.length),
-      hosts: plan.hosts.length,
-      concurrency: this.settings.concurrency,
-      failureThreshold: this.settings.failureThreshold,
-      seed,
-      at: startedAt.toISOString(),
-    })
+    const fresh = { id: this.rolloutId, settings: this.settings, plan, target, seed, owner, startedAt }
+    await this.retry.write(() => this.deps.store.createRollout(newRolloutRecord(fresh), plan.hosts.map(pendingHostRecord)))
+    await this.log.emit(rolloutStarted(fresh))
   }
 
   /**
@@ -229,8 +170,7 @@ export class RolloutRun {
 
   /** Carries out decisions until one ends the run (or, with yieldAtWait, until only waiting is left). */
   async drive(options: { yieldAtWait?: boolean } = {}): Promise<Ending> {
-    const polling = this.deps.control ? setInterval(() => void this.pollControl(), CONTROL_POLL_MS) : null
-    polling?.unref()
+    const stopListening = this.inbox.listen(this.rolloutId, () => this.promote())
     try {
       for (;;) {
         const decision = decide(this.view(), this.facts(), this.deps.clock.now())
@@ -239,26 +179,7 @@ export class RolloutRun {
         if (end) return end
       }
     } finally {
-      if (polling) clearInterval(polling)
-    }
-  }
-
-  /** A pause or promote request from another shell: taken into account at the next decision. */
-  private pauseRequest: string | null = null
-  private wake = new AbortController()
-
-  private async pollControl(): Promise<void> {
-    let requests
-    try {
-      requests = await this.deps.control!.poll(this.rolloutId)
-    } catch {
-      return // the next poll tries again; a missed request is never acted on half-way
-    }
-    for (const request of requests) {
-      if (request.kind === 'pause') this.pauseRequest ??= `paused by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`
-      else this.promote()
-      this.wake.abort()
-      this.wake = new AbortController()
+      stopListening()
     }
   }
 
@@ -266,9 +187,9 @@ export class RolloutRun {
   private async yieldToNextRun(): Promise<RolloutResult> {
     await this.log.flush()
     await this.retry.write(() => this.deps.store.releaseLease(this.rolloutId))
-    const state: RolloutState = this.stageFinishedAt !== null && this.gates && !this.bake.passed ? 'baking' : 'running'
+    const state: RolloutState = this.where.stageFinishedAt !== null && this.gates && !this.where.bake.passed ? 'baking' : 'running'
     // Gates in error: nothing is promoted or rolled back, and cron hears about it (exit 7) every time.
-    const inError = state === 'baking' && this.bake.measurements.at(-1)?.verdict === 'error'
+    const inError = state === 'baking' && this.where.bake.measurements.at(-1)?.verdict === 'error'
     return { rolloutId: this.rolloutId, state, exitCode: inError ? ExitCode.paused : ExitCode.ok, sha: this.state.target, counts: this.counts(), outcomes: this.outcomes }
   }
 
@@ -277,7 +198,7 @@ export class RolloutRun {
       inFlight: new Set(this.inFlight.keys()),
       settling: this.settling,
       stopped: this.stopped,
-      pause: this.pauseRequest,
+      pause: this.inbox.pause,
       storeGaveUp: this.retry.gaveUp,
       broken: this.broken !== null,
     }
@@ -303,17 +224,17 @@ export class RolloutRun {
         return null
       case 'start-stage': {
         this.stage = decision.stage
-        this.stageStarted = true
-        this.stageFinishedAt = null
-        this.delayAnnounced = false
+        this.where.stageStarted = true
+        this.where.stageFinishedAt = null
+        this.where.delayAnnounced = false
         await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { currentStage: decision.stage, state: 'running' }))
         const hosts = this.state.plan.byStage[decision.stage]!.map((h) => h.name)
         await this.log.emit({ type: 'stage-started', rolloutId: this.rolloutId, stage: decision.stage, percent: this.state.plan.stages[decision.stage]!, hosts, at: this.at() })
         return null
       }
       case 'finish-stage':
-        this.stageFinishedAt = this.deps.clock.now()
-        this.bake = { since: this.stageFinishedAt, measurements: [], passed: false, promoted: this.promoteOnce }
+        this.where.stageFinishedAt = this.deps.clock.now()
+        this.where.bake = { since: this.where.stageFinishedAt, measurements: [], passed: false, promoted: this.promoteOnce }
         this.promoteOnce = false
         await this.log.emit({
           type: 'stage-finished',
@@ -331,7 +252,7 @@ export class RolloutRun {
         await this.measure(decision.stage)
         return null
       case 'gates-passed':
-        this.bake.passed = true
+        this.where.bake.passed = true
         await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { state: 'running' }))
         await this.log.emit({ type: 'gates-passed', rolloutId: this.rolloutId, stage: decision.stage, at: this.at() })
         return null
@@ -346,12 +267,12 @@ export class RolloutRun {
         return { state: 'paused', why: decision.reason }
       case 'wait-until': {
         const delayMs = decision.until - this.deps.clock.now()
-        if (decision.for === 'stage-delay' && !this.delayAnnounced) {
-          this.delayAnnounced = true
+        if (decision.for === 'stage-delay' && !this.where.delayAnnounced) {
+          this.where.delayAnnounced = true
           await this.log.emit({ type: 'stage-delay', rolloutId: this.rolloutId, stage: this.stage, delayMs: this.settings.stageDelayMs, at: this.at() })
         }
         // A stop or a request from another shell (pause, promote) cuts the wait short.
-        await this.deps.clock.sleep(delayMs, this.deps.stop ? AbortSignal.any([this.deps.stop, this.wake.signal]) : this.wake.signal)
+        await this.deps.clock.sleep(delayMs, this.deps.stop ? AbortSignal.any([this.deps.stop, this.inbox.wake]) : this.inbox.wake)
         return null
       }
       case 'finish':
@@ -366,29 +287,25 @@ export class RolloutRun {
 
   /** `fleet rollout promote`: end the current (or next) bake as passed. */
   promote(): void {
-    if (this.stageFinishedAt !== null) this.bake.promoted = true
+    if (this.where.stageFinishedAt !== null) this.where.bake.promoted = true
     else this.promoteOnce = true
   }
 
   private async startBake(stage: number): Promise<void> {
-    const gates = this.gates!
     await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { state: 'baking' }))
-    const bakeMs = Math.max(gates.bakeMs, gates.metrics.length + gates.checks.length > 0 ? gates.intervalMs : 0)
-    const endsAt = new Date(this.bake.since + bakeMs).toISOString()
-    await this.log.emit({ type: 'bake-started', rolloutId: this.rolloutId, stage, bakeMs: gates.bakeMs, intervalMs: gates.intervalMs, endsAt, at: this.at() })
+    await this.log.emit(bakeStarted(this.rolloutId, stage, this.gates!, this.where.bake.since, this.deps.clock.now()))
   }
 
   /** One measurement of every gate; the hosts moved so far are those of this stage and the ones before that succeeded. */
   private async measure(stage: number): Promise<void> {
-    const at = this.deps.clock.now()
     const hosts = this.state.plan.hosts.filter((h) => h.stage <= stage && this.statuses.get(h.name) === 'success').map((h) => h.name)
-    const m = await measure(this.gates!, { sha: this.state.target, stage, hosts }, {
+    const { record, event } = await measureOnce(this.rolloutId, this.gates!, { sha: this.state.target, stage, hosts }, this.deps.clock, {
       checkTimeoutMs: this.settings.host.commandTimeoutMs,
       ...(this.settings.checksDir ? { cwd: this.settings.checksDir } : {}),
       ...(this.deps.stop ? { signal: this.deps.stop } : {}),
     })
-    this.bake.measurements.push({ at, verdict: m.verdict, reason: summarize(m) })
-    await this.log.emit({ type: 'gate-measured', rolloutId: this.rolloutId, stage, gates: [...m.gates], verdict: m.verdict, at: new Date(at).toISOString() })
+    this.where.bake.measurements.push(record)
+    await this.log.emit(event)
   }
 
   /** Hosts a dead run left `updating`, with what it recorded of them (for settling). */
@@ -445,23 +362,12 @@ export class RolloutRun {
   }
 
   /**
-   * Abort --rollback: moves every host this rollout updated back to its
-   * previous version, in the rollout's stages, under the same threshold.
+   * Abort --rollback (or a gate revert): every host this rollout updated
+   * goes back to its previous version, staged, under the same threshold.
    * Returns false when a stage of the move back failed too often.
    */
-  async revert(rows: readonly RolloutHostRecord[], why = 'rolled back by `fleet rollout abort --rollback`'): Promise<boolean> {
-    const updated = rows.filter((r) => r.status === 'success' && r.previousVersion)
-    const hosts = updated.map((r) => ({ host: this.byName.get(r.name)!, previous: r.previousVersion! }))
-    let offset = 0
-    for (const size of stageSizes(hosts.length, this.settings.stages)) {
-      const stageHosts = hosts.slice(offset, offset + size)
-      offset += size
-      if (stageHosts.length === 0) continue
-      const limit = pLimit(this.settings.concurrency)
-      const moved = await Promise.allSettled(stageHosts.map(({ host, previous }) => limit(async () => (this.stopped ? true : this.hosts.moveBack(host, previous, why)))))
-      const failures = moved.filter((r) => r.status === 'rejected' || !r.value).length
-      if (failures / stageHosts.length > this.settings.failureThreshold) return false
-    }
-    return true
+  revert(rows: readonly RolloutHostRecord[], why = 'rolled back by `fleet rollout abort --rollback`'): Promise<boolean> {
+    const updated = rows.filter((r) => r.status === 'success' && r.previousVersion).map((r) => ({ host: this.byName.get(r.name)!, previous: r.previousVersion! }))
+    return moveBackStaged(updated, this.settings, (host, previous) => (this.stopped ? Promise.resolve(true) : this.hosts.moveBack(host, previous, why)))
   }
 }

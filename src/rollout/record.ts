@@ -1,0 +1,91 @@
+import pLimit from 'p-limit'
+
+import type { RolloutHostRecord, RolloutRecord } from '../store/store.js'
+import type { Sha } from '../types.js'
+import type { RolloutEvent } from './events.js'
+import { stageSizes, type Plan, type PlannedHost } from './plan.js'
+import type { RolloutSettings } from './request.js'
+
+/** A rollout about to be recorded: what it is, who asked, when. */
+export interface NewRollout {
+  readonly id: string
+  readonly settings: RolloutSettings
+  readonly plan: Plan
+  readonly target: Sha
+  readonly seed: string
+  readonly owner: string
+  readonly startedAt: Date
+}
+
+/** The rollout's row, `running` at stage 0; its settings are stored so resume needs no config. */
+export const newRolloutRecord = (r: NewRollout): RolloutRecord => ({
+  id: r.id,
+  state: 'running',
+  ref: r.settings.ref,
+  sha: r.target,
+  stages: r.plan.stages,
+  seed: r.seed,
+  currentStage: 0,
+  settings: r.settings as unknown as Record<string, unknown>,
+  owner: r.owner,
+  startedAt: r.startedAt,
+  finishedAt: null,
+  heartbeatAt: r.startedAt,
+  exitCode: null,
+  error: null,
+})
+
+/** A planned host's row before anything happened to it. */
+export const pendingHostRecord = (h: PlannedHost): RolloutHostRecord => ({
+  name: h.name,
+  address: h.address,
+  port: h.port,
+  user: h.user,
+  appDir: h.appDir,
+  position: h.position,
+  stage: h.stage,
+  status: 'pending',
+  step: null,
+  previousVersion: null,
+  newVersion: null,
+  error: null,
+  startedAt: null,
+  finishedAt: null,
+})
+
+export const rolloutStarted = (r: NewRollout): RolloutEvent => ({
+  type: 'rollout-started',
+  rolloutId: r.id,
+  ref: r.settings.ref,
+  sha: r.target,
+  stages: [...r.plan.stages],
+  stageSizes: r.plan.byStage.map((s) => s.length),
+  hosts: r.plan.hosts.length,
+  concurrency: r.settings.concurrency,
+  failureThreshold: r.settings.failureThreshold,
+  seed: r.seed,
+  at: r.startedAt.toISOString(),
+})
+
+/**
+ * Moves hosts back in the rollout's own stages (cut over the hosts being
+ * moved), `concurrency` at a time; stops after a stage in which more than
+ * `failureThreshold` could not be moved. True when every stage went through.
+ */
+export async function moveBackStaged(
+  hosts: readonly { host: PlannedHost; previous: string }[],
+  settings: Pick<RolloutSettings, 'stages' | 'concurrency' | 'failureThreshold'>,
+  moveBack: (host: PlannedHost, previous: string) => Promise<boolean>,
+): Promise<boolean> {
+  let offset = 0
+  for (const size of stageSizes(hosts.length, settings.stages)) {
+    const stageHosts = hosts.slice(offset, offset + size)
+    offset += size
+    if (stageHosts.length === 0) continue
+    const limit = pLimit(settings.concurrency)
+    const moved = await Promise.allSettled(stageHosts.map(({ host, previous }) => limit(() => moveBack(host, previous))))
+    const failures = moved.filter((r) => r.status === 'rejected' || !r.value).length
+    if (failures / stageHosts.length > settings.failureThreshold) return false
+  }
+  return true
+}
