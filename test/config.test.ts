@@ -10,9 +10,8 @@ import {
   DEFAULT_CONFIG,
   type LoadConfigOptions,
   loadConfig,
-  maskSecrets,
-  redactUrl,
 } from '../src/config/load.js'
+import { maskSecrets, redactUrl } from '../src/config/redact.js'
 import type { FleetConfig } from '../src/config/types.js'
 import { checkRef } from '../src/remote/validate.js'
 

@@ -1,6 +1,6 @@
 /**
  * Parsers of the `gates.*` keys (design "Health gates") and the checks that span several keys.
- * Each parser throws through `fail` (load.ts's `"key" problem, got value`), naming the exact
+ * Each parser throws through `fail` (parsers.ts's `"key" problem, got value`), naming the exact
  * item: `gates.metrics[1].max`.
  */
 import { commandPlaceholderProblem } from '../gates/check.js'

@@ -1,6 +1,6 @@
 /**
  * Parsers of the `notify` list and the `metrics.*` keys (design "Notifications and metrics"). Each
- * throws through `fail` (load.ts's `"key" problem, got value`), naming the exact item:
+ * throws through `fail` (parsers.ts's `"key" problem, got value`), naming the exact item:
  * `notify[1].on[0]`. URLs are shown without credentials or path (a webhook's path is its secret).
  */
 import { existsSync, statSync } from 'node:fs'
