@@ -18,7 +18,7 @@ import path from 'node:path'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import type { HostStatus } from '../src/rollout/types.js'
+import type { HostStatus } from '../src/types.js'
 import { openDatabase } from '../src/store/database.js'
 import { collectSnapshot } from '../src/cli/snapshot-data.js'
 import { Store } from '../src/store/store.js'

@@ -4,7 +4,7 @@ import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { ExitCode, UsageError } from '../src/errors.js'
-import { formatDuration, parseDuration } from '../src/config/duration.js'
+import { formatDuration, parseDuration } from '../src/duration.js'
 import {
   CONFIG_FILE_DEFAULTS,
   DEFAULT_CONFIG,

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 
 import { decide, type Facts, type RolloutView } from '../src/rollout/decide.js'
-import type { HostStatus } from '../src/rollout/types.js'
+import type { HostStatus } from '../src/types.js'
 
 /** Hosts as `stage:status` strings, named h0, h1, … in canary order. */
 function view(hosts: string[], over: Partial<RolloutView> = {}): RolloutView {

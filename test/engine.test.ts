@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { abortRollout, resumeRollout, runRollout, type RolloutRequest, type RolloutResult } from '../src/rollout/engine.js'
 import type { RolloutEvent } from '../src/rollout/events.js'
-import type { HostStatus } from '../src/rollout/types.js'
+import type { HostStatus } from '../src/types.js'
 import { Store } from '../src/store/store.js'
 import { openTestStore, type TestStore } from './support/harness.js'
 import { fakeClock, ScriptedFleet } from './support/scripted.js'

@@ -20,7 +20,7 @@ import { resumeRollout, runRollout, type RolloutResult } from '../src/rollout/en
 import type { RolloutEvent, RolloutListener } from '../src/rollout/events.js'
 import { loadInventory } from '../src/rollout/inventory.js'
 import { canaryOrder } from '../src/rollout/plan.js'
-import type { HostStatus } from '../src/rollout/types.js'
+import type { HostStatus } from '../src/types.js'
 import { Store } from '../src/store/store.js'
 import { runFleet } from './support/cli.js'
 import { cleanups, expectOn, hungInstalls, killSpawned, pgliteDirWithHosts, runCleanups, spawnFleet, until, withPglite, workdir } from './support/fault-kit.js'

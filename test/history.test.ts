@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import type { HostStatus, RolloutState } from '../src/rollout/types.js'
+import type { HostStatus, RolloutState } from '../src/types.js'
 import type { RolloutHostRecord, Store } from '../src/store/store.js'
 import { runFleet } from './support/cli.js'
 import { openTestStore } from './support/harness.js'

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 
 import { buildPlan } from '../src/rollout/plan.js'
-import type { HostStatus } from '../src/rollout/types.js'
+import type { HostStatus } from '../src/types.js'
 import { runFleet } from './support/cli.js'
 import { expectOn, killSpawned, peakRss, pgliteDirWithHosts, runCleanups, spawnFleet, until, withPglite, workdir } from './support/fault-kit.js'
 import { fleetConfigOverrides } from './support/harness.js'

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { buildPlan, canaryOrder, failureRate, haltIsCertain, stageSizes } from '../src/rollout/plan.js'
 import { exitCodeFor } from '../src/rollout/exit-code.js'
 import { emptyCounts } from '../src/rollout/events.js'
-import type { Host } from '../src/rollout/types.js'
+import type { Host } from '../src/types.js'
 
 const hosts = (n: number): Host[] =>
   Array.from({ length: n }, (_, i) => ({ name: `h${i}`, address: '127.0.0.1', port: 22, user: 'rachel', appDir: '/srv/app' }))

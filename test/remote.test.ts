@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { gitCheckout, gitFetch, gitHead, operatorStep, parseLsRemote, template } from '../src/remote/commands.js'
 import { quote, render } from '../src/remote/shell.js'
 import { checkAddress, checkRef, checkServiceName, checkSha } from '../src/remote/validate.js'
-import type { Sha } from '../src/rollout/types.js'
+import type { Sha } from '../src/types.js'
 
 const SHA = 'a'.repeat(40) as Sha
 const values = { service: 'rachel8', appDir: '/home/rachel/rachel', sha: SHA, remote: 'origin', branch: 'main' }

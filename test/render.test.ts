@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 
 import { emptyCounts, type RolloutEvent, type StatusCounts } from '../src/rollout/events.js'
-import type { HostStatus, StepName } from '../src/rollout/types.js'
+import type { HostStatus, StepName } from '../src/types.js'
 import { createLiveRenderer } from '../src/render/live.js'
 import { renderLive } from '../src/render/live-frame.js'
 import { errorTail, LiveState } from '../src/render/live-state.js'

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 
-import type { HostStatus } from '../src/rollout/types.js'
+import type { HostStatus } from '../src/types.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { openTestStore, registerHosts, rollout, testConfig, type StoreKind, type TestStore } from './support/harness.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'

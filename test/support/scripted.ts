@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../../src/rollout/clock.js'
 import { ConnectError, type CommandResult, type Executor, type Session } from '../../src/ssh/executor.js'
-import type { Host } from '../../src/rollout/types.js'
+import type { Host } from '../../src/types.js'
 
 let clocks = 0
 
