@@ -1,0 +1,50 @@
+import type { Kysely } from 'kysely'
+
+import { subset, toColumns, toRecord } from './rows.js'
+import type { Schema } from './schema.js'
+
+export interface NewEvent {
+  readonly rolloutId: string | null
+  readonly type: string
+  readonly host?: string | null
+  readonly data: unknown
+  readonly at?: Date
+}
+
+export interface EventRecord {
+  at: Date
+  type: string
+  host: string | null
+  data: unknown
+}
+
+const EVENT = { rolloutId: 'rollout_id', at: 'at', type: 'type', host: 'host', data: 'data' } as const satisfies Record<keyof NewEvent, keyof Schema['fleet_events']>
+
+/** data is stored as JSON text; an event without a host says so with null. */
+const eventColumns = (e: NewEvent, at: Date) => toColumns(EVENT, { ...e, at, host: e.host ?? null, data: JSON.stringify(e.data) })
+
+/** The rollouts' event log (fleet_events), append-only. */
+export class Events {
+  constructor(private readonly db: Kysely<Schema>) {}
+
+  async appendEvent(event: NewEvent): Promise<void> {
+    await this.db.insertInto('fleet_events').values(eventColumns(event, event.at ?? new Date())).execute()
+  }
+
+  /** Several events in one INSERT, in order. */
+  async appendEvents(events: readonly (NewEvent & { at: Date })[]): Promise<void> {
+    for (let i = 0; i < events.length; i += 500)
+      await this.db
+        .insertInto('fleet_events')
+        .values(events.slice(i, i + 500).map((e) => eventColumns(e, e.at)))
+        .execute()
+  }
+
+  /** The rollout's log in order; only the given event types when `types` is passed. */
+  async listEvents(rolloutId: string, types?: readonly string[]): Promise<EventRecord[]> {
+    let query = this.db.selectFrom('fleet_events').selectAll().where('rollout_id', '=', rolloutId)
+    if (types) query = query.where('type', 'in', [...types])
+    const rows = await query.orderBy('id').execute()
+    return rows.map((r) => ({ ...toRecord(subset(EVENT, 'at', 'type', 'host', 'data'), r), at: new Date(r.at), data: JSON.parse(r.data) as unknown }))
+  }
+}

@@ -1,0 +1,167 @@
+import { sql, type Kysely, type OnConflictBuilder } from 'kysely'
+
+import type { HostStatus } from '../types.js'
+import { subset, toColumns, toDate, toRecord } from './rows.js'
+import type { Schema } from './schema.js'
+
+export interface HostRow {
+  readonly name: string
+  readonly address: string
+  readonly port: number | null
+  readonly user: string | null
+  readonly appDir: string | null
+  readonly active: boolean
+  readonly currentVersion: string | null
+  readonly previousVersion: string | null
+  readonly status: string | null
+  readonly updatedAt: Date | null
+}
+
+export interface NewHost {
+  readonly name: string
+  readonly address: string
+  readonly port?: number | null
+  readonly user?: string | null
+  readonly appDir?: string | null
+  readonly active?: boolean
+}
+
+/** A change to one hosts-table row: undefined keeps a field, null sends it back to the config default. */
+export interface HostPatch {
+  readonly name: string
+  readonly address?: string
+  readonly port?: number | null
+  readonly user?: string | null
+  readonly appDir?: string | null
+  readonly active?: boolean
+}
+
+const HOST = {
+  name: 'name',
+  address: 'address',
+  port: 'port',
+  user: 'ssh_user',
+  appDir: 'app_dir',
+  active: 'active',
+  currentVersion: 'current_version',
+  previousVersion: 'previous_version',
+  status: 'status',
+  updatedAt: 'updated_at',
+} as const satisfies Record<keyof HostRow, keyof Schema['fleet_hosts']>
+
+/** What the operator sets of a host (null: the config's default); the rest is written by rollouts. */
+const HOST_SETTINGS = subset(HOST, 'address', 'port', 'user', 'appDir', 'active')
+
+/** A new host, every setting written. */
+const newHostColumns = (h: NewHost) => ({
+  name: h.name,
+  ...toColumns(HOST_SETTINGS, { address: h.address, port: h.port ?? null, user: h.user ?? null, appDir: h.appDir ?? null, active: h.active ?? true }),
+})
+
+/** A name already there takes the incoming settings. */
+const replaceSettings = (oc: OnConflictBuilder<Schema, 'fleet_hosts'>) =>
+  oc.column('name').doUpdateSet((eb) => ({
+    address: eb.ref('excluded.address'),
+    port: eb.ref('excluded.port'),
+    ssh_user: eb.ref('excluded.ssh_user'),
+    app_dir: eb.ref('excluded.app_dir'),
+    active: eb.ref('excluded.active'),
+  }))
+
+/** The built-in inventory (fleet_hosts). */
+export class Hosts {
+  constructor(private readonly db: Kysely<Schema>) {}
+
+  async listHosts(options: { activeOnly?: boolean } = {}): Promise<HostRow[]> {
+    let query = this.db.selectFrom('fleet_hosts').selectAll().orderBy('name')
+    if (options.activeOnly) query = query.where('active', '=', true)
+    const rows = await query.execute()
+    return rows.map((r) => ({ ...toRecord(HOST, r), updatedAt: toDate(r.updated_at) }))
+  }
+
+  /** Inserts hosts (all or nothing); an existing name is updated in place. */
+  async upsertHosts(hosts: readonly NewHost[]): Promise<void> {
+    if (hosts.length === 0) return
+    await this.db.transaction().execute(async (tx) => {
+      for (let i = 0; i < hosts.length; i += 500) {
+        const values = hosts.slice(i, i + 500).map((h) => ({ ...newHostColumns(h), current_version: null, previous_version: null, status: null, updated_at: null }))
+        await tx.insertInto('fleet_hosts').values(values).onConflict(replaceSettings).execute()
+      }
+    })
+  }
+
+  /** Inserts one host unless its name exists; false (and nothing changed) when it does. */
+  async addHost(host: NewHost): Promise<boolean> {
+    const result = await this.db
+      .insertInto('fleet_hosts')
+      .values(newHostColumns(host))
+      .onConflict((oc) => oc.column('name').doNothing())
+      .executeTakeFirst()
+    return (result.numInsertedOrUpdatedRows ?? 0n) > 0n
+  }
+
+  /** Changes only the fields the patch carries (null: back to the config's default); false if no such host. */
+  async updateHost(name: string, patch: Omit<HostPatch, 'name'>): Promise<boolean> {
+    const set = toColumns(HOST_SETTINGS, patch)
+    if (Object.keys(set).length === 0) return (await this.db.selectFrom('fleet_hosts').select('name').where('name', '=', name).executeTakeFirst()) !== undefined
+    const result = await this.db.updateTable('fleet_hosts').set(set).where('name', '=', name).executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
+  /**
+   * An import, in one transaction: a new name is inserted (what its patch leaves out follows the
+   * config), an existing host changes only the fields its patch carries. With deactivateMissing,
+   * the active hosts the import does not name are disabled.
+   */
+  async importHosts(
+    patches: readonly HostPatch[],
+    options: { readonly deactivateMissing?: boolean } = {},
+  ): Promise<{ added: string[]; updated: string[]; deactivated: string[] }> {
+    return this.db.transaction().execute(async (tx) => {
+      // FOR UPDATE: a concurrent `hosts update` waits instead of being overwritten by the merge.
+      const rows = await tx.selectFrom('fleet_hosts').select(['name', 'address', 'port', 'ssh_user', 'app_dir', 'active']).forUpdate().execute()
+      const existing = new Map(rows.map((r) => [r.name, r]))
+      const named = new Set(patches.map((p) => p.name))
+      const merged = patches.map((p) => {
+        const old = existing.get(p.name)
+        if (!old && p.address === undefined) throw new Error(`importHosts: new host ${p.name} needs an address`)
+        return { ...(old ?? { name: p.name, port: null, ssh_user: null, app_dir: null, active: true }), ...toColumns(HOST_SETTINGS, p), name: p.name } as typeof rows[number]
+      })
+      const deactivated = options.deactivateMissing ? rows.filter((r) => r.active && !named.has(r.name)).map((r) => ({ ...r, active: false })) : []
+      const all = [...merged, ...deactivated]
+      for (let i = 0; i < all.length; i += 500)
+        await tx.insertInto('fleet_hosts').values(all.slice(i, i + 500)).onConflict(replaceSettings).execute()
+      return {
+        added: patches.filter((p) => !existing.has(p.name)).map((p) => p.name),
+        updated: patches.filter((p) => existing.has(p.name)).map((p) => p.name),
+        deactivated: deactivated.map((r) => r.name),
+      }
+    })
+  }
+
+  async setHostActive(name: string, active: boolean): Promise<boolean> {
+    const result = await this.db.updateTable('fleet_hosts').set({ active }).where('name', '=', name).executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
+  /** Mirrors a host's outcome into the built-in inventory row, if the host has one. */
+  async recordHostState(
+    name: string,
+    state: { status: HostStatus; currentVersion?: string | null; previousVersion?: string | null },
+  ): Promise<void> {
+    await this.db
+      .updateTable('fleet_hosts')
+      .set({ ...toColumns(subset(HOST, 'status', 'currentVersion', 'previousVersion'), state), updated_at: new Date() })
+      .where('name', '=', name)
+      .execute()
+  }
+
+  /** The operator's inventory query, in a read-only transaction so it can never write. */
+  async runReadOnlyQuery(query: string): Promise<Record<string, unknown>[]> {
+    return this.db.transaction().execute(async (tx) => {
+      await sql`SET TRANSACTION READ ONLY`.execute(tx)
+      const result = await sql.raw<Record<string, unknown>>(query).execute(tx)
+      return result.rows
+    })
+  }
+}

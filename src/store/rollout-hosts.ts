@@ -1,0 +1,108 @@
+import type { Kysely } from 'kysely'
+
+import type { HostStatus } from '../types.js'
+import { columnsOf, subset, toColumns, toDate, toRecord } from './rows.js'
+import type { Schema } from './schema.js'
+
+/** What `rollout status` shows of a host: read with a narrow query, fast at 10,000 hosts. */
+export interface RolloutHostState {
+  readonly name: string
+  readonly address: string
+  readonly port: number
+  readonly stage: number
+  readonly status: HostStatus
+  readonly step: string | null
+  readonly previousVersion: string | null
+  readonly newVersion: string | null
+  readonly error: string | null
+}
+
+export interface RolloutHostRecord extends RolloutHostState {
+  readonly port: number
+  readonly user: string
+  readonly appDir: string
+  readonly position: number
+  readonly startedAt: Date | null
+  readonly finishedAt: Date | null
+}
+
+export type RolloutHostPatch = Partial<
+  Pick<RolloutHostRecord, 'status' | 'step' | 'previousVersion' | 'newVersion' | 'error' | 'startedAt' | 'finishedAt'>
+>
+
+export const ROLLOUT_HOST = {
+  name: 'name',
+  address: 'address',
+  port: 'port',
+  user: 'ssh_user',
+  appDir: 'app_dir',
+  position: 'position',
+  stage: 'stage',
+  status: 'status',
+  step: 'step',
+  previousVersion: 'previous_version',
+  newVersion: 'new_version',
+  error: 'error',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+} as const satisfies Record<keyof RolloutHostRecord, keyof Schema['fleet_rollout_hosts']>
+
+const ROLLOUT_HOST_STATE = subset(ROLLOUT_HOST, 'name', 'address', 'port', 'stage', 'status', 'step', 'previousVersion', 'newVersion', 'error')
+const ROLLOUT_HOST_PATCH = subset(ROLLOUT_HOST, 'status', 'step', 'previousVersion', 'newVersion', 'error', 'startedAt', 'finishedAt')
+
+/** Each rollout's hosts and what happened to them (fleet_rollout_hosts); they are written with their rollout (rollouts.ts). */
+export class RolloutHosts {
+  constructor(private readonly db: Kysely<Schema>) {}
+
+  async updateRolloutHost(id: string, name: string, patch: RolloutHostPatch): Promise<void> {
+    await this.db.updateTable('fleet_rollout_hosts').set(toColumns(ROLLOUT_HOST_PATCH, patch)).where('rollout_id', '=', id).where('name', '=', name).execute()
+  }
+
+  async listRolloutHosts(id: string): Promise<RolloutHostRecord[]> {
+    const rows = await this.db.selectFrom('fleet_rollout_hosts').selectAll().where('rollout_id', '=', id).orderBy('position').execute()
+    return rows.map((r) => ({ ...toRecord(ROLLOUT_HOST, r), status: r.status as HostStatus, startedAt: toDate(r.started_at), finishedAt: toDate(r.finished_at) }))
+  }
+
+  async listRolloutHostStates(id: string): Promise<RolloutHostState[]> {
+    const rows = await this.db
+      .selectFrom('fleet_rollout_hosts')
+      .select(columnsOf(ROLLOUT_HOST_STATE))
+      .where('rollout_id', '=', id)
+      .orderBy('position')
+      .execute()
+    return rows.map((r) => ({ ...toRecord(ROLLOUT_HOST_STATE, r), status: r.status as HostStatus }))
+  }
+
+  /** Per-status host counts of each rollout, in one query (for history). */
+  async countRolloutHosts(ids: readonly string[]): Promise<Map<string, Record<string, number>>> {
+    const counts = new Map<string, Record<string, number>>()
+    if (ids.length === 0) return counts
+    const rows = await this.db
+      .selectFrom('fleet_rollout_hosts')
+      .select(['rollout_id', 'status', (eb) => eb.fn.countAll<string>().as('n')])
+      .where('rollout_id', 'in', ids)
+      .groupBy(['rollout_id', 'status'])
+      .execute()
+    for (const row of rows) {
+      const entry = counts.get(row.rollout_id) ?? {}
+      entry[row.status] = Number(row.n)
+      counts.set(row.rollout_id, entry)
+    }
+    return counts
+  }
+
+  /** The previous version recorded for a host by the latest rollout that changed it (or failed to restore it). */
+  async latestPreviousVersion(name: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('fleet_rollout_hosts')
+      .innerJoin('fleet_rollouts', 'fleet_rollouts.id', 'fleet_rollout_hosts.rollout_id')
+      .select('fleet_rollout_hosts.previous_version')
+      .where('fleet_rollout_hosts.name', '=', name)
+      .where('fleet_rollout_hosts.status', 'in', ['success', 'rollback_failed'])
+      .where('fleet_rollout_hosts.previous_version', 'is not', null)
+      .orderBy('fleet_rollouts.started_at', 'desc')
+      .limit(1)
+      .executeTakeFirst()
+    return row?.previous_version ?? null
+  }
+}
