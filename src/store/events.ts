@@ -19,6 +19,8 @@ export interface EventRecord {
 }
 
 const EVENT = { rolloutId: 'rollout_id', at: 'at', type: 'type', host: 'host', data: 'data' } as const satisfies Record<keyof NewEvent, keyof Schema['fleet_events']>
+/** A rollout's log is read by rollout: the rollout id is not repeated in each event. */
+const LOGGED = subset(EVENT, 'at', 'type', 'host', 'data')
 
 /** data is stored as JSON text; an event without a host says so with null. */
 const eventColumns = (e: NewEvent, at: Date) => toColumns(EVENT, { ...e, at, host: e.host ?? null, data: JSON.stringify(e.data) })
@@ -45,6 +47,6 @@ export class Events {
     let query = this.db.selectFrom('fleet_events').selectAll().where('rollout_id', '=', rolloutId)
     if (types) query = query.where('type', 'in', [...types])
     const rows = await query.orderBy('id').execute()
-    return rows.map((r) => ({ ...toRecord(subset(EVENT, 'at', 'type', 'host', 'data'), r), at: new Date(r.at), data: JSON.parse(r.data) as unknown }))
+    return rows.map((r) => ({ ...toRecord(LOGGED, r), at: new Date(r.at), data: JSON.parse(r.data) as unknown }))
   }
 }
