@@ -132,7 +132,7 @@ describe('host keys', () => {
     await expectOn(f, 'h03', v3)
   })
 
-  it('hostKeyPolicy strict with an empty known_hosts: every host failed "unknown host key", nothing changed, nothing pinned → exit 3', async () => {
+  it('hostKeyPolicy strict with an empty known_hosts: no host is trusted, so nothing can even be resolved → exit 1, nothing changed, nothing pinned', async () => {
     fleet = await startTestFleet({ hosts: 2 })
     const f = fleet
     const { v1, v2 } = f.origin.shas
@@ -143,36 +143,28 @@ describe('host keys', () => {
     })
     await writeFile(path.join(cwd, 'empty_known_hosts'), '')
 
-    // A commit SHA needs no host to resolve it, so every host is tried.
-    const run = await runFleet(['rollout', 'start', '--ref', v2, '--json'], { cwd })
-    expect(run.code).toBe(3)
-    const events = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
-    const finished = events.filter((e) => e.type === 'host-finished')
-    expect(finished.map((e) => [e.host, e.status]).sort()).toEqual([
-      ['h01', 'failed'],
-      ['h02', 'failed'],
-    ])
-    for (const e of finished) expect(e.error).toMatch(/unknown host key for \[127\.0\.0\.1\]:\d+ \(ssh-ed25519 SHA256:.*\) and hostKeyPolicy is strict/)
-    expect(events.at(-1)).toMatchObject({ type: 'rollout-finished', state: 'halted', exitCode: 3 })
+    // Even a commit SHA is first proven to exist on a host, and no host's key is trusted.
+    for (const args of [['rollout', 'start', '--ref', v2, '--json'], ['rollout', 'start']]) {
+      const run = await runFleet(args, { cwd })
+      expect(run.code, args.join(' ')).toBe(1)
+      expect(run.stderr).toMatch(/cannot resolve .*: no host could answer .*unknown host key for \[127\.0\.0\.1\]:\d+ \(ssh-ed25519 SHA256:.*\) and hostKeyPolicy is strict.*nothing was changed/)
+    }
     for (const h of f.hosts) {
       await expectOn(f, h.name, v1)
       expect(f.acceptedConnections(h.name)).toBe(0)
     }
-    await withPglite(dir, async (store) => expect(await pins(store)).toEqual({}))
-
-    // With a branch to resolve there is nobody to ask: refused before anything starts, nothing recorded as run.
-    const branch = await runFleet(['rollout', 'start'], { cwd })
-    expect(branch.code).not.toBe(0)
-    expect(branch.stderr).toMatch(/cannot resolve ref "main": no canary could answer .*unknown host key/)
-    for (const h of f.hosts) expect(f.acceptedConnections(h.name)).toBe(0)
+    await withPglite(dir, async (store) => {
+      expect(await pins(store)).toEqual({})
+      expect(await store.listRollouts(10)).toEqual([])
+    })
   })
 })
 
 // ---- 10. hostile inventory values -------------------------------------------------------------
 
 describe('hostile values in the operator’s inventory table', () => {
-  it('never reach a shell: bad rows are reported by name and left out, a hostile app_dir is quoted and simply does not exist, valid rows roll out', async () => {
-    fleet = await startTestFleet({ hosts: 3 })
+  it('never reach a shell: names are labels (even hostile-looking ones roll out, each to its own host), bad rows are reported and left out, a hostile app_dir is quoted and simply does not exist', async () => {
+    fleet = await startTestFleet({ hosts: 7 })
     const f = fleet
     const { v1, v2 } = f.origin.shas
     const marker = `/tmp/pwned-${randomBytes(6).toString('hex')}`
@@ -183,10 +175,11 @@ describe('hostile values in the operator’s inventory table', () => {
     const rows: [string, string, string | null, string | null, string | null][] = [
       ['h01', '127.0.0.1', String(h('h01').port), h('h01').appDir, null],
       ['h02', '127.0.0.1', String(h('h02').port), h('h02').appDir, null],
-      ['a;rm -rf ~', '127.0.0.1', String(h('h01').port), h('h01').appDir, null],
-      [`$(${touch})`, '127.0.0.1', String(h('h01').port), h('h01').appDir, null],
-      ['`' + touch + '`', '127.0.0.1', String(h('h01').port), h('h01').appDir, null],
-      ['-oProxyCommand=x', '127.0.0.1', String(h('h01').port), h('h01').appDir, null],
+      // Names are labels that never reach a shell: these are valid, each is a real host of its own.
+      ['a;rm -rf ~', '127.0.0.1', String(h('h04').port), h('h04').appDir, null],
+      [`$(${touch})`, '127.0.0.1', String(h('h05').port), h('h05').appDir, null],
+      ['`' + touch + '`', '127.0.0.1', String(h('h06').port), h('h06').appDir, null],
+      ['-oProxyCommand=x', '127.0.0.1', String(h('h07').port), h('h07').appDir, null],
       ['evil-address', `127.0.0.1 -oProxyCommand=${touch}`, String(h('h01').port), h('h01').appDir, null],
       ['evil-address2', `-oProxyCommand=${touch}`, String(h('h01').port), h('h01').appDir, null],
       ['evil-port', '127.0.0.1', '22; reboot', h('h01').appDir, null],
@@ -208,11 +201,7 @@ describe('hostile values in the operator’s inventory table', () => {
       [...run.stdout.matchAll(/^warning: inventory row (.*) left out: (.*)$/gm)].map((m) => [m[1]!, m[2]!]),
     )
     expect(rejected).toEqual({
-      'row "a;rm -rf ~"': expect.stringMatching(/^name must be/),
-      [`row ${JSON.stringify(`$(${touch})`)}`]: expect.stringMatching(/^name must be/),
-      [`row ${JSON.stringify('`' + touch + '`')}`]: expect.stringMatching(/^name must be/),
-      'row "-oProxyCommand=x"': expect.stringMatching(/^name must be/),
-      'row "new\\nline"': expect.stringMatching(/^name must be/),
+      '"new\\nline"': expect.stringMatching(/^name /),
       'evil-address': expect.stringMatching(/^address .* must be a host name or an IP address/),
       'evil-address2': expect.stringMatching(/^address .* must be a host name or an IP address/),
       'evil-port': expect.stringMatching(/^port "22; reboot" must be an integer/),
@@ -222,8 +211,7 @@ describe('hostile values in the operator’s inventory table', () => {
     expect(run.stdout.split('\n').some((line) => /^line\b/.test(line))).toBe(false)
     expect(run.code).toBe(4)
     expect(existsSync(marker)).toBe(false)
-    await expectOn(f, 'h01', v2)
-    await expectOn(f, 'h02', v2)
+    for (const name of ['h01', 'h02', 'h04', 'h05', 'h06', 'h07']) await expectOn(f, name, v2)
     // evil-dir is h03's sshd: it logged in, the version step found no such directory, nothing else ran.
     await expectOn(f, 'h03', v1)
     expect(f.acceptedConnections('h03')).toBe(1)
@@ -241,7 +229,7 @@ describe('hostile values in the operator’s inventory table', () => {
       const [rollout, ...others] = await store.listRollouts(10)
       expect(others).toEqual([])
       const hosts = await store.listRolloutHosts(rollout!.id)
-      expect(hosts.map((x) => x.name).sort()).toEqual(['evil-dir', 'h01', 'h02'])
+      expect(hosts.map((x) => x.name).sort()).toEqual(['$(' + touch + ')', '-oProxyCommand=x', '`' + touch + '`', 'a;rm -rf ~', 'evil-dir', 'h01', 'h02'].sort())
       const evil = hosts.find((x) => x.name === 'evil-dir')!
       expect(evil).toMatchObject({ status: 'failed', step: 'version', previousVersion: null, appDir: `/tmp/x'; ${touch}; echo '` })
       expect(evil.error).toMatch(/No such file or directory|cannot change to/)

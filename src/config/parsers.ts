@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path'
 import { UsageError } from '../errors.js'
 import { type Check, checkPort } from '../remote/validate.js'
 import { parseDuration } from '../duration.js'
-import { maskSecrets, redactUrl } from './redact.js'
+import { maskSecrets, redactUrl } from '../redact.js'
 import { suggest } from './suggest.js'
 
 export interface Context {

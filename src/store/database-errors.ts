@@ -1,19 +1,5 @@
+import { maskSecrets, redactUrl } from '../redact.js'
 import { ExitCode, FleetError, UsageError, errorMessage } from '../errors.js'
-
-/** Connection strings in driver errors must never reach the terminal with a password. */
-export const redactSecrets = (text: string): string =>
-  text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]+:)[^@\s]+@/g, '$1***@')
-
-/** The URL as it may be shown: the password replaced by ***. */
-export function maskUrl(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return redactSecrets(url)
-  }
-}
 
 /** A database URL fleet can use, or bad configuration (exit 2) saying what is wrong with it. */
 export function parseDatabaseUrl(url: string): URL {
@@ -23,18 +9,18 @@ export function parseDatabaseUrl(url: string): URL {
   } catch {
     const port = /:\/\/(?:[^@/]*@)?[^:/]*:(\d+)/.exec(url)?.[1]
     const why = port !== undefined && Number(port) > 65_535 ? `port ${port} is out of range (1-65535)` : 'it is not a valid URL'
-    throw new UsageError(`database URL ${redactSecrets(url)}: ${why} (expected postgres://user:password@host:5432/database)`)
+    throw new UsageError(`database URL ${maskSecrets(url)}: ${why} (expected postgres://user:password@host:5432/database)`)
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
-    throw new UsageError(`database URL ${maskUrl(url)}: scheme ${parsed.protocol.replace(/:$/, '')} is not supported (use postgres:// or postgresql://)`)
-  if (parsed.port === '0') throw new UsageError(`database URL ${maskUrl(url)}: port 0 is out of range (1-65535)`)
+    throw new UsageError(`database URL ${redactUrl(url)}: scheme ${parsed.protocol.replace(/:$/, '')} is not supported (use postgres:// or postgresql://)`)
+  if (parsed.port === '0') throw new UsageError(`database URL ${redactUrl(url)}: port 0 is out of range (1-65535)`)
   return parsed
 }
 
 const where = (url: string): { target: string; user: string; database: string } => {
   const parsed = new URL(url)
   return {
-    target: maskUrl(url),
+    target: redactUrl(url),
     user: decodeURIComponent(parsed.username) || process.env.PGUSER || 'the current user',
     database: decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'the default database',
   }
@@ -48,7 +34,7 @@ const where = (url: string): { target: string; user: string; database: string } 
 export function describeConnectError(error: unknown, url: string): FleetError {
   const { target, user, database } = where(url)
   const code = (error as { code?: unknown }).code
-  const detail = redactSecrets(errorMessage(error))
+  const detail = maskSecrets(errorMessage(error))
   switch (code) {
     case '28P01':
       return new FleetError(`cannot authenticate to the database at ${target}: password authentication failed for user "${user}"`, ExitCode.usage)
@@ -70,4 +56,4 @@ export function describeConnectError(error: unknown, url: string): FleetError {
 
 /** How a store is named in messages: the masked URL, or the embedded store's directory. */
 export const storeLabel = (config: { readonly url: string | null; readonly dir: string }): string =>
-  config.url ? `the database at ${maskUrl(config.url)}` : `the embedded store ${config.dir}`
+  config.url ? `the database at ${redactUrl(config.url)}` : `the embedded store ${config.dir}`

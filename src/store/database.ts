@@ -5,9 +5,9 @@ import type { Kysely } from 'kysely'
 import { FleetError, ExitCode, errorMessage } from '../errors.js'
 import type { Schema } from './schema.js'
 import { acquireDirLock, type DirLock } from './dir-lock.js'
-import { describeConnectError, maskUrl, parseDatabaseUrl, redactSecrets } from './database-errors.js'
+import { maskSecrets, redactUrl } from '../redact.js'
+import { describeConnectError, parseDatabaseUrl } from './database-errors.js'
 
-export { maskUrl, redactSecrets } from './database-errors.js'
 
 export type StoreKind = 'postgres' | 'pglite'
 
@@ -70,11 +70,11 @@ async function openPostgres(url: string): Promise<Database> {
     } catch (error) {
       throw describeConnectError(error, url)
     }
-    await migrateToLatest(db, `the database at ${maskUrl(url)}`)
+    await migrateToLatest(db, `the database at ${redactUrl(url)}`)
   } catch (error) {
     await db.destroy()
     if (error instanceof FleetError) throw error
-    throw new FleetError(`cannot open the database at ${maskUrl(url)}: ${redactSecrets(errorMessage(error))}`, ExitCode.internal)
+    throw new FleetError(`cannot open the database at ${redactUrl(url)}: ${maskSecrets(errorMessage(error))}`, ExitCode.internal)
   }
   return { db, kind: 'postgres', dir: null, lockSince: null, close: () => db.destroy() }
 }

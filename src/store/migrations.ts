@@ -1,7 +1,7 @@
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
 
 import { FleetError, ExitCode } from '../errors.js'
-import { redactSecrets } from './database-errors.js'
+import { maskSecrets } from '../redact.js'
 
 /** Migrations live in code so the built CLI needs no migration folder on disk. */
 const migrations: Record<string, Migration> = {
@@ -118,7 +118,7 @@ export async function migrateToLatest(db: Kysely<any>, where = 'the database'): 
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     throw new FleetError(
-      `cannot migrate ${where}: ${failed ? `migration ${failed} failed` : "creating fleet's migration tables failed"}: ${redactSecrets(error instanceof Error ? error.message : String(error))}`,
+      `cannot migrate ${where}: ${failed ? `migration ${failed} failed` : "creating fleet's migration tables failed"}: ${maskSecrets(error instanceof Error ? error.message : String(error))}`,
       ExitCode.internal,
     )
   }

@@ -1,5 +1,5 @@
 import { errorMessage } from '../errors.js'
-import { redactSecrets } from './database-errors.js'
+import { maskSecrets } from '../redact.js'
 
 /**
  * Why the store is away, for the engine's store-unavailable event (rollout/store-retry.ts): the
@@ -10,5 +10,5 @@ export function outageReason(error: unknown): string {
   if (code === 'ECONNREFUSED') return 'connection refused'
   if (code === 'ECONNRESET') return 'connection reset'
   if (code === '57P01' || code === '57P02' || code === '57P03') return 'the server is shutting down or starting up'
-  return redactSecrets(errorMessage(error)).split('\n')[0]!.slice(0, 200)
+  return maskSecrets(errorMessage(error)).split('\n')[0]!.slice(0, 200)
 }
