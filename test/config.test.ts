@@ -11,7 +11,7 @@ import {
   type LoadConfigOptions,
   loadConfig,
 } from '../src/config/load.js'
-import { maskSecrets, redactUrl } from '../src/config/redact.js'
+import { maskSecrets, redactUrl } from '../src/redact.js'
 import type { FleetConfig } from '../src/config/types.js'
 import { checkRef } from '../src/remote/validate.js'
 
