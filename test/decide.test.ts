@@ -66,6 +66,7 @@ describe('decide', () => {
       facts({ stopped: true }),
       { kind: 'finish-stage', stage: 0, counts: { pending: 1, updating: 0, success: 0, failed: 0, rolled_back: 1, rollback_failed: 0, skipped: 0 }, failureRate: 0.5, halted: false },
     ],
+    ['resumed after a stop ended a stage early: the stage runs again', view(['0:success', '0:pending', '1:pending'], { stageFinishedAt: T }), facts(), { kind: 'start-stage', stage: 0 }],
     ['stopped after a stage: interrupted', view(['0:success', '1:pending'], { stageFinishedAt: T }), facts({ stopped: true }), { kind: 'finish', state: 'interrupted' }],
     ['stopped before the first stage: interrupted', view(['0:pending'], { stageStarted: false }), facts({ stopped: true }), { kind: 'finish', state: 'interrupted' }],
     ['resume: a host left updating is settled first', view(['0:success', '1:updating', '1:pending'], { stage: 1, stageStarted: false }), facts(), { kind: 'settle', host: 'h1' }],

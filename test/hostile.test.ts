@@ -126,7 +126,8 @@ describe('fault matrix: one rollout, hostile hosts beside good ones (the built b
 
     // Memory stays bounded with 200 MB of output from one host (only a tail is kept).
     expect(peakKb).toBeGreaterThan(0)
-    expect(peakKb).toBeLessThan(400_000)
+    // Kept whole, 200 MB of output would be 400 MB more as a JS string; PGlite alone is ~330 MB of the total.
+    expect(peakKb).toBeLessThan(550_000)
     console.log(`fault matrix: peak RSS ${Math.round(peakKb / 1024)} MiB with ${FLOOD_BYTES / 1e6} MB from h05; connect failures after ${[...finishedBy.values()].filter((e) => e.failedStep === 'connect').map((e) => e.durationMs).join('/')} ms`)
 
     // The stored state is the real state, and nothing is left updating.

@@ -146,6 +146,8 @@ export function decide(view: RolloutView, facts: Facts, now: number): Decision {
 
   if (facts.stopped) return { kind: 'finish', state: 'interrupted' }
   if (failureRate(stageTally(view, stage)) > view.failureThreshold) return { kind: 'finish', state: 'halted' }
+  // A stage a stop ended early still has hosts to do: it runs again (resume, promote, a tick).
+  if (here.some((h) => h.status === 'pending')) return { kind: 'start-stage', stage }
   const gates = view.gates
   if (gates && !gates.passed) {
     if (gates.promoted) return { kind: 'gates-passed', stage }
