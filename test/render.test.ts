@@ -394,3 +394,18 @@ describe('createLiveRenderer', () => {
     expect(term.output()).toBe('')
   })
 })
+
+describe('live view: the bake', () => {
+  it('shows a countdown and the last value of every gate, and drops it when the gates pass', () => {
+    const state = new LiveState()
+    const at = (s: number) => new Date(T0 + s * 1000).toISOString()
+    state.apply({ type: 'rollout-started', rolloutId: 'r', ref: 'main', sha: SHA, stages: [50, 100], stageSizes: [1, 1], hosts: 2, concurrency: 1, failureThreshold: 0.3, seed: 's', at: at(0) })
+    state.apply({ type: 'bake-started', rolloutId: 'r', stage: 0, bakeMs: 60_000, intervalMs: 10_000, endsAt: at(70), at: at(10) })
+    state.apply({ type: 'gate-measured', rolloutId: 'r', stage: 0, verdict: 'pass', gates: [{ name: 'error_rate', kind: 'metric', value: 0.004, min: null, max: 0.01, verdict: 'pass', reason: '0.004 <= max 0.01' }], at: at(20) })
+    const frame = renderLive(state, { color: false, width: 100, now: T0 + 28_000 })
+    expect(frame).toContain('baking   stage 1, 00:42 left, last measurement pass')
+    expect(frame).toMatch(/error_rate=0\.004 \(max 0\.01\) pass/)
+    state.apply({ type: 'gates-passed', rolloutId: 'r', stage: 0, at: at(70) })
+    expect(renderLive(state, { color: false, width: 100, now: T0 + 71_000 })).not.toContain('baking')
+  })
+})

@@ -100,7 +100,10 @@ describe('fleet rollout tick (cron)', () => {
     // The second stage's host hangs in install; the tick running it is killed there.
     const order = await (async () => {
       const run = await runFleet(['rollout', 'start', '--dry-run', '--json'], { cwd })
-      return (JSON.parse(run.stdout) as { stages: { hosts: string[] }[] }).stages.map((s) => s.hosts)
+      const dry = JSON.parse(run.stdout) as { stages: { hosts: string[] }[]; gates: { measurement: { verdict: string } } }
+      // The dry run prints the gate plan and measures every gate once (here: the smoke check passes).
+      expect(dry.gates).toMatchObject({ bake: 2000, interval: 1000, measurement: { verdict: 'pass' } })
+      return dry.stages.map((s) => s.hosts)
     })()
     const second = order[1]![0]!
     await f.setFault(second, 'install-hangs', true)

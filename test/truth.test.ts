@@ -93,3 +93,15 @@ describe('terminal width', () => {
     expect(fit('\x1b[31mabcdef\x1b[39m', 4)).toBe('\x1b[31mabc…\x1b[0m')
   })
 })
+
+describe('rollout status: the gates of the current stage', () => {
+  it('are read from the log: last measurement while baking, then the verdict', async () => {
+    const { gateState } = await import('../src/rollout/status.js')
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s))
+    const measured = { stage: 1, verdict: 'pass', gates: [{ name: 'error_rate', value: 0.004, min: null, max: 0.01, verdict: 'pass', reason: '0.004 <= max 0.01' }] }
+    expect(gateState(1, [])).toBeNull()
+    expect(gateState(1, [{ type: 'gate-measured', data: { ...measured, stage: 0 }, at: at(1) }])).toBeNull()
+    expect(gateState(1, [{ type: 'gate-measured', data: measured, at: at(2) }])).toMatchObject({ stage: 1, phase: 'measured', verdict: 'pass', gates: measured.gates })
+    expect(gateState(1, [{ type: 'gate-measured', data: measured, at: at(2) }, { type: 'rollout-paused', data: { stage: 1, reason: 'gates in error for 10m' }, at: at(3) }])).toMatchObject({ phase: 'paused', reason: 'gates in error for 10m', verdict: 'pass' })
+  })
+})

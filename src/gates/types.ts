@@ -85,3 +85,6 @@ export const worstVerdict = (verdicts: Iterable<Verdict>): Verdict => {
   for (const v of verdicts) worst = Math.max(worst, VERDICT_ORDER.indexOf(v))
   return VERDICT_ORDER[worst]!
 }
+
+/** Gates bake only when something is measured or a bake is asked for; otherwise a stage is promoted at once. */
+export const gatesActive = (g: GatesConfig | null | undefined): g is GatesConfig => !!g && (g.bakeMs > 0 || g.metrics.length + g.checks.length > 0)

@@ -1,3 +1,4 @@
+import { gateLine } from '../notify/summary.js'
 /** The live frame, pure: a LiveState in, the lines to draw out (no terminal, no clock of its own). */
 import type { ChalkInstance } from 'chalk'
 
@@ -114,6 +115,12 @@ export function renderLive(state: LiveState, options: LiveRenderOptions): string
   lines.push(`${spinner} rollout ${state.rolloutId} ${mode}  ${where}`)
   lines.push(`  stages   ${renderStageBar(state.stages, c)}`)
   lines.push(...renderCounts(state, c))
+  if (state.bake) {
+    // The bake: a countdown, then the last value of every gate.
+    const left = formatClock(Math.max(0, state.bake.endsAt - now))
+    lines.push(`  baking   stage ${state.bake.stage + 1}, ${left} left${state.bake.verdict ? `, last measurement ${state.bake.verdict}` : ', first measurement due'}`)
+    for (const g of state.bake.gates) lines.push(`    ${(g.verdict === 'pass' ? c.green : g.verdict === 'fail' ? c.red : c.yellow)(gateLine(g))}`)
+  }
 
   if (state.inFlight.size > 0 && maxInFlight > 0) {
     lines.push(`  in flight (${state.inFlight.size})`)

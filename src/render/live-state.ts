@@ -1,3 +1,4 @@
+import type { GateResult } from '../gates/types.js'
 /**
  * The live view's reducer: rollout events in, what the view shows out (LiveState). No output
  * here; live-frame.ts draws a state, summary.ts tabulates it at the end.
@@ -88,6 +89,8 @@ export class LiveState {
   counts: StatusCounts = emptyCounts()
   startedAt: number | null = null
   stopping: 'signal' | 'abort' | null = null
+  /** The bake in progress: its stage, when it ends, and the last value of every gate. */
+  bake: { stage: number; endsAt: number; gates: readonly GateResult[]; verdict: string | null } | null = null
   /** Insertion-ordered, so the first entries are the hosts that have been running longest. */
   readonly inFlight = new Map<string, InFlightHost>()
   /** Newest last, bounded by RECENT_FAILURES. */
@@ -114,6 +117,7 @@ export class LiveState {
           if (i < event.stage && s.status === 'pending') s.status = 'done'
         })
         if (this.stages[event.stage]) this.stages[event.stage]!.status = 'current'
+        this.bake = null
         return
       case 'host-started':
         this.inFlight.set(event.host, { stage: event.stage, step: null, phase: 'update', since: Date.parse(event.at) })
@@ -139,6 +143,16 @@ export class LiveState {
         return
       }
       case 'stage-delay':
+        return
+      case 'bake-started':
+        this.bake = { stage: event.stage, endsAt: Date.parse(event.endsAt), gates: [], verdict: null }
+        return
+      case 'gate-measured':
+        if (this.bake) this.bake = { ...this.bake, gates: event.gates, verdict: event.verdict }
+        return
+      case 'gates-passed':
+      case 'gates-failed':
+        this.bake = null
         return
       case 'rollout-stopping':
         // A second Ctrl-C escalates; nothing de-escalates.

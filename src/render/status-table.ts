@@ -1,9 +1,11 @@
 import Table from 'cli-table3'
 
 import { formatDuration } from '../duration.js'
+import { gateLine } from '../notify/summary.js'
 import { LEASE_TTL_MS } from '../rollout/engine.js'
 import { describeOutcome } from '../rollout/outcome.js'
 import type { RolloutStatus } from '../rollout/status.js'
+import { sanitizeLine } from '../text/sanitize.js'
 import type { HostStatus, RolloutState } from '../types.js'
 import { formatEndpoint } from './endpoint.js'
 import { formatCounts } from './plain.js'
@@ -53,7 +55,12 @@ export function renderStatus(status: RolloutStatus, options: StatusViewOptions):
   const stage = Math.min(Math.max(status.currentStage, 0), Math.max(status.stages.length - 1, 0))
   lines.push(`stage ${stage + 1}/${status.stages.length} (${status.stages[stage] ?? 0}%) · stages ${status.stages.join('/')}%`)
   lines.push(`${status.hosts.length} host${status.hosts.length === 1 ? '' : 's'}: ${formatCounts(status.counts)}`)
-  if (status.error) lines.push(c.yellow(`error: ${status.error}`))
+  if (status.error) lines.push(c.yellow(`error: ${sanitizeLine(status.error)}`))
+  if (status.gates) {
+    const g = status.gates
+    const what = g.phase === 'measured' ? `baking, last measurement ${g.verdict ?? '?'}` : `gates ${g.phase}${g.reason ? `: ${sanitizeLine(g.reason)}` : ''}`
+    lines.push(`gates: stage ${g.stage + 1} ${what} (${g.at})${g.gates.length ? ` · ${g.gates.map(gateLine).join(', ')}` : ''}`)
+  }
   if (status.exitCode !== null) lines.push(`exit ${status.exitCode}: ${describeOutcome({ state: status.state as RolloutState, exitCode: status.exitCode, counts: status.counts })}`)
 
   const full = options.all === true || status.hosts.length <= STATUS_TABLE_MAX_ROWS
@@ -73,7 +80,7 @@ export function renderStatus(status: RolloutStatus, options: StatusViewOptions):
       clip(formatEndpoint(h.address, h.port), 48),
       h.step ? `${h.status} (${h.step})` : h.status,
       `${shortSha(h.previousVersion)} → ${shortSha(h.newVersion)}`,
-      h.error?.split('\n')[0]?.trim() ?? '',
+      sanitizeLine(h.error?.split('\n')[0]?.trim() ?? ''),
     ])
     const widths = head.map((title, i) => Math.max(title.length, ...body.map((r) => r[i]!.length)))
     const paint = (cells: string[], k: number): string[] => cells.map((cell, i) => (i === 2 ? statusColor(c, rows[k]!.status as HostStatus)(cell) : cell))

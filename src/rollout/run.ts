@@ -1,7 +1,7 @@
 import { ExitCode, errorMessage } from '../errors.js'
 import type { Session } from '../ssh/executor.js'
 import type { RolloutHostRecord } from '../store/store.js'
-import type { GatesConfig } from '../gates/types.js'
+import { gatesActive, type GatesConfig } from '../gates/types.js'
 import { bakeStarted, measureOnce } from './bake-step.js'
 import { Inbox } from './inbox.js'
 import type { StageProgress } from './restore.js'
@@ -114,10 +114,8 @@ export class RolloutRun {
     return counts
   }
 
-  /** Gates bake only when something is measured or a bake is asked for. */
   private get gates(): GatesConfig | null {
-    const g = this.settings.gates
-    return g && (g.bakeMs > 0 || g.metrics.length + g.checks.length > 0) ? g : null
+    return gatesActive(this.settings.gates) ? this.settings.gates : null
   }
 
   /** What the decision core sees: the recorded statuses and where the rollout is. */

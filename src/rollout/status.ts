@@ -26,9 +26,40 @@ export interface RolloutStatus {
     readonly newVersion: string | null
     readonly error: string | null
   }[]
+  /** The gates of the current stage: its last measurement (or verdict), null when nothing was measured. */
+  readonly gates: GateState | null
 }
 
-export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostState[]): RolloutStatus {
+export interface GateState {
+  readonly stage: number
+  /** `measured` while baking; then `passed`, `failed` or `paused`. */
+  readonly phase: 'measured' | 'passed' | 'failed' | 'paused'
+  readonly verdict: string | null
+  readonly at: string
+  readonly gates: readonly { name: string; value: number | null; min: number | null; max: number | null; verdict: string; reason: string }[]
+  readonly reason: string | null
+}
+
+const GATE_EVENTS = ['gate-measured', 'gates-passed', 'gates-failed', 'rollout-paused']
+
+/** The gate state of the stage the rollout is in, from its log. */
+export function gateState(currentStage: number, events: readonly { type: string; data: unknown; at: Date }[]): GateState | null {
+  const mine = events.filter((e) => (e.data as { stage?: number }).stage === currentStage)
+  const last = mine.at(-1)
+  if (!last) return null
+  const measured = mine.findLast((e) => e.type === 'gate-measured')?.data as { verdict?: string; gates?: GateState['gates'] } | undefined
+  const phase = last.type === 'gate-measured' ? 'measured' : last.type === 'gates-passed' ? 'passed' : last.type === 'gates-failed' ? 'failed' : 'paused'
+  return {
+    stage: currentStage,
+    phase,
+    verdict: measured?.verdict ?? null,
+    at: last.at.toISOString(),
+    gates: measured?.gates ?? [],
+    reason: (last.data as { reason?: string }).reason ?? null,
+  }
+}
+
+export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostState[], gates: GateState | null = null): RolloutStatus {
   const counts = emptyCounts()
   for (const host of hosts) counts[host.status]++
   return {
@@ -55,11 +86,14 @@ export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostS
       newVersion: h.newVersion,
       error: h.error,
     })),
+    gates,
   }
 }
 
 /** The given rollout's status, or the most recently started one's; null when there is none. */
 export async function readStatus(store: Store, id?: string): Promise<RolloutStatus | null> {
   const rollout = await store.getRollout(id)
-  return rollout && buildStatus(rollout, await store.listRolloutHostStates(rollout.id))
+  if (!rollout) return null
+  const events = await store.listEvents(rollout.id, GATE_EVENTS)
+  return buildStatus(rollout, await store.listRolloutHostStates(rollout.id), gateState(rollout.currentStage, events))
 }

@@ -12,6 +12,10 @@ import { rolloutEffects } from '../rollout-effects.js'
 import { snapshotListener } from '../snapshot-listener.js'
 import { makeContext, makeExecutor, rolloutRequest, withStore, type GlobalFlags } from '../context.js'
 import { controlChannel } from '../control.js'
+import { formatDuration } from '../../duration.js'
+import { measure } from '../../gates/measure.js'
+import { gatesActive } from '../../gates/types.js'
+import { gateLine } from '../../notify/summary.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer, type RendererFactory } from '../renderer.js'
 
@@ -58,17 +62,27 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
       const sessions = new Map<string, Session>()
       try {
         const { plan, target } = await planRollout({ executor }, request, sessions)
+        // The gate plan, and every gate measured once now, as the canary stage's bake would (changes nothing).
+        const first = plan.byStage.findIndex((s) => s.length > 0)
+        const gates = gatesActive(config.gates)
+          ? { bake: config.gates.bakeMs, interval: config.gates.intervalMs, onFail: config.gates.onFail, measurement: await measure(config.gates, { sha: target.sha, stage: first, hosts: plan.byStage[first]!.map((h) => h.name) }, { checkTimeoutMs: config.timeouts.commandMs, cwd: checksDir }) }
+          : null
         const dry = {
           dryRun: true,
           target,
           seed: plan.seed,
           stages: plan.byStage.map((hosts, i) => ({ percent: plan.stages[i], hosts: hosts.map((h) => h.name) })),
+          gates,
           rejected: inventory.rejected,
         }
         if (ctx.out.json) printJson(ctx.out, dry)
         else {
           say(ctx.out, `dry run: ${target.ref} → ${target.sha} on ${plan.hosts.length} hosts (seed ${plan.seed}); nothing will be changed`)
           dry.stages.forEach((s, i) => say(ctx.out, `stage ${i + 1} (${s.percent}%): ${s.hosts.length ? s.hosts.join(', ') : '(empty)'}`))
+          if (gates) {
+            say(ctx.out, `gates: every stage bakes ${formatDuration(gates.bake)}, measured every ${formatDuration(gates.interval)}; on failure: ${gates.onFail}`)
+            for (const g of gates.measurement.gates) say(ctx.out, `  would ${g.verdict === 'pass' ? 'pass' : g.verdict === 'fail' ? 'fail' : `be ${g.verdict}`} now: ${gateLine(g)}`)
+          }
         }
         return 0
       } finally {
