@@ -11,22 +11,49 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 import { runFleet, type FleetRun } from './support/cli.js'
 import { expectOn, hungInstalls, killSpawned, pgliteDirWithHosts, runCleanups, spawnFleet, until, withPglite, workdir } from './support/fault-kit.js'
-import { readDirLock } from '../src/store/dir-lock.js'
-import { fleetConfigOverrides } from './support/harness.js'
+import type { Store } from '../src/store/store.js'
+import { fleetConfigOverrides, openTestStore, registerHosts } from './support/harness.js'
+import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 
 let fleet: TestFleet | null = null
+let database: TestDatabase | null = null
 afterEach(async () => {
   killSpawned()
   await runCleanups()
+  await database?.drop()
   await fleet?.stop()
-  fleet = null
+  fleet = database = null
 })
 
-/** 4 hosts in stages of 1, 1, 2; each stage bakes 2 s with one check; `gates-down` in the work dir makes it error. */
-async function setUp() {
+/** The store a test's `fleet` processes use: the embedded one (cron's default) or a real Postgres database. */
+type Db = { readonly dir: string; readonly url: string | null }
+
+async function withDb<T>(db: Db, fn: (store: Store) => Promise<T>): Promise<T> {
+  if (!db.url) return withPglite(db.dir, fn)
+  const s = await openTestStore('postgres', db.url)
+  try {
+    return await fn(s.store)
+  } finally {
+    await s.close()
+  }
+}
+
+/**
+ * 4 hosts in stages of 1, 1, 2; each stage bakes 2 s with one check; `gates-down` in the work dir
+ * makes it error, `gates-slow` makes a measurement take 4 s.
+ */
+async function setUp(kind: 'pglite' | 'postgres' = 'postgres') {
   fleet = await startTestFleet({ hosts: 4 })
-  const dir = await pgliteDirWithHosts(fleet)
+  let db: Db
+  if (kind === 'pglite') db = { dir: await pgliteDirWithHosts(fleet), url: null }
+  else {
+    database = await createTestDatabase()
+    if (!database) throw new Error('tick tests need Postgres (127.0.0.1:5432)')
+    db = { dir: '', url: database.url }
+    await withDb(db, (store) => registerHosts(store, fleet!))
+  }
+  const dir = db.dir
   const cwd = await workdir({})
   const config = {
     ...fleetConfigOverrides(fleet, { rollout: { stages: [25, 50, 100], stageDelay: '0s' } }),
@@ -36,32 +63,32 @@ async function setUp() {
       checks: [{ name: 'smoke', command: `[ ! -e ${path.join(cwd, 'gates-slow')} ] || sleep 4; [ ! -e ${path.join(cwd, 'gates-down')} ] || exit 2` }],
       errorTimeout: '1h',
     },
-    database: { dir },
+    database: db.url ? { url: db.url } : { dir },
   }
   await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify(config, null, 2))
-  return { f: fleet, dir, cwd }
+  return { f: fleet, db, cwd }
 }
 
 const tick = (cwd: string, ...args: string[]): Promise<FleetRun> => runFleet(['rollout', 'tick', '--json', ...args], { cwd })
 const lastJson = (run: FleetRun): Record<string, unknown> => JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>
 
-describe('fleet rollout tick (cron)', () => {
-  it('a cron loop takes a 3-stage rollout with bakes to completed; every tick exits 0; no stage starts before its bake passed', async () => {
-    const { f, dir, cwd } = await setUp()
+describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgres for the rest)', () => {
+  it('a cron loop (embedded store) takes a 3-stage rollout with bakes to completed; every tick exits 0; no stage starts before its bake passed', async () => {
+    const { f, db, cwd } = await setUp('pglite')
     const codes: number[] = []
     let state = ''
     for (let i = 0; i < 40 && state !== 'completed'; i++) {
       const run = await tick(cwd, '--ref', 'main')
       codes.push(run.code ?? -1)
       expect(run.stderr, `tick ${i + 1}`).toBe('')
-      state = await withPglite(dir, async (s) => (await s.getRollout())?.state ?? '')
+      state = await withDb(db, async (s) => (await s.getRollout())?.state ?? '')
       await sleep(1_000)
     }
     console.log(`cron simulation: ${codes.length} ticks to completed`)
     expect(state).toBe('completed')
     expect(codes.every((c) => c === 0)).toBe(true)
     for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
-    await withPglite(dir, async (s) => {
+    await withDb(db, async (s) => {
       const id = (await s.getRollout())!.id
       const events = await s.listEvents(id)
       // Every stage baked and passed before the next one started.
@@ -80,15 +107,15 @@ describe('fleet rollout tick (cron)', () => {
   })
 
   it('start --detach returns after the first stage (baking); overlapping ticks: one acts, the other exits 0 naming the holder', async () => {
-    const { cwd, dir } = await setUp()
+    const { cwd, db } = await setUp()
     const started = await runFleet(['rollout', 'start', '--detach', '--json'], { cwd })
     expect(started.code).toBe(0)
-    expect(await withPglite(dir, async (s) => (await s.getRollout())?.state)).toBe('baking')
+    expect(await withDb(db, async (s) => (await s.getRollout())?.state)).toBe('baking')
     // A tick whose measurement takes 4 s holds the rollout; a second tick meanwhile has nothing to do.
     await writeFile(path.join(cwd, 'gates-slow'), '')
     await sleep(1_000)
     const first = spawnFleet(['rollout', 'tick', '--json'], { cwd })
-    await until('the first tick to hold the store', () => readDirLock(dir)?.pid === first.pid, 10_000)
+    await until('the first tick to hold the rollout', async () => ((await withDb(db, (s) => s.leaseState())).holder ?? '').endsWith(`pid ${first.pid}`), 10_000)
     const second = await tick(cwd)
     expect(second.code).toBe(0)
     expect(lastJson(second)).toMatchObject({ action: 'none', holder: expect.stringContaining(`pid ${first.pid}`) })
@@ -96,7 +123,7 @@ describe('fleet rollout tick (cron)', () => {
   })
 
   it('a tick SIGKILLed mid-stage: the next tick settles its host and goes on to the end', async () => {
-    const { f, dir, cwd } = await setUp()
+    const { f, db, cwd } = await setUp()
     // The second stage's host hangs in install; the tick running it is killed there.
     const order = await (async () => {
       const run = await runFleet(['rollout', 'start', '--dry-run', '--json'], { cwd })
@@ -120,13 +147,13 @@ describe('fleet rollout tick (cron)', () => {
     }
     expect(killed).toBe(true)
     await f.setFault(second, 'install-hangs', false)
-    const left = await withPglite(dir, async (s) => (await s.listRolloutHosts((await s.getRollout())!.id)).find((r) => r.name === second)?.status)
+    const left = await withDb(db, async (s) => (await s.listRolloutHosts((await s.getRollout())!.id)).find((r) => r.name === second)?.status)
     expect(left).toBe('updating')
     let state = ''
     for (let i = 0; i < 30 && state !== 'completed'; i++) {
       const run = await tick(cwd)
       expect(run.code, run.stderr).toBe(0)
-      state = await withPglite(dir, async (s) => (await s.getRollout())?.state ?? '')
+      state = await withDb(db, async (s) => (await s.getRollout())?.state ?? '')
       await sleep(1_000)
     }
     expect(state).toBe('completed')
@@ -134,7 +161,7 @@ describe('fleet rollout tick (cron)', () => {
   })
 
   it('paused between ticks: ticks exit 7 and change nothing; gates in error: ticks exit 7, nothing promoted; resume goes on', async () => {
-    const { f, dir, cwd } = await setUp()
+    const { f, db, cwd } = await setUp()
     expect((await runFleet(['rollout', 'start', '--detach'], { cwd })).code).toBe(0)
     const pause = await runFleet(['rollout', 'pause', '--reason', 'db migration'], { cwd })
     expect(pause.code, pause.stderr).toBe(0)
@@ -166,7 +193,7 @@ describe('fleet rollout tick (cron)', () => {
         // Interrupted by the SIGTERM above: a person's stop waits for a person.
         expect((await runFleet(['rollout', 'resume', '--json'], { cwd })).code).toBe(0)
       }
-      state = await withPglite(dir, async (s) => (await s.getRollout())?.state ?? '')
+      state = await withDb(db, async (s) => (await s.getRollout())?.state ?? '')
       if (state !== 'completed') await sleep(1_000)
     }
     expect(state).toBe('completed')

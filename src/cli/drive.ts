@@ -5,7 +5,7 @@ import type { RolloutDeps } from '../rollout/request.js'
 import type { Store } from '../store/store.js'
 import { makeExecutor, type Context } from './context.js'
 import { controlChannel } from './control.js'
-import { pickRenderer } from './renderer.js'
+import { pickRenderer, type RendererFactory } from './renderer.js'
 import { listenForStopSignals } from './signals.js'
 import { snapshotListener } from './snapshot-listener.js'
 import type { IgnoredCooldown } from './cooldown-gate.js'
@@ -20,9 +20,10 @@ export async function driveHere(
   store: Store,
   go: (deps: RolloutDeps) => Promise<RolloutResult | Cleared>,
   ignored: IgnoredCooldown | null = null,
+  renderer: RendererFactory = pickRenderer,
 ): Promise<number> {
   const signals = listenForStopSignals()
-  const { listener, done } = pickRenderer(ctx)
+  const { listener, done } = renderer(ctx)
   const snapshot = snapshotListener(store, ctx.config.database.dir)
   // Notifications and metrics, like every command that runs a rollout.
   const effects = rolloutEffects(ctx, store, ignored)

@@ -1,21 +1,17 @@
 import { dirname } from 'node:path'
 
 import type { RawConfigOverrides } from '../../config/load.js'
-import { UsageError } from '../../errors.js'
-import { systemClock } from '../../rollout/clock.js'
-import { planRollout, runRollout } from '../../rollout/engine.js'
-import { loadInventory } from '../../rollout/inventory.js'
-import type { Session } from '../../ssh/executor.js'
-import { listenForStopSignals } from '../signals.js'
-import { checkCooldownFlags, cooldownGate } from '../cooldown-gate.js'
-import { rolloutEffects } from '../rollout-effects.js'
-import { snapshotListener } from '../snapshot-listener.js'
-import { makeContext, makeExecutor, rolloutRequest, withStore, type GlobalFlags } from '../context.js'
-import { controlChannel } from '../control.js'
 import { formatDuration } from '../../duration.js'
+import { UsageError } from '../../errors.js'
 import { measure } from '../../gates/measure.js'
 import { gatesActive } from '../../gates/types.js'
 import { gateLine } from '../../notify/summary.js'
+import { planRollout, runRollout } from '../../rollout/engine.js'
+import { loadInventory } from '../../rollout/inventory.js'
+import type { Session } from '../../ssh/executor.js'
+import { makeContext, makeExecutor, rolloutRequest, withStore, type GlobalFlags } from '../context.js'
+import { checkCooldownFlags, cooldownGate } from '../cooldown-gate.js'
+import { driveHere } from '../drive.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer, type RendererFactory } from '../renderer.js'
 
@@ -90,24 +86,17 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
       }
     }
 
-    const signals = listenForStopSignals()
-    const { listener, done } = renderer(ctx)
-    const snapshot = snapshotListener(store, config.database.dir)
-    const effects = rolloutEffects(ctx, store, ignored)
-    try {
-      const result = await runRollout(
-        { store, executor, clock: systemClock, listeners: [listener, snapshot.listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored, control: controlChannel(config, store) },
-        request,
-        { detach: flags.detach === true },
-      )
-      if (flags.detach && (result.state === 'baking' || result.state === 'running'))
-        say(ctx.out, `rollout ${result.rolloutId} is ${result.state}; \`fleet rollout tick\` (from cron) goes on, \`fleet rollout status --watch\` follows it`)
-      return result.exitCode
-    } finally {
-      signals.dispose()
-      done()
-      await effects.finish()
-      await snapshot.done()
-    }
+    return driveHere(
+      ctx,
+      store,
+      async (deps) => {
+        const result = await runRollout(deps, request, { detach: flags.detach === true })
+        if (flags.detach && (result.state === 'baking' || result.state === 'running'))
+          say(ctx.out, `rollout ${result.rolloutId} is ${result.state}; \`fleet rollout tick\` (from cron) goes on, \`fleet rollout status --watch\` follows it`)
+        return result
+      },
+      ignored,
+      renderer,
+    )
   })
 }
