@@ -1,6 +1,7 @@
 /**
- * `fleet hosts add | update | list | forget-key` through the built binary on a real PGlite store:
- * names are labels, addresses are strict, and nothing the operator did not name changes.
+ * `fleet hosts add | update | list | forget-key` through the built binary: names are labels,
+ * addresses are strict, and nothing the operator did not name changes. CLI behaviour runs on a
+ * fresh database on the real Postgres per test (fast); the store next to the config file on PGlite.
  */
 import { existsSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -11,25 +12,22 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { formatEndpoint } from '../src/render/endpoint.js'
 import { openDatabase } from '../src/store/database.js'
 import { Store } from '../src/store/store.js'
-import { runFleet } from './support/cli.js'
-import { openTestStore } from './support/harness.js'
+import { cliStore, runFleet, type CliStore } from './support/cli.js'
 
 let cwd: string
-let storeDir: string
+let store: CliStore
 
-const writeConfig = (config: object) => writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir }, ...config }))
+const writeConfig = (config: object) => writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: store.database, ...config }))
 
 beforeEach(async () => {
-  const store = await openTestStore('pglite')
-  storeDir = store.databaseConfig.dir
-  await store.database.close()
+  store = await cliStore()
   cwd = await mkdtemp(path.join(os.tmpdir(), 'fleet-hosts-'))
   await writeConfig({})
 })
 
 afterEach(async () => {
   await rm(cwd, { recursive: true, force: true })
-  await rm(storeDir, { recursive: true, force: true })
+  await store.drop()
 })
 
 const fleet = (...args: string[]) => runFleet(args, { cwd, env: {} })
@@ -177,7 +175,7 @@ describe('a host name is a label; an address is a host name, IPv4 or IPv6', () =
 describe('hosts forget-key', () => {
   it('works for a disabled host (a reinstalled host is usually disabled until it is back)', async () => {
     expect((await fleet('hosts', 'add', 'reinstalled', '2001:db8::9', '--port', '2222', '--inactive')).stdout).toBe('added reinstalled (2001:db8::9), disabled\n')
-    const database = await openDatabase({ url: null, dir: storeDir })
+    const database = await openDatabase(store.databaseConfig)
     await new Store(database).pinHostKey('[2001:db8::9]:2222', 'ssh-ed25519', Buffer.from('old key').toString('base64'))
     await database.close()
 
@@ -185,7 +183,7 @@ describe('hosts forget-key', () => {
     expect(run.stderr).toBe('')
     expect(run.code).toBe(0)
     expect(run.stdout).toBe('forgot the pinned key of reinstalled ([2001:db8::9]:2222); the next connection pins the key it presents\n')
-    const after = await openDatabase({ url: null, dir: storeDir })
+    const after = await openDatabase(store.databaseConfig)
     try {
       expect(await new Store(after).getHostKey('[2001:db8::9]:2222')).toBeNull()
     } finally {
