@@ -1,31 +1,29 @@
 /**
- * `fleet hosts import` through the built binary on a real PGlite store:
- * every row valid or nothing imported, line-numbered problems, --deactivate-missing,
- * and nothing the file does not carry changes on an existing host.
+ * `fleet hosts import` through the built binary: every row valid or nothing imported,
+ * line-numbered problems, --deactivate-missing, and nothing the file does not carry changes on an
+ * existing host. A fresh database on the real Postgres per test (fast); the CSV import also on PGlite.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 
-import { runFleet } from './support/cli.js'
-import { openTestStore } from './support/harness.js'
+import { cliStore, runFleet, type CliStore } from './support/cli.js'
 
 let cwd: string
-let storeDir: string
+let store: CliStore | null = null
 
-beforeEach(async () => {
-  // A migrated PGlite copy (fast); closed at once, since only one process may open it.
-  const store = await openTestStore('pglite')
-  storeDir = store.databaseConfig.dir
-  await store.database.close()
+/** The store and working directory of one test: Postgres unless it is about the embedded store. */
+async function workspace(kind: 'postgres' | 'pglite' = 'postgres'): Promise<void> {
+  store = await cliStore(kind)
   cwd = await mkdtemp(path.join(os.tmpdir(), 'fleet-import-'))
-  await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir } }))
-})
+  await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: store.database }))
+}
 
 afterEach(async () => {
   await rm(cwd, { recursive: true, force: true })
-  await rm(storeDir, { recursive: true, force: true })
+  await store?.drop()
+  store = null
 })
 
 const fleet = (...args: string[]) => runFleet(args, { cwd, env: {} })
@@ -41,6 +39,7 @@ const listHosts = async () => {
 
 describe('fleet hosts import', () => {
   it('imports a JSON array (app_dir or appDir), then updates in place; an omitted "active" keeps the flag', async () => {
+    await workspace()
     const hosts = [
       { name: 'web-1', address: '10.0.0.1' },
       { name: 'web-2', address: 'web-2.example.com', port: 2222, user: 'deploy', appDir: '/srv/app', active: false },
@@ -81,6 +80,7 @@ describe('fleet hosts import', () => {
   })
 
   it('imports CSV with a header, quoted fields, CRLF line ends and blank lines', async () => {
+    await workspace('pglite')
     const csv = [
       'name,address,port,user,app_dir,active',
       'db-1,10.1.0.1,,,,',
@@ -104,6 +104,7 @@ describe('fleet hosts import', () => {
   })
 
   it('one bad row → exit 2 with every problem by line number, and the table is unchanged', async () => {
+    await workspace()
     await fleet('hosts', 'import', await file('seed.json', JSON.stringify([{ name: 'keep', address: '10.0.0.9', port: 22 }])))
     const before = await listHosts()
     const csv = [
@@ -141,6 +142,7 @@ describe('fleet hosts import', () => {
   })
 
   it('JSON problems name the item; more than 20 problems are cut with "+N more"', async () => {
+    await workspace()
     const items = [
       { name: 'a', address: '10.0.0.1' },
       { name: 'b', adress: '10.0.0.2' },
@@ -160,6 +162,7 @@ describe('fleet hosts import', () => {
   })
 
   it('--deactivate-missing disables the table’s hosts that the file does not list, in the same import', async () => {
+    await workspace()
     await fleet('hosts', 'import', await file('all.csv', 'name,address\nh1,10.0.0.1\nh2,10.0.0.2\nh3,10.0.0.3\nh4,10.0.0.4\n'))
     await fleet('hosts', 'disable', 'h4')
     const run = await fleet('hosts', 'import', await file('some.csv', 'name,address\nh1,10.0.0.1\nh5,10.0.0.5\n'), '--deactivate-missing')
@@ -183,6 +186,7 @@ describe('fleet hosts import', () => {
   })
 
   it('refuses unreadable, unparsable, empty or headerless input → exit 2 naming the file', async () => {
+    await workspace()
     const cases: [string[], RegExp][] = [
       [['missing.csv'], /^fleet: cannot read missing\.csv: no such file$/m],
       [[await file('hosts.txt', 'name,address\n')], /cannot tell the format of hosts\.txt .* --format/],
@@ -204,6 +208,7 @@ describe('fleet hosts import', () => {
   })
 
   it('an existing host keeps every column the file does not carry (CSV with only name,address); the output says so', async () => {
+    await workspace()
     const seed = 'name,address,port,user,app_dir,active\nimp-1,10.0.0.1,2200,deploy,/srv/x,false\nimp-2,10.0.0.2,2201,ops,/srv/y,true\n'
     expect((await fleet('hosts', 'import', await file('seed.csv', seed))).code).toBe(0)
     const run = await fleet('hosts', 'import', await file('addresses.csv', 'name,address\nimp-1,198.51.100.1\nimp-3,198.51.100.3\n'))
@@ -221,6 +226,7 @@ describe('fleet hosts import', () => {
   })
 
   it('parses RFC 4180 CSV with csv-parse: a quoted field may hold commas, quotes and line breaks', async () => {
+    await workspace()
     // Labels with commas and quotes, a BOM, and a record whose quoted field spans two lines (the
     // old line-by-line splitter called that an unterminated field and the next line a bad row).
     const csv = [
