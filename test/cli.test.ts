@@ -1,6 +1,7 @@
 /**
  * `fleet` as operators and cron run it: the built binary, a config file in the
- * working directory, exit codes and output checked from the outside.
+ * working directory, exit codes and output checked from the outside. Rollouts run on a fresh
+ * database on the real Postgres (fast); status while a rollout holds the embedded store, on PGlite.
  */
 import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
@@ -11,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 import { spawn } from 'node:child_process'
 
-import { FLEET_BIN, runFleet } from './support/cli.js'
+import { cliStore, FLEET_BIN, runFleet, type CliStore } from './support/cli.js'
 import { fleetConfigOverrides } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
@@ -19,12 +20,14 @@ import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 let fleet: TestFleet | null = null
 let database: TestDatabase | null = null
 let cwd: string | null = null
+let store: CliStore | null = null
 
 afterEach(async () => {
   await database?.drop()
+  await store?.drop()
   await fleet?.stop()
   if (cwd) await rm(cwd, { recursive: true, force: true })
-  fleet = database = cwd = null
+  fleet = database = store = cwd = null
 })
 
 async function workdir(config: object | null): Promise<string> {
@@ -33,12 +36,20 @@ async function workdir(config: object | null): Promise<string> {
   return cwd
 }
 
-const addHosts = async (dir: string, f: TestFleet, names = f.hosts.map((h) => h.name)) => {
-  for (const h of f.hosts.filter((h) => names.includes(h.name))) {
-    const run = await runFleet(['hosts', 'add', h.name, h.address, '--port', String(h.port), '--user', h.user, '--app-dir', h.appDir], { cwd: dir })
-    expect(run.stderr).toBe('')
-    expect(run.code).toBe(0)
-  }
+/** A working directory for a rollout on `f`, its store a fresh Postgres database. */
+async function rolloutWorkdir(f: TestFleet): Promise<string> {
+  store = await cliStore()
+  return workdir({ ...fleetConfigOverrides(f), database: store.database })
+}
+
+/** Every fleet host into the hosts table, in one `hosts import` (one store open, not one per host). */
+const addHosts = async (dir: string, f: TestFleet) => {
+  const rows = f.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, app_dir: h.appDir }))
+  await writeFile(path.join(dir, 'fleet-hosts.json'), JSON.stringify(rows))
+  const run = await runFleet(['hosts', 'import', 'fleet-hosts.json'], { cwd: dir })
+  expect(run.stderr).toBe('')
+  expect(run.code).toBe(0)
+  expect(run.stdout).toBe(`imported ${rows.length} host${rows.length === 1 ? '' : 's'} (${rows.length} added, 0 updated)\n`)
 }
 
 describe('bad configuration → exit 2, a message naming the problem, nothing written', () => {
@@ -77,7 +88,7 @@ describe('bad configuration → exit 2, a message naming the problem, nothing wr
 describe('rollout start / status through the binary', () => {
   it('dry-run prints the plan and changes nothing; a real run exits 0; status --json has the design shape', async () => {
     fleet = await startTestFleet({ hosts: 4 })
-    const dir = await workdir(fleetConfigOverrides(fleet))
+    const dir = await rolloutWorkdir(fleet)
     await addHosts(dir, fleet)
 
     const dry = await runFleet(['rollout', 'start', '--dry-run', '--json', '--seed', 's1'], { cwd: dir })
@@ -116,7 +127,7 @@ describe('rollout start / status through the binary', () => {
 
   it('a crashing release halts the rollout → exit 3, plain lines without a TTY', async () => {
     fleet = await startTestFleet({ hosts: 3 })
-    const dir = await workdir(fleetConfigOverrides(fleet))
+    const dir = await rolloutWorkdir(fleet)
     await addHosts(dir, fleet)
     const run = await runFleet(['rollout', 'start', '--ref', 'crash'], { cwd: dir })
     expect(run.code).toBe(3)
@@ -128,7 +139,7 @@ describe('rollout start / status through the binary', () => {
 
   it('an unknown ref is bad input → exit 2, no rollout recorded', async () => {
     fleet = await startTestFleet({ hosts: 1 })
-    const dir = await workdir(fleetConfigOverrides(fleet))
+    const dir = await rolloutWorkdir(fleet)
     await addHosts(dir, fleet)
     const run = await runFleet(['rollout', 'start', '--ref', 'no-such-branch'], { cwd: dir })
     expect(run.code).toBe(2)
@@ -142,7 +153,8 @@ describe('rollout start / status through the binary', () => {
 describe('a host that was really reinstalled', () => {
   it('fails on its changed key until the operator forgets the pin, then rolls out', async () => {
     fleet = await startTestFleet({ hosts: 1 })
-    const dir = await workdir({ ...fleetConfigOverrides(fleet, { ssh: { knownHosts: 'known_hosts' } }) })
+    store = await cliStore()
+    const dir = await workdir({ ...fleetConfigOverrides(fleet, { ssh: { knownHosts: 'known_hosts' } }), database: store.database })
     await writeFile(path.join(dir, 'known_hosts'), '')
     await addHosts(dir, fleet)
     expect((await runFleet(['rollout', 'start'], { cwd: dir })).code).toBe(0) // pins the key
@@ -165,7 +177,7 @@ describe('a host that was really reinstalled', () => {
 describe('status from another shell while a rollout holds the embedded store', () => {
   it('reads the snapshot the running rollout keeps next to PGlite', async () => {
     fleet = await startTestFleet({ hosts: 3 })
-    const dir = await workdir(fleetConfigOverrides(fleet, { verify: { delay: '3s' }, rollout: { stages: [100] } }))
+    const dir = await workdir(fleetConfigOverrides(fleet, { verify: { delay: '3s' }, rollout: { stages: [100] } })) // the default embedded store
     await addHosts(dir, fleet)
     const child = spawn(process.execPath, [FLEET_BIN, 'rollout', 'start', '--json'], { cwd: dir, env: { PATH: process.env.PATH, HOME: process.env.HOME } })
     let out = ''
