@@ -203,3 +203,43 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
     expect(trail.stdout).toMatch(/\* rollout resumed at stage 1 — migration done/)
   })
 })
+
+describe('pause and promote a rollout another process is running', () => {
+  it.each(['postgres', 'pglite'] as const)('on %s: pause reaches the running process within seconds (exit 7); promote --reason ends the bake and it completes', async (kind) => {
+    const { f, db, cwd } = await setUp(kind)
+    // A long bake: the running `start` sits in it while the operator acts from another shell.
+    const config = JSON.parse(await (await import('node:fs/promises')).readFile(path.join(cwd, 'rollout.config.json'), 'utf8')) as { gates: Record<string, unknown> }
+    config.gates.bake = '60s'
+    await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify(config))
+    const running = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    await running.waitFor((e) => e.type === 'bake-started', 30_000)
+    const asked = Date.now()
+    const pause = await runFleet(['rollout', 'pause', '--reason', 'looks odd'], { cwd })
+    expect(pause.code, pause.stderr).toBe(0)
+    expect(pause.stdout).toMatch(/pause requested/)
+    const ended = await running.exited
+    console.log(`${kind}: pause took effect ${Date.now() - asked} ms after it was asked`)
+    expect(ended.code).toBe(7)
+    expect(running.events.at(-1)).toMatchObject({ type: 'rollout-finished', state: 'paused', exitCode: 7 })
+    expect(running.events.find((e) => e.type === 'rollout-paused')).toMatchObject({ reason: expect.stringMatching(/paused by .*: looks odd/) })
+    // Promote the paused rollout here: its bake counts as passed and this process goes on…
+    const promoted = spawnFleet(['rollout', 'promote', '--reason', 'checked by ann', '--json'], { cwd })
+    for (const stage of [1, 2]) {
+      await promoted.waitFor((e) => e.type === 'bake-started' && e.stage === stage, 30_000)
+      // …and each further 60 s bake is ended from yet another shell, through the running process.
+      const again = await runFleet(['rollout', 'promote', '--skip-bake', '--reason', `stage ${stage + 1} reviewed`], { cwd })
+      expect(again.code, again.stderr).toBe(0)
+      expect(again.stdout).toMatch(/promote requested/)
+    }
+    const done = await promoted.exited
+    expect(done.code, done.stderr).toBe(0)
+    expect(promoted.events.at(-1)).toMatchObject({ type: 'rollout-finished', state: 'completed', exitCode: 0 })
+    for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
+    await withDb(db, async (s) => {
+      const id = (await s.getRollout())!.id
+      const types = (await s.listEvents(id)).map((e) => e.type)
+      expect(types.filter((t) => t === 'gates-passed')).toHaveLength(3)
+      expect(types).toContain('rollout-promoted')
+    })
+  }, 150_000)
+})

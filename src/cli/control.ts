@@ -23,13 +23,15 @@ const STALE_REQUEST_MS = 60_000
 
 export function controlChannel(config: FleetConfig, store: Store): ControlChannel {
   if (config.database.url) {
+    // Requests made before this process took the rollout over were for an earlier run of it.
+    const since = Date.now()
     let seen = 0
     return {
       poll: async (rolloutId) => {
         const events = await store.listEvents(rolloutId, Object.values(REQUEST_TYPES))
         const fresh = events.slice(seen)
         seen = events.length
-        return fresh.map((e) => e.data as ControlRequest)
+        return fresh.map((e) => e.data as ControlRequest).filter((r) => Date.parse(r.at) >= since)
       },
     }
   }

@@ -58,6 +58,7 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'bake-started':
       case 'gate-measured':
       case 'gates-passed':
+      case 'rollout-promoted':
         return summary(event)
       case 'gates-failed':
       case 'rollout-paused':

@@ -66,6 +66,8 @@ export type RolloutEvent =
   | { type: 'gate-measured'; rolloutId: string; stage: number; gates: GateResult[]; verdict: Verdict; at: string }
   | { type: 'gates-passed'; rolloutId: string; stage: number; at: string }
   | { type: 'gates-failed'; rolloutId: string; stage: number; reason: string; onFail: 'revert' | 'halt'; at: string }
+  /** A person ended the current bake as passed (`fleet rollout promote`), asked of a running process. */
+  | { type: 'rollout-promoted'; rolloutId: string; stage: number; actor: string; reason: string; skipBake: boolean; at: string }
   /** The rollout waits for a person or for gate data (exit 7); reason says which. */
   | { type: 'rollout-paused'; rolloutId: string; stage: number; reason: string; at: string }
   /** A stage's bake began: measurements every interval until it ends. */

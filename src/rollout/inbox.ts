@@ -1,4 +1,4 @@
-import { CONTROL_POLL_MS, type ControlChannel } from './control.js'
+import { CONTROL_POLL_MS, type ControlChannel, type ControlRequest } from './control.js'
 
 /**
  * Where a running rollout receives pause and promote requests from other
@@ -17,15 +17,15 @@ export class Inbox {
     return this.waker.signal
   }
 
-  /** Starts polling; returns the function that stops it. */
-  listen(rolloutId: string, promote: () => void): () => void {
+  /** Starts polling; returns the function that stops it. `promote` is called with each promote request. */
+  listen(rolloutId: string, promote: (request: Extract<ControlRequest, { kind: 'promote' }>) => void): () => void {
     if (!this.channel) return () => {}
     const timer = setInterval(() => void this.poll(rolloutId, promote), CONTROL_POLL_MS)
     timer.unref()
     return () => clearInterval(timer)
   }
 
-  private async poll(rolloutId: string, promote: () => void): Promise<void> {
+  private async poll(rolloutId: string, promote: (request: Extract<ControlRequest, { kind: 'promote' }>) => void): Promise<void> {
     let requests
     try {
       requests = await this.channel!.poll(rolloutId)
@@ -34,7 +34,7 @@ export class Inbox {
     }
     for (const request of requests) {
       if (request.kind === 'pause') this.pause ??= `paused by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`
-      else promote()
+      else promote(request)
       this.waker.abort()
       this.waker = new AbortController()
     }

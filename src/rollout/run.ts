@@ -168,7 +168,13 @@ export class RolloutRun {
 
   /** Carries out decisions until one ends the run (or, with yieldAtWait, until only waiting is left). */
   async drive(options: { yieldAtWait?: boolean } = {}): Promise<Ending> {
-    const stopListening = this.inbox.listen(this.rolloutId, () => this.promote())
+    const stopListening = this.inbox.listen(this.rolloutId, (request) => {
+      this.promote()
+      // Who promoted and why belongs in the audit trail like a promote run here.
+      void this.log
+        .emit({ type: 'rollout-promoted', rolloutId: this.rolloutId, stage: this.stage, actor: request.actor, reason: request.reason, skipBake: request.skipBake, at: this.at() })
+        .catch(() => {})
+    })
     try {
       for (;;) {
         const decision = decide(this.view(), this.facts(), this.deps.clock.now())
