@@ -88,7 +88,7 @@ export function summary(event: FleetEventLike): string {
       return `cooldown${text(event, 'until', 40) ? ` until ${text(event, 'until', 40)}` : ''} ignored${by(event)}${because(event)}`
     case 'rollout-stopping':
       return event.reason === 'abort'
-        ? 'aborting: in-flight hosts are being rolled back'
+        ? 'killing: commands in flight are killed and their hosts rolled back'
         : `stopping${text(event, 'cause', 60) ? ` (${text(event, 'cause', 60)})` : ''}: no new hosts start; hosts in flight finish`
     case 'store-unavailable':
       return `database unreachable (${text(event, 'error') ?? '?'}): retrying writes until ${text(event, 'retryUntil', 40) ?? '?'}`

@@ -108,7 +108,7 @@ export function renderLive(state: LiveState, options: LiveRenderOptions): string
   const spinner = c.cyan(SPINNER[Math.floor(now / 100) % SPINNER.length]!)
   const mode =
     state.stopping === 'abort'
-      ? c.yellow('aborting: rolling back hosts in flight')
+      ? c.yellow('killing: rolling back the hosts in flight')
       : state.stopping === 'signal'
         ? c.yellow('stopping: hosts in flight finish (Ctrl-C again to abort)')
         : c.cyan('running')

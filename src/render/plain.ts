@@ -53,7 +53,7 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
         return c.yellow(
           event.reason === 'signal'
             ? `stopping${event.cause ? ` (${event.cause})` : ''}: no new hosts will start; hosts in flight finish (Ctrl-C again to abort them and roll them back)`
-            : 'aborting: in-flight hosts are being rolled back',
+            : 'killing: commands in flight are killed and their hosts rolled back',
         )
       case 'bake-started':
       case 'gate-measured':

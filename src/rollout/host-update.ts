@@ -113,7 +113,7 @@ async function applyTarget(input: HostUpdateInput & { runner: StepRunner; previo
     return { status: 'success', previousVersion: previous, newVersion: target, failedStep: null, error: null }
   } catch (error) {
     const failure = { step: stepOf(error), message: messageOf(error) }
-    const rollback = await rollbackHost({ ...input, runner, previous, values: values(previous) })
+    const rollback = await restorePrevious({ ...input, runner, previous, values: values(previous) })
     return {
       status: rollback.ok ? 'rolled_back' : 'rollback_failed',
       previousVersion: previous,
@@ -124,8 +124,8 @@ async function applyTarget(input: HostUpdateInput & { runner: StepRunner; previo
   }
 }
 
-/** Moves a host back to `previous` and proves it runs. Never throws. */
-async function rollbackHost(input: Omit<HostUpdateInput, 'target'> & { runner: StepRunner; previous: string; values: TemplateValues }): Promise<{ ok: boolean; head: string | null; error: string | null }> {
+/** The automatic compensation (not `fleet rollback`): the host back on `previous`, proven to run it. Never throws. */
+async function restorePrevious(input: Omit<HostUpdateInput, 'target'> & { runner: StepRunner; previous: string; values: TemplateValues }): Promise<{ ok: boolean; head: string | null; error: string | null }> {
   const { host, settings } = input
   let runner = input.runner
   try {
@@ -253,7 +253,7 @@ export async function reconcileHost(
   const untouched = input.step === null || input.step === 'connect' || input.step === 'version' || input.step === 'fetch' || input.step === 'checkout'
   if (head === previous && untouched && (await healthy(previous))) return { kind: 'pending' }
   // Anything else is a rollback the crash interrupted (or a HEAD nobody expects): finish the rollback.
-  const rollback = await rollbackHost({ ...input, runner, previous, values: valuesFor(host, settings, previous) })
+  const rollback = await restorePrevious({ ...input, runner, previous, values: valuesFor(host, settings, previous) })
   return {
     kind: 'finished',
     outcome: {
