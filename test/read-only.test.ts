@@ -11,7 +11,7 @@ import path from 'node:path'
 import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { runFleet } from './support/cli.js'
+import { pgliteCopy, runFleet } from './support/cli.js'
 import { killSpawned, spawnFleet, withPglite } from './support/fault-kit.js'
 import { fleetConfigOverrides } from './support/harness.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
@@ -40,14 +40,16 @@ describe('no store yet', () => {
     await writeFile(config, JSON.stringify({ database: { dir: store } }))
     const fleet = (...args: string[]) => runFleet(['--config', config, ...args], { cwd: elsewhere })
 
-    const runs = {
-      hosts: await fleet('hosts', 'list'),
-      hostsJson: await fleet('hosts', 'list', '--json'),
-      history: await fleet('history'),
-      historyJson: await fleet('history', '--json'),
-      status: await fleet('rollout', 'status'),
-      statusJson: await fleet('rollout', 'status', '--json'),
-    }
+    // At once: none of them may create the store, so none waits for another.
+    const [hosts, hostsJson, history, historyJson, status, statusJson] = await Promise.all([
+      fleet('hosts', 'list'),
+      fleet('hosts', 'list', '--json'),
+      fleet('history'),
+      fleet('history', '--json'),
+      fleet('rollout', 'status'),
+      fleet('rollout', 'status', '--json'),
+    ])
+    const runs = { hosts: hosts!, hostsJson: hostsJson!, history: history!, historyJson: historyJson!, status: status!, statusJson: statusJson! }
     for (const [name, run] of Object.entries(runs)) {
       expect(run.code, `${name}: ${run.stderr}`).toBe(0)
       expect(run.stderr, name).toContain(`no fleet store at ${store} yet (nothing has run here)`)
@@ -73,15 +75,16 @@ describe('while a real rollout holds the embedded store', () => {
     fleet = await startTestFleet({ hosts: 3 })
     const f = fleet
     const cwd = await tempDir('fleet-ro-')
-    const storeDir = path.join(cwd, '.fleet')
+    const storeDir = await pgliteCopy(path.join(cwd, '.fleet')) // a migrated copy: no initdb here
     await writeFile(
       path.join(cwd, 'rollout.config.json'),
       JSON.stringify({ ...fleetConfigOverrides(f, { verify: { delay: '6s' }, rollout: { stages: [100] } }), database: { dir: storeDir } }),
     )
-    for (const h of f.hosts) {
-      const add = await runFleet(['hosts', 'add', h.name, h.address, '--port', String(h.port), '--user', h.user, '--app-dir', h.appDir], { cwd })
-      expect(add.code, add.stderr).toBe(0)
-    }
+    const rows = f.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, app_dir: h.appDir }))
+    await writeFile(path.join(cwd, 'hosts.json'), JSON.stringify(rows))
+    const add = await runFleet(['hosts', 'import', 'hosts.json'], { cwd })
+    expect(add.code, add.stderr).toBe(0)
+    expect(add.stdout).toBe('imported 3 hosts (3 added, 0 updated)\n')
     // An older rollout, written behind fleet's back (no snapshot): the next read must not trust the old one.
     await withPglite(storeDir, (store) =>
       store.createRollout(
@@ -141,9 +144,10 @@ describe('while a real rollout holds the embedded store', () => {
 describe('the snapshot left at close', () => {
   it('is used only while the store was not opened since; a short holder is waited for', async () => {
     const cwd = await tempDir('fleet-ro-')
-    const storeDir = path.join(cwd, '.fleet')
+    const storeDir = await pgliteCopy(path.join(cwd, '.fleet'))
     await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir } }))
     const fleet = (...args: string[]) => runFleet(args, { cwd })
+    expect(existsSync(path.join(storeDir, 'snapshot.json'))).toBe(false)
     expect((await fleet('hosts', 'add', 'web-1', '10.0.0.1')).code).toBe(0)
     expect(existsSync(path.join(storeDir, 'snapshot.json'))).toBe(true)
     const names = async () => (JSON.parse((await fleet('hosts', 'list', '--json')).stdout).hosts as { name: string }[]).map((h) => h.name)
@@ -177,7 +181,7 @@ describe('the snapshot left at close', () => {
 describe('hosts list with inventory.query on the embedded store', () => {
   it('answers from the snapshot exactly as from the store, and only for the same query', async () => {
     const cwd = await tempDir('fleet-ro-query-')
-    const storeDir = path.join(cwd, '.fleet')
+    const storeDir = await pgliteCopy(path.join(cwd, '.fleet'))
     await withPglite(storeDir, async (store) => {
       await sql`create table vps (id serial primary key, label text not null, ip text not null, ssh_port int)`.execute(store.db)
       await sql`insert into vps (label, ip, ssh_port) values ('alice@example.com', '10.0.0.1', 2222), ('bad row', '1:2', 22)`.execute(store.db)
