@@ -1,5 +1,6 @@
 /**
- * `fleet history` through the built binary, on rollouts recorded in a real PGlite store.
+ * `fleet history` through the built binary, on rollouts recorded in a fresh database on the real
+ * Postgres (fast), and the same rollouts in a real PGlite store, which must answer the same.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
@@ -7,9 +8,9 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { HostStatus, RolloutState } from '../src/types.js'
-import type { RolloutHostRecord, Store } from '../src/store/store.js'
-import { runFleet } from './support/cli.js'
-import { openTestStore } from './support/harness.js'
+import { openDatabase } from '../src/store/database.js'
+import { Store, type RolloutHostRecord } from '../src/store/store.js'
+import { cliStore, runFleet, type CliStore } from './support/cli.js'
 
 const V1 = 'a1'.repeat(20)
 const V2 = 'b2'.repeat(20)
@@ -17,7 +18,8 @@ const T0 = Date.parse('2025-03-01T09:00:00.000Z')
 const MINUTE = 60_000
 
 let cwd: string
-let storeDir: string
+let embeddedCwd: string
+const stores: CliStore[] = []
 
 /** A rollout as the engine records it: created running with pending hosts, then finished. */
 async function seed(
@@ -73,23 +75,30 @@ async function seed(
     await store.updateRollout(id, { state: o.state, currentStage: 2, finishedAt: new Date(startedAt.getTime() + o.tookMs), exitCode: o.exitCode ?? 0 })
 }
 
-beforeAll(async () => {
-  const test = await openTestStore('pglite')
-  storeDir = test.databaseConfig.dir
-  const { store } = test
+/** The same four rollouts into a fresh store of that kind; a working directory whose config points at it. */
+async function seeded(kind: 'postgres' | 'pglite'): Promise<string> {
+  const test = await cliStore(kind)
+  stores.push(test)
+  const database = await openDatabase(test.databaseConfig)
+  const store = new Store(database)
   await seed(store, 'r1-oldest', { startMin: 0, tookMs: 125_000, state: 'completed', statuses: ['success', 'success', 'skipped'] })
   await seed(store, 'r2-halted', { startMin: 10, tookMs: 42_500, state: 'halted', exitCode: 3, ref: 'v2.0.0', statuses: ['rolled_back', 'rolled_back', 'pending', 'pending'] })
   await seed(store, 'r3-mixed', { startMin: 20, tookMs: 3_600_000, state: 'completed', exitCode: 5, statuses: ['success', 'failed', 'rollback_failed', 'rolled_back', 'success'] })
   await seed(store, 'r4-running', { startMin: 30, tookMs: null, state: 'running', statuses: ['success', 'updating', 'pending'] })
   // PGlite is single-process: the CLI can open the store only once we let go of it.
-  await test.database.close()
-  cwd = await mkdtemp(path.join(os.tmpdir(), 'fleet-history-'))
-  await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir } }))
+  await database.close()
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-history-'))
+  await writeFile(path.join(dir, 'rollout.config.json'), JSON.stringify({ database: test.database }))
+  return dir
+}
+
+beforeAll(async () => {
+  ;[cwd, embeddedCwd] = await Promise.all([seeded('postgres'), seeded('pglite')])
 })
 
 afterAll(async () => {
-  await rm(cwd, { recursive: true, force: true })
-  await rm(storeDir, { recursive: true, force: true })
+  for (const dir of [cwd, embeddedCwd]) if (dir) await rm(dir, { recursive: true, force: true })
+  for (const store of stores.splice(0)) await store.drop()
 })
 
 const fleet = (args: string[], env: NodeJS.ProcessEnv = {}) => runFleet(args, { cwd, env })
@@ -117,6 +126,9 @@ describe('fleet history', () => {
     expect(entries[1].counts).toEqual(counts({ success: 2, failed: 1, rollback_failed: 1, rolled_back: 1 }))
     expect(entries[2]).toMatchObject({ state: 'halted', ref: 'v2.0.0', durationMs: 42_500, exitCode: 3, counts: counts({ rolled_back: 2, pending: 2 }) })
     expect(entries[3]).toMatchObject({ state: 'completed', durationMs: 125_000, exitCode: 0, counts: counts({ success: 2, skipped: 1 }) })
+
+    // The embedded store answers exactly the same.
+    expect(await runFleet(['history', '--json'], { cwd: embeddedCwd, env: {} })).toEqual(run)
   })
 
   it('--limit N keeps the N newest; a bad --limit is bad usage (exit 2)', async () => {
