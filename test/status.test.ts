@@ -1,7 +1,7 @@
 /**
  * `fleet rollout status`: the pure human view (renderStatus, colour off), then the built binary
- * on a real PGlite store (finished rollout) and on a real Postgres database shared with a
- * watcher process while the rollout changes under it.
+ * on a fresh database on the real Postgres (finished rollouts), on one shared with a watcher
+ * process while the rollout changes under it, and on a real PGlite store with no rollout yet.
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -14,8 +14,9 @@ import { renderStatus, STATUS_TABLE_MAX_ROWS } from '../src/render/status-table.
 import { emptyCounts } from '../src/rollout/events.js'
 import { buildStatus, type RolloutStatus } from '../src/rollout/status.js'
 import type { HostStatus } from '../src/types.js'
-import type { RolloutHostRecord, RolloutRecord, Store } from '../src/store/store.js'
-import { FLEET_BIN, runFleet } from './support/cli.js'
+import { openDatabase } from '../src/store/database.js'
+import { Store, type RolloutHostRecord, type RolloutRecord } from '../src/store/store.js'
+import { cliStore, FLEET_BIN, runFleet, type CliStore } from './support/cli.js'
 import { openTestStore } from './support/harness.js'
 import { createTestDatabase } from './support/postgres.js'
 
@@ -155,14 +156,15 @@ describe('renderStatus (colour off)', () => {
   })
 })
 
-describe('fleet rollout status on a finished rollout (PGlite)', () => {
+describe('fleet rollout status on a finished rollout', () => {
   let cwd: string
-  let storeDir: string
+  let stored: CliStore
   const ID = '20250301-090000-beef'
 
   beforeAll(async () => {
-    const test = await openTestStore('pglite')
-    storeDir = test.databaseConfig.dir
+    stored = await cliStore()
+    const database = await openDatabase(stored.databaseConfig)
+    const test = { store: new Store(database), database }
     await test.store.createRollout(rolloutRecord({ id: 'older', startedAt: new Date(STARTED.getTime() - 3_600_000) }), hostRecords(['success']))
     await test.store.createRollout(rolloutRecord({ state: 'completed', exitCode: 4 }), hostRecords(['success', 'rolled_back', 'success']))
     const early = new Date(STARTED.getTime() - 7_200_000)
@@ -175,11 +177,11 @@ describe('fleet rollout status on a finished rollout (PGlite)', () => {
     await test.store.createRollout(rolloutRecord(paused), hostRecords(['success', 'pending']))
     await test.database.close()
     cwd = await mkdtemp(path.join(os.tmpdir(), 'fleet-status-'))
-    await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: { dir: storeDir } }))
+    await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: stored.database }))
   })
   afterAll(async () => {
     await rm(cwd, { recursive: true, force: true })
-    await rm(storeDir, { recursive: true, force: true })
+    await stored?.drop()
   })
   const fleet = (...args: string[]) => runFleet(args, { cwd, env: {} })
 
@@ -270,7 +272,7 @@ describe('fleet rollout status --watch while the rollout changes (real Postgres,
     const database = await createTestDatabase()
     if (!database) return t.skip()
     const test = await openTestStore('postgres', database.url)
-    const store: Store = test.store
+    const store = test.store
     try {
       const id = 'r-watch'
       const hosts = hostRecords(['pending', 'pending', 'pending'])
