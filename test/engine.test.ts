@@ -212,3 +212,21 @@ describe('resume: every state a crash can leave a host in', () => {
     expect(fleet.host('rolling-back')).toMatchObject({ head: OLD, running: OLD })
   })
 })
+
+describe('one rollout at a time, also between cron ticks', () => {
+  it('start refuses (exit 6) while a detached rollout is baking, and leaves no lease behind', async () => {
+    const fleet = new ScriptedFleet(names(2), OLD, { main: NEW })
+    const gates = { bakeMs: 60_000, intervalMs: 10_000, prometheus: { url: null, timeoutMs: 1_000 }, metrics: [], checks: [{ name: 'ok', command: 'true' }], failureLimit: 0, inconclusiveLimit: 3, errorTimeoutMs: 60_000, onFail: 'revert' as const }
+    const clock = fakeClock()
+    const detached = await runRollout({ store: testStore.store, executor: fleet, clock, listeners: [] }, request(names(2), { gates }), { detach: true })
+    expect(detached.state).toBe('baking')
+    const second = await runRollout({ store: testStore.store, executor: fleet, clock, listeners: [] }, request(names(2))).then(
+      () => null,
+      (error: unknown) => error,
+    )
+    expect(second).toMatchObject({ exitCode: 6, message: expect.stringMatching(/is baking/) })
+    expect((await testStore.store.leaseState()).holder).toBeNull()
+    // Clean up for the other tests: abort it.
+    expect(await abortRollout({ store: testStore.store, executor: fleet, clock, listeners: [] }, 'test', { rollback: false })).toMatchObject({ state: 'aborted' })
+  })
+})

@@ -58,7 +58,17 @@ export async function takeLeaseForStart(store: Store, clock: Clock, rolloutId: s
     await store.releaseLease(lease.rolloutId)
     lease = await store.acquireLease(rolloutId, owner, now)
   }
-  if (lease.acquired) return
+  if (lease.acquired) {
+    // A rollout between two cron ticks, or paused, holds no lease but is still in progress: one at a time.
+    const latest = await store.getRollout()
+    if (latest && latest.id !== rolloutId && ['running', 'baking', 'paused'].includes(latest.state)) {
+      await store.releaseLease(rolloutId)
+      throw new LockedError(
+        `rollout ${latest.id} is ${latest.state} (driven by \`fleet rollout tick\` or waiting for a person); \`fleet rollout resume\`, \`promote\` or \`abort\` it first`,
+      )
+    }
+    return
+  }
   const stale = leaseIsStale(lease.holder, lease.heartbeatAt, clock.now())
   throw new LockedError(
     stale
