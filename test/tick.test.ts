@@ -58,8 +58,8 @@ async function setUp(kind: 'pglite' | 'postgres' = 'postgres') {
   const config = {
     ...fleetConfigOverrides(fleet, { rollout: { stages: [25, 50, 100], stageDelay: '0s' } }),
     gates: {
-      bake: '2s',
-      interval: '1s',
+      bake: '1s',
+      interval: '500ms',
       checks: [{ name: 'smoke', command: `[ ! -e ${path.join(cwd, 'gates-slow')} ] || sleep 4; [ ! -e ${path.join(cwd, 'gates-down')} ] || exit 2` }],
       errorTimeout: '1h',
     },
@@ -82,7 +82,7 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
       codes.push(run.code ?? -1)
       expect(run.stderr, `tick ${i + 1}`).toBe('')
       state = await withDb(db, async (s) => (await s.getRollout())?.state ?? '')
-      await sleep(1_000)
+      await sleep(500)
     }
     console.log(`cron simulation: ${codes.length} ticks to completed`)
     expect(state).toBe('completed')
@@ -129,7 +129,7 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
       const run = await runFleet(['rollout', 'start', '--dry-run', '--json'], { cwd })
       const dry = JSON.parse(run.stdout) as { stages: { hosts: string[] }[]; gates: { measurement: { verdict: string } } }
       // The dry run prints the gate plan and measures every gate once (here: the smoke check passes).
-      expect(dry.gates).toMatchObject({ bake: 2000, interval: 1000, measurement: { verdict: 'pass' } })
+      expect(dry.gates).toMatchObject({ bake: 1000, interval: 500, measurement: { verdict: 'pass' } })
       return dry.stages.map((s) => s.hosts)
     })()
     const second = order[1]![0]!

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process'
-import { rmSync } from 'node:fs'
 import { cp, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import { openDatabase } from '../../src/store/database.js'
 import { REPO_ROOT } from './origin.js'
+import { pgliteTemplate } from './pglite-template.js'
 import { createTestDatabase } from './postgres.js'
 
 export const FLEET_BIN = path.join(REPO_ROOT, 'bin', 'fleet')
@@ -61,19 +60,11 @@ export async function cliStore(kind: 'postgres' | 'pglite' = 'postgres'): Promis
   return { kind: 'pglite', database: { dir }, databaseConfig: { url: null, dir }, drop: () => rm(dir, { recursive: true, force: true }) }
 }
 
-let template: Promise<string> | null = null
-
 /**
  * Copies a migrated, never-opened-since PGlite store into `dir` (created if missing) and returns
  * `dir`: creating a store costs ~6 s of CPU (initdb, migrations), a copy ~0.3 s.
  */
 export async function pgliteCopy(dir: string): Promise<string> {
-  template ??= (async () => {
-    const source = await mkdtemp(path.join(os.tmpdir(), 'fleet-cli-template-'))
-    await (await openDatabase({ url: null, dir: source })).close()
-    process.once('exit', () => rmSync(source, { recursive: true, force: true }))
-    return source
-  })()
-  await cp(await template, dir, { recursive: true })
+  await cp(await pgliteTemplate(), dir, { recursive: true })
   return dir
 }

@@ -3,7 +3,6 @@
  * temp dir, or a fresh database on the real Postgres), a config pointing at
  * the fleet's keys, and a rollout run in-process with the real ssh2 executor.
  */
-import { rmSync } from 'node:fs'
 import { cp, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -17,6 +16,7 @@ import type { RolloutEvent } from '../../src/rollout/events.js'
 import { loadInventory } from '../../src/rollout/inventory.js'
 import { openDatabase, type Database } from '../../src/store/database.js'
 import { Store } from '../../src/store/store.js'
+import { pgliteTemplate } from './pglite-template.js'
 import type { TestFleet } from './test-fleet.js'
 
 export type StoreKind = 'pglite' | 'postgres'
@@ -50,18 +50,6 @@ export async function openTestStore(kind: StoreKind, url?: string): Promise<Test
       await rm(dir, { recursive: true, force: true })
     },
   }
-}
-
-let template: Promise<string> | null = null
-function pgliteTemplate(): Promise<string> {
-  template ??= (async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-pglite-template-'))
-    const database = await openDatabase({ url: null, dir })
-    await database.close()
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
-    return dir
-  })()
-  return template
 }
 
 /** Raw config (file shape) aimed at the test fleet: its key, its known_hosts, short delays. */
