@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { RawConfigOverrides } from '../src/config/load.js'
 import { makeExecutor } from '../src/cli/context.js'
 import { systemClock } from '../src/rollout/clock.js'
-import { resumeRollout, type RolloutResult } from '../src/rollout/engine.js'
+import { abortRollout, resumeRollout, type RolloutResult } from '../src/rollout/engine.js'
 import type { RolloutEvent } from '../src/rollout/events.js'
 import { expectOn } from './support/fault-kit.js'
 import { openTestStore, registerHosts, rollout, testConfig, type TestStore } from './support/harness.js'
@@ -37,9 +37,11 @@ afterAll(async () => {
   await Promise.all([prom?.close(), fleet?.stop()])
 })
 
-/** Every host back on v1 (no gates), so each scenario starts the same. */
+/** Every host back on v1 (no gates), so each scenario starts the same; a rollout a scenario left paused is ended first. */
 beforeEach(async () => {
   if (!available) return
+  const latest = await testStore.store.getRollout()
+  if (latest?.state === 'paused') await abortRollout({ store: testStore.store, executor: makeExecutor(testConfig(fleet, testStore.databaseConfig), testStore.store), clock: systemClock, listeners: [] }, 'test', { rollback: false })
   const back = await rollout(testStore.store, testConfig(fleet, testStore.databaseConfig, { rollout: { stages: [100] } }), { ref: fleet.origin.shas.v1 })
   expect(back.exitCode).toBe(0)
 })

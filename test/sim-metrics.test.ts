@@ -35,8 +35,13 @@ const value = (samples: { name: string; labels: string; value: number }[], name:
 
 describe('simulated app metrics', () => {
   test('each host serves its release, commit and synthetic traffic; errors: 20% 5xx; slow: 10x latency', async () => {
-    await sleep(600)
-    const [v1, errors, slow] = await Promise.all(['h01', 'h02', 'h03'].map(scrape))
+    // Enough synthetic requests for the 5xx share to settle (every 5th fails: 1 of 7 is still 14%).
+    let samples = await Promise.all(['h01', 'h02', 'h03'].map(scrape))
+    for (let i = 0; i < 50 && value(samples[1]!, 'http_requests_total') < 50; i++) {
+      await sleep(200)
+      samples = await Promise.all(['h01', 'h02', 'h03'].map(scrape))
+    }
+    const [v1, errors, slow] = samples
     const shas = fleet.origin.shas
     expect(value(v1!, 'app_info', `commit="${shas.v1}",release="v1"`)).toBe(1)
     expect(value(errors!, 'app_info', `commit="${shas.errors}",release="errors"`)).toBe(1)
