@@ -105,3 +105,14 @@ describe('rollout status: the gates of the current stage', () => {
     expect(gateState(1, [{ type: 'gate-measured', data: measured, at: at(2) }, { type: 'rollout-paused', data: { stage: 1, reason: 'gates in error for 10m' }, at: at(3) }])).toMatchObject({ phase: 'paused', reason: 'gates in error for 10m', verdict: 'pass' })
   })
 })
+
+describe('notify knows every event the engine emits', () => {
+  it('EVENT_TYPES (what notify[].on may name) covers every RolloutEvent type', async () => {
+    const { EVENT_TYPES } = await import('../src/notify/event-types.js')
+    // Compile time: npm test's typecheck fails if an engine event type is missing from the list.
+    type Missing = Exclude<import('../src/rollout/events.js').RolloutEvent['type'], (typeof EVENT_TYPES)[number]>
+    const none: [Missing] extends [never] ? true : Missing = true
+    expect(none).toBe(true)
+    expect(EVENT_TYPES).toContain('rollout-promoted')
+  })
+})

@@ -1,3 +1,4 @@
+import { gatesActive, type GatesConfig } from '../gates/types.js'
 import type { RolloutHostState, RolloutRecord, Store } from '../store/store.js'
 import { emptyCounts, type StatusCounts } from './events.js'
 
@@ -94,6 +95,8 @@ export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostS
 export async function readStatus(store: Store, id?: string): Promise<RolloutStatus | null> {
   const rollout = await store.getRollout(id)
   if (!rollout) return null
-  const events = await store.listEvents(rollout.id, GATE_EVENTS)
-  return buildStatus(rollout, await store.listRolloutHostStates(rollout.id), gateState(rollout.currentStage, events))
+  // Only a rollout that bakes has gate events to read (the snapshot rewrites this every second).
+  const bakes = gatesActive((rollout.settings as { gates?: GatesConfig | null }).gates)
+  const gates = bakes ? gateState(rollout.currentStage, await store.listEvents(rollout.id, GATE_EVENTS)) : null
+  return buildStatus(rollout, await store.listRolloutHostStates(rollout.id), gates)
 }

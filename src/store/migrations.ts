@@ -90,6 +90,13 @@ const migrations: Record<string, Migration> = {
       await db.insertInto('fleet_lock').values({ id: 1 }).execute()
     },
   },
+  // Gate state in `status`, where a stage was for tick/resume, and pause/promote polling read a
+  // rollout's log by event type, some every second: without this they would scan every host event.
+  '2026-11-30-001-events-by-type': {
+    async up(db: Kysely<any>) {
+      await db.schema.createIndex('fleet_events_rollout_type').on('fleet_events').columns(['rollout_id', 'type', 'id']).execute()
+    },
+  },
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }
