@@ -3,7 +3,7 @@ import { hostname, userInfo } from 'node:os'
 import { cooldownMessage, cooldownStatus, type Cooldown, type FinishedRollout } from '../audit/cooldown.js'
 import { ExitCode, FleetError, UsageError } from '../errors.js'
 import type { StoredEvent } from '../rollout/request.js'
-import type { Store } from '../store/store.js'
+import type { Fence, Store } from '../store/store.js'
 
 /** What a person asked: `--ignore-cooldown --reason <text>`. */
 export interface CooldownOverride {
@@ -63,8 +63,10 @@ export async function lastFinishedRollout(store: Store, cooldownMs: number, now:
  * the ignored cooldown (to record with cooldownIgnoredEvent once the new rollout has an id), or null
  * when none is in force. Call checkCooldownFlags first for the usage errors.
  */
-export async function cooldownGate(store: Store, cooldownMs: number, override: CooldownOverride = {}, now: Date = new Date()): Promise<IgnoredCooldown | null> {
+export async function cooldownGate(store: Store, cooldownMs: number, override: CooldownOverride = {}, at?: Date): Promise<IgnoredCooldown | null> {
   if (cooldownMs <= 0) return null
+  // The database's clock: a machine whose own clock runs ahead cannot skip a cooldown.
+  const now = at ?? (await store.now())
   const cooldown: Cooldown = cooldownStatus(await lastFinishedRollout(store, cooldownMs, now), cooldownMs, now)
   if (!cooldown.blocked) return null
   if (!override.ignoreCooldown) throw new FleetError(cooldownMessage(cooldown), ExitCode.locked)
@@ -83,7 +85,7 @@ export const cooldownIgnoredEvent = (ignored: IgnoredCooldown, rolloutId: string
   at: at.toISOString(),
 })
 
-type OnStored = (events: readonly StoredEvent[]) => void
+type OnStored = (events: readonly StoredEvent[], fence: Fence) => void
 
 /**
  * Records an ignored cooldown on the rollout that went ahead: wraps the engine's onStored so that,
@@ -100,14 +102,14 @@ export function recordIgnoredCooldown(
   if (!ignored) return { onStored: next, done: async () => {} }
   let written: Promise<void> | null = null
   return {
-    onStored: (events) => {
-      next(events)
+    onStored: (events, fence) => {
+      next(events, fence)
       const started = events.find((e) => e.type === 'rollout-started' && e.rolloutId !== null)
       if (!started || written) return
       const event = cooldownIgnoredEvent(ignored, started.rolloutId)
       const stored: StoredEvent = { rolloutId: started.rolloutId, type: event.type, host: null, data: event, at: new Date(event.at) }
-      written = store.appendEvent(stored).then(
-        () => next([stored]),
+      written = store.appendEvents(fence, [stored]).then(
+        () => next([stored], fence),
         (error: unknown) => warn(`warning: could not record the ignored cooldown: ${String(error)}`),
       )
     },

@@ -1,10 +1,9 @@
 import { ExitCode } from '../errors.js'
-import { systemClock } from '../rollout/clock.js'
+import { DatabaseClock } from '../rollout/clock.js'
 import type { Cleared, RolloutResult } from '../rollout/engine.js'
 import type { RolloutDeps } from '../rollout/request.js'
 import type { Store } from '../store/store.js'
 import { makeExecutor, type Context } from './context.js'
-import { controlChannel } from './control.js'
 import { pickRenderer, type RendererFactory } from './renderer.js'
 import { listenForStopSignals } from './signals.js'
 import { snapshotListener } from './snapshot-listener.js'
@@ -31,17 +30,17 @@ export async function driveHere(
     const result = await go({
       store,
       executor: makeExecutor(ctx.config, store),
-      clock: systemClock,
+      clock: await DatabaseClock.of(store),
       listeners: [listener, snapshot.listener],
       stop: signals.stop,
       kill: signals.kill,
-      control: controlChannel(ctx.config, store),
       onStored: effects.onStored,
     })
     if ('cleared' in result) {
       process.stderr.write(`fleet: ${result.cleared}\n`)
       return ExitCode.ok
     }
+    if (result.lost) process.stderr.write(`fleet: ${result.lost}\n`)
     return result.exitCode
   } finally {
     signals.dispose()

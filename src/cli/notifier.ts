@@ -1,11 +1,11 @@
 import { notificationFailed, notify, wantsEvent, type FleetEventLike, type NotifyContext, type NotifyTarget } from '../notify/index.js'
 import type { StoredEvent } from '../rollout/request.js'
-import type { Store } from '../store/store.js'
+import type { Fence, Store } from '../store/store.js'
 import { sanitizeLine } from '../text/sanitize.js'
 
 export interface Notifier {
   /** For RolloutDeps.onStored: starts the notifications of a stored batch and returns at once. */
-  readonly onStored: (events: readonly StoredEvent[]) => void
+  readonly onStored: (events: readonly StoredEvent[], fence: Fence) => void
   /** Waits for the notifications started so far (and the records of failed ones), at most boundMs. */
   done(boundMs?: number): Promise<void>
 }
@@ -39,7 +39,7 @@ export function makeNotifier(store: Store, targets: readonly NotifyTarget[], opt
     pending.add(p)
   }
 
-  async function deliver(event: FleetEventLike, rolloutId: string, skip: number | null): Promise<void> {
+  async function deliver(event: FleetEventLike, rolloutId: string, skip: number | null, fence: Fence): Promise<void> {
     const chosen = targets.flatMap((target, index) => (index !== skip && wantsEvent(target.on, event) ? [{ target, index }] : []))
     await Promise.all(
       chosen.map(async ({ target, index }) => {
@@ -48,24 +48,24 @@ export function makeNotifier(store: Store, targets: readonly NotifyTarget[], opt
         const failed = notificationFailed({ ...result, index }, event, rolloutId)
         options.warn?.(`warning: ${sanitizeLine(`notification of ${event.type} to ${result.url} failed after ${result.attempts} attempt(s): ${result.error ?? '?'}`)}`)
         try {
-          await store.appendEvent({ rolloutId, type: failed.type, data: failed, at: new Date(failed.at) })
+          await store.appendEvents(fence, [{ rolloutId, type: failed.type, data: failed, at: new Date(failed.at) }])
         } catch (error) {
           options.warn?.(`warning: could not record the failed notification: ${sanitizeLine(String(error))}`)
           return
         }
-        if (event.type !== 'notification-failed') await deliver(failed, rolloutId, index)
+        if (event.type !== 'notification-failed') await deliver(failed, rolloutId, index, fence)
       }),
     )
   }
 
   return {
-    onStored: (events) => {
+    onStored: (events, fence) => {
       if (targets.length === 0) return
       for (const stored of events) {
         const event = asEvent(stored)
         const rolloutId = stored.rolloutId ?? (typeof event.rolloutId === 'string' ? event.rolloutId : null)
         if (rolloutId === null || !targets.some((t) => wantsEvent(t.on, event))) continue
-        track(deliver(event, rolloutId, null))
+        track(deliver(event, rolloutId, null, fence))
       }
     },
     async done(boundMs = DONE_BOUND_MS) {

@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../rollout/request.js'
-import type { Store } from '../store/store.js'
+import type { Fence, Store } from '../store/store.js'
 import type { Context } from './context.js'
 import { recordIgnoredCooldown, type IgnoredCooldown } from './cooldown-gate.js'
 import { startMetrics } from './metrics-publisher.js'
@@ -8,7 +8,7 @@ import { makeNotifier } from './notifier.js'
 /** What a command that runs a rollout (start, resume, abort, tick, promote) adds to the engine. */
 export interface RolloutEffects {
   /** For RolloutDeps.onStored. */
-  readonly onStored: (events: readonly StoredEvent[]) => void
+  readonly onStored: (events: readonly StoredEvent[], fence: Fence) => void
   /** In the command's finally, before the store closes: waits (bounded) for notifications, publishes metrics once more. */
   finish(): Promise<void>
 }

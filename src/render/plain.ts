@@ -62,7 +62,13 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
         return summary(event)
       case 'gates-failed':
       case 'rollout-paused':
+      case 'rollout-aborting':
         return c.yellow(summary(event))
+      case 'rollout-resumed':
+      case 'rollout-taken-over':
+        return summary(event)
+      case 'rollout-lost':
+        return c.red(`lost the rollout: ${event.reason}; this process stops without recording more (exit 6)`)
       case 'store-unavailable':
         return c.yellow(`database unreachable (${event.error}): retrying writes until ${event.retryUntil}; no new hosts start meanwhile, hosts in flight finish`)
       case 'store-recovered':

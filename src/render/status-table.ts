@@ -39,7 +39,7 @@ export const formatTime = (iso: string): string => iso.replace('T', ' ').replace
  */
 export function renderStatus(status: RolloutStatus, options: StatusViewOptions): string {
   const c = palette(options.color)
-  const now = options.now ?? Date.now()
+  const now = options.now ?? (status.readAt ? Date.parse(status.readAt) : Date.now())
   const started = Date.parse(status.startedAt)
   const lines: string[] = []
 
@@ -48,8 +48,12 @@ export function renderStatus(status: RolloutStatus, options: StatusViewOptions):
     lines.push(`started ${formatTime(status.startedAt)}, finished ${formatTime(status.finishedAt)} (took ${formatDuration(Date.parse(status.finishedAt) - started)}) · owner ${status.owner}`)
   else {
     const silent = now - Date.parse(status.heartbeatAt)
-    const stale = status.state === 'running' && silent > LEASE_TTL_MS
-    const heartbeat = `last heartbeat ${formatDuration(Math.max(0, silent))} ago${stale ? ': the orchestrator may have stopped' : ''}`
+    // Judged from the lease on the database's clock when read (older snapshots: from the heartbeat's age).
+    const stale = status.orchestrator ? status.orchestrator === 'gone' : status.state === 'running' && silent > LEASE_TTL_MS
+    const heartbeat =
+      status.orchestrator === 'none'
+        ? 'no process drives it now (between cron ticks, or waiting for a person)'
+        : `last heartbeat ${formatDuration(Math.max(0, silent))} ago${stale ? ': the orchestrator has stopped (resume or abort it)' : ''}`
     lines.push(`started ${formatTime(status.startedAt)} (running for ${formatDuration(Math.max(0, now - started))}; ${stale ? c.yellow(heartbeat) : heartbeat}) · owner ${status.owner}`)
   }
   const stage = Math.min(Math.max(status.currentStage, 0), Math.max(status.stages.length - 1, 0))

@@ -18,3 +18,39 @@ export const systemClock: Clock = {
       signal?.addEventListener('abort', done, { once: true })
     }),
 }
+
+/**
+ * This machine's clock set to the database's: the one clock every process that
+ * drives a rollout agrees on, whatever its own clock says (event times, bakes,
+ * cooldowns). The offset is measured when the store opens and again with every
+ * lease renewal (keepLease), half a round trip counted.
+ */
+export class DatabaseClock implements Clock {
+  private offset = 0
+
+  constructor(private readonly base: Clock = systemClock) {}
+
+  static async of(store: { now(): Promise<Date> }, base: Clock = systemClock): Promise<DatabaseClock> {
+    const clock = new DatabaseClock(base)
+    const sentAt = Date.now()
+    const now = await store.now()
+    clock.anchor(now, sentAt, Date.now())
+    return clock
+  }
+
+  /** `dbNow` was read between `sentAt` and `receivedAt` (this machine's Date.now()). */
+  anchor(dbNow: Date, sentAt: number, receivedAt: number): void {
+    this.offset = dbNow.getTime() - (sentAt + receivedAt) / 2
+  }
+
+  now(): number {
+    return this.base.now() + this.offset
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return this.base.sleep(ms, signal)
+  }
+}
+
+/** The clock's anchor, when it is the database's (a test's fake clock has none). */
+export const anchorOf = (clock: Clock): DatabaseClock | undefined => (clock instanceof DatabaseClock ? clock : undefined)

@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js'
+import type { Fence, Store } from '../store/store.js'
 import type { RolloutEvent, RolloutListener } from './events.js'
 import type { StoredEvent } from './request.js'
 import type { StoreRetry } from './store-retry.js'
@@ -21,10 +21,11 @@ export class EventLog {
 
   constructor(
     private readonly rolloutId: string,
+    private readonly fence: Fence,
     private readonly store: Store,
     private readonly retry: StoreRetry,
     private readonly listeners: readonly RolloutListener[],
-    private readonly onStored?: (events: readonly StoredEvent[]) => void,
+    private readonly onStored?: (events: readonly StoredEvent[], fence: Fence) => void,
   ) {}
 
   /** Tells the listeners only (nothing stored): for what happens while the store itself is away. */
@@ -50,8 +51,8 @@ export class EventLog {
     const write = this.writes.then(async () => {
       const batch = this.buffer.splice(0)
       try {
-        if (batch.length) await this.retry.write(() => this.store.appendEvents(batch))
-        if (batch.length) this.onStored?.(batch)
+        if (batch.length) await this.retry.write(() => this.store.appendEvents(this.fence, batch))
+        if (batch.length) this.onStored?.(batch, this.fence)
       } catch (error) {
         this.buffer.unshift(...batch)
         throw error

@@ -68,6 +68,14 @@ export type RolloutEvent =
   | { type: 'gates-failed'; rolloutId: string; stage: number; reason: string; onFail: 'revert' | 'halt'; at: string }
   /** A person ended the current bake as passed (`fleet rollout promote`), asked of a running process. */
   | { type: 'rollout-promoted'; rolloutId: string; stage: number; actor: string; reason: string; skipBake: boolean; at: string }
+  /** A command took the rollout over (resume, promote, abort, a tick after a stale holder): the new owner at a new lease epoch. */
+  | { type: 'rollout-taken-over'; rolloutId: string; owner: string; epoch: number; from: string | null; by: string; at: string }
+  /** A person continued a paused, interrupted or stopped rollout (`fleet rollout resume`). */
+  | { type: 'rollout-resumed'; rolloutId: string; stage: number; from: string; actor: string; reason: string | null; at: string }
+  /** A person ended it (`fleet rollout abort`), moving updated hosts back with `rollback`. */
+  | { type: 'rollout-aborting'; rolloutId: string; rollback: boolean; actor: string; reason: string | null; at: string }
+  /** This process lost the lease to another holder and stopped: told to this process's listeners only (it can no longer write). */
+  | { type: 'rollout-lost'; rolloutId: string; holder: string | null; reason: string; at: string }
   /** The rollout waits for a person or for gate data (exit 7); reason says which. */
   | { type: 'rollout-paused'; rolloutId: string; stage: number; reason: string; at: string }
   /** A stage's bake began: measurements every interval until it ends. */

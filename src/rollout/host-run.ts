@@ -1,6 +1,7 @@
 import { errorMessage } from '../errors.js'
 import type { Executor, Session } from '../ssh/executor.js'
-import type { RolloutHostPatch, Store } from '../store/store.js'
+import { FencedError, fencedSession } from '../ssh/fenced-session.js'
+import type { Fence, RolloutHostPatch, Store } from '../store/store.js'
 import type { Clock } from './clock.js'
 import type { EventLog } from './event-log.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
@@ -13,6 +14,12 @@ const RECONNECT_ATTEMPTS = 4
 
 export interface HostRunContext {
   readonly rolloutId: string
+  /** The lease this run holds: every write names it, and every host it touches is claimed with it. */
+  readonly fence: Fence
+  /** Written to a host's fence log when it is claimed. */
+  readonly owner: string
+  /** Aborted once this process lost its lease: no further command starts on any host. */
+  readonly lost: AbortSignal
   readonly target: Sha
   readonly store: Store
   readonly executor: Executor
@@ -48,18 +55,29 @@ export class HostRun {
     return new Date(this.ctx.clock.now()).toISOString()
   }
 
-  async setHost(host: Host, patch: RolloutHostPatch & { status: HostStatus }, mirror: Parameters<Store['recordHostState']>[1]): Promise<void> {
+  async setHost(host: Host, patch: RolloutHostPatch & { status: HostStatus }, mirror: Parameters<Store['recordHostState']>[2]): Promise<void> {
     const { ctx } = this
     ctx.statuses.set(host.name, patch.status)
     // Two tables, no ordering between them: one round trip instead of two.
     await Promise.all([
-      ctx.retry.write(() => ctx.store.updateRolloutHost(ctx.rolloutId, host.name, patch)),
-      ctx.retry.write(() => ctx.store.recordHostState(host.name, mirror)),
+      ctx.retry.write(() => ctx.store.updateRolloutHost(ctx.fence, host.name, patch)),
+      ctx.retry.write(() => ctx.store.recordHostState(ctx.fence, host.name, mirror)),
     ])
   }
 
-  private connect(host: Host): Promise<Session> {
-    return this.ctx.executor.connect(host, { timeoutMs: this.ctx.connectTimeoutMs })
+  /** Every command on a host goes through its fence: claimed by the first, checked by each after. */
+  private fenced(host: Host, session: Session): Session {
+    const { ctx } = this
+    return fencedSession(session, {
+      appDir: host.appDir,
+      token: { storeId: ctx.fence.storeId, epoch: ctx.fence.epoch },
+      label: `${ctx.rolloutId} ${ctx.owner}`,
+      lost: ctx.lost,
+    })
+  }
+
+  private async connect(host: Host): Promise<Session> {
+    return this.fenced(host, await this.ctx.executor.connect(host, { timeoutMs: this.ctx.connectTimeoutMs }))
   }
 
   /** For a rollback after the connection dropped: sshd may be restarting, so try a few times. */
@@ -99,11 +117,11 @@ export class HostRun {
         // The version step runs two commands; one step change is one write.
         if (`${phase}:${step}` === last) return
         last = `${phase}:${step}`
-        void enqueue(() => ctx.store.updateRolloutHost(ctx.rolloutId, host.name, { step }))
+        void enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { step }))
         await ctx.log.emit({ type: 'host-step', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, step, phase, at: this.at() })
       },
       previousVersion: async (sha: string) => {
-        await enqueue(() => ctx.store.updateRolloutHost(ctx.rolloutId, host.name, { previousVersion: sha }))
+        await enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { previousVersion: sha }))
         if (failure) throw failure
       },
       settle: async () => {
@@ -119,7 +137,11 @@ export class HostRun {
     const started = ctx.clock.now()
     if (!left) {
       try {
-        await this.setHost(host, { status: 'updating', startedAt: new Date(started), step: 'connect' }, { status: 'updating' })
+        // Only if it is still pending in the store: a host is never started twice.
+        const claimed = await ctx.retry.write(() => ctx.store.claimRolloutHost(ctx.fence, host.name, 'pending', { status: 'updating', startedAt: new Date(started), step: 'connect' }))
+        if (!claimed) throw new Error(`host ${host.name} is no longer pending in the store: this run's view of rollout ${ctx.rolloutId} is out of date`)
+        ctx.statuses.set(host.name, 'updating')
+        await ctx.retry.write(() => ctx.store.recordHostState(ctx.fence, host.name, { status: 'updating' }))
       } catch (error) {
         // Not recorded, so not started: it stays what the store says, pending.
         ctx.statuses.set(host.name, 'pending')
@@ -130,8 +152,9 @@ export class HostRun {
 
     const hooks = this.hooks(host)
     let outcome: HostOutcome
-    let session = ctx.sessions.get(host.name)
+    const resolving = ctx.sessions.get(host.name)
     ctx.sessions.delete(host.name)
+    let session: Session | undefined = resolving && this.fenced(host, resolving)
     try {
       session ??= await this.connect(host)
     } catch (error) {
@@ -167,6 +190,8 @@ export class HostRun {
           outcome = await updateHost({ ...input, ...(ctx.kill ? { kill: ctx.kill } : {}) })
         }
       } catch (error) {
+        // Taken over: the new holder settles this host from what is really on it.
+        if (error instanceof FencedError) throw error
         outcome = { status: 'rollback_failed', previousVersion: left?.previous ?? null, newVersion: null, failedStep: null, error: `could not establish the host's state: ${errorMessage(error)}` }
       } finally {
         for (const s of sessionsUsed) s.close()

@@ -1,6 +1,7 @@
 import { gitCheckout, gitDirtyFiles, gitFetch, gitHead, operatorStep, type TemplateValues } from '../remote/commands.js'
 import { render } from '../remote/shell.js'
 import { ConnectionLostError, type CommandResult, type Session } from '../ssh/executor.js'
+import { FencedError } from '../ssh/fenced-session.js'
 import type { Clock } from './clock.js'
 import type { Host, HostStatus, Sha, StepName } from '../types.js'
 
@@ -89,6 +90,7 @@ export async function updateHost(input: HostUpdateInput): Promise<HostOutcome> {
     // Fetching only updates remote-tracking refs: the running app is untouched, so a failure here is a plain `failed`.
     await runner.run('fetch', 'update', gitFetch(host.appDir, settings.remote, target))
   } catch (error) {
+    if (error instanceof FencedError) throw error
     return { status: 'failed', previousVersion: null, newVersion: null, failedStep: stepOf(error), error: messageOf(error) }
   }
 
@@ -112,6 +114,8 @@ async function applyTarget(input: HostUpdateInput & { runner: StepRunner; previo
     if (now !== target) throw new StepError('confirm', `HEAD is ${now.slice(0, 12)} after the update, expected ${target.slice(0, 12)}`)
     return { status: 'success', previousVersion: previous, newVersion: target, failedStep: null, error: null }
   } catch (error) {
+    // Another holder took the host over: it is theirs now, nothing more is done or recorded here.
+    if (error instanceof FencedError) throw error
     const failure = { step: stepOf(error), message: messageOf(error) }
     const rollback = await restorePrevious({ ...input, runner, previous, values: values(previous) })
     return {
@@ -142,6 +146,7 @@ async function restorePrevious(input: Omit<HostUpdateInput, 'target'> & { runner
     if (head !== input.previous) return { ok: false, head, error: `HEAD is ${head.slice(0, 12)} after the rollback` }
     return { ok: true, head, error: null }
   } catch (error) {
+    if (error instanceof FencedError) throw error
     // Record what is really on the host if we can still ask it.
     let head: string | null = null
     try {
@@ -230,7 +235,7 @@ export async function reconcileHost(
       await verify(runner, { ...settings, verify: { ...settings.verify, delayMs: 0 } }, valuesFor(host, settings, sha), input.clock, 'update')
       return true
     } catch (error) {
-      if (runner.lost) throw error
+      if (runner.lost || error instanceof FencedError) throw error
       return false
     }
   }

@@ -1,42 +1,69 @@
-import { CONTROL_POLL_MS, type ControlChannel, type ControlRequest } from './control.js'
+import type { Fence, RolloutRequestRecord, Store } from '../store/store.js'
+
+/** How often a running rollout looks for requests: "within seconds". */
+export const REQUEST_POLL_MS = 1_000
 
 /**
- * Where a running rollout receives pause and promote requests from other
- * shells: polled every CONTROL_POLL_MS, turned into facts for the decision
- * core (`pause`) and a signal that cuts a wait short (`wake`).
+ * Where the process driving a rollout receives requests (pause, promote) from
+ * other shells and machines: rows of fleet_requests, consumed exactly once by
+ * id under this run's fence, whether they were made before this process took
+ * the rollout over or while it runs. They become facts for the decision core
+ * (`pause`) and a signal that cuts a wait short (`wake`).
  */
 export class Inbox {
   /** Why a person asked to pause; null while nobody did. */
   pause: string | null = null
   private waker = new AbortController()
+  private polling: Promise<void> | null = null
 
-  constructor(private readonly channel: ControlChannel | undefined) {}
+  constructor(
+    private readonly store: Store,
+    private readonly fence: Fence,
+    private readonly owner: string,
+    private readonly promote: (request: RolloutRequestRecord) => Promise<void>,
+  ) {}
 
   /** Aborts when a request arrives: a bake or stage-delay wait ends early and the next decision sees it. */
   get wake(): AbortSignal {
     return this.waker.signal
   }
 
-  /** Starts polling; returns the function that stops it. `promote` is called with each promote request. */
-  listen(rolloutId: string, promote: (request: Extract<ControlRequest, { kind: 'promote' }>) => void): () => void {
-    if (!this.channel) return () => {}
-    const timer = setInterval(() => void this.poll(rolloutId, promote), CONTROL_POLL_MS)
+  /** Polls every REQUEST_POLL_MS; returns the function that stops it. */
+  listen(): () => void {
+    const timer = setInterval(() => void this.poll().catch(() => {}), REQUEST_POLL_MS)
     timer.unref()
     return () => clearInterval(timer)
   }
 
-  private async poll(rolloutId: string, promote: (request: Extract<ControlRequest, { kind: 'promote' }>) => void): Promise<void> {
-    let requests
-    try {
-      requests = await this.channel!.poll(rolloutId)
-    } catch {
-      return // the next poll tries again; a request is never acted on half-way
-    }
-    for (const request of requests) {
+  /** Consumes every pending request once; true when one was applied. A failed poll is tried again by the next. */
+  poll(): Promise<boolean> {
+    const run = (this.polling ?? Promise.resolve()).then(() => this.consume())
+    this.polling = run.then(
+      () => {},
+      () => {},
+    )
+    return run
+  }
+
+  private async consume(): Promise<boolean> {
+    let applied = false
+    for (const request of await this.store.pendingRequests(this.fence.leaseId)) {
+      // Another holder may have consumed it (then it is theirs), or we lost the lease (the write says so).
+      if (!(await this.store.settleRequest(this.fence, request.id, this.owner, 'applied'))) continue
       if (request.kind === 'pause') this.pause ??= `paused by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`
-      else promote(request)
+      else await this.promote(request)
+      applied = true
+    }
+    if (applied) {
       this.waker.abort()
       this.waker = new AbortController()
     }
+    return applied
+  }
+
+  /** At the end of a rollout: requests that came too late say so, and stay visible. */
+  async closeUnapplied(state: string): Promise<void> {
+    for (const request of await this.store.pendingRequests(this.fence.leaseId))
+      await this.store.settleRequest(this.fence, request.id, this.owner, `not applied: the rollout had ended ${state}`)
   }
 }

@@ -18,7 +18,7 @@ export interface NewRollout {
 }
 
 /** The rollout's row, `running` at stage 0; its settings are stored so resume needs no config. */
-export const newRolloutRecord = (r: NewRollout): RolloutRecord => ({
+export const newRolloutRecord = (r: NewRollout): Omit<RolloutRecord, 'epoch'> => ({
   id: r.id,
   state: 'running',
   ref: r.settings.ref,

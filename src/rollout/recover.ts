@@ -1,5 +1,7 @@
 import { UsageError } from '../errors.js'
 import type { RolloutHostRecord, RolloutRecord } from '../store/store.js'
+import { anchorOf } from './clock.js'
+import type { RolloutEvent } from './events.js'
 import { keepLease, takeOverRollout } from './lease.js'
 import type { Plan, PlannedHost } from './plan.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
@@ -25,6 +27,9 @@ export interface Cleared {
 
 type Verb = 'resume' | 'abort' | 'promote' | 'tick'
 
+/** user@machine of an owner (user@machine pid n): a person, for the audit trail. */
+const actorOf = (owner: string): string => owner.replace(/ pid \d+$/, '')
+
 /**
  * Takes over a rollout left by a crash, a signal, a pause or the last cron
  * tick, rebuilds its run from the store (hosts, and where the current stage
@@ -35,24 +40,23 @@ async function takeOverAndSettle<T>(
   deps: RolloutDeps,
   owner: string,
   verb: Verb,
-  event: ((rollout: RolloutRecord) => { type: string; data: Record<string, unknown> }) | null,
+  event: ((rollout: RolloutRecord) => RolloutEvent) | null,
   then: (run: RolloutRun, rollout: RolloutRecord) => Promise<T>,
   adjust: (progress: StageProgress, rollout: RolloutRecord) => StageProgress = (p) => p,
 ): Promise<T | Cleared> {
   const { store, clock } = deps
-  const taken = await takeOverRollout(deps, owner, verb)
+  const taken = await takeOverRollout(store, owner, verb)
   if ('cleared' in taken) return taken
-  const { rollout } = taken
-  const stopRenewing = keepLease(store, rollout.id)
+  const { rollout, fence } = taken
+  let run: RolloutRun | null = null
+  const stopRenewing = keepLease(store, fence, { onLost: (error) => run?.loseLease(error), clock: anchorOf(clock) })
   try {
     const rows = await store.listRolloutHosts(rollout.id)
-    if (event) {
-      const { type, data } = event(rollout)
-      await store.appendEvent({ rolloutId: rollout.id, type, data: { type, rolloutId: rollout.id, owner, actor: owner.replace(/ pid \d+$/, ''), ...data, at: new Date(clock.now()).toISOString() } })
-    }
     const progress = adjust(stageProgress(await store.listEvents(rollout.id, STAGE_EVENT_TYPES), rollout.currentStage), rollout)
-    const run = new RolloutRun(deps, rollout.settings as unknown as RolloutSettings, {
+    run = new RolloutRun(deps, rollout.settings as unknown as RolloutSettings, {
       rolloutId: rollout.id,
+      fence,
+      owner,
       target: rollout.sha as Sha,
       plan: storedPlan(rollout, rows),
       startedAt: rollout.startedAt,
@@ -62,11 +66,15 @@ async function takeOverAndSettle<T>(
       stage: rollout.currentStage,
       progress,
     })
+    const at = new Date(clock.now()).toISOString()
+    // A takeover from a live-looking holder is worth a line of its own in the trail: who drives it now.
+    if (taken.from !== null) await run.journal({ type: 'rollout-taken-over', rolloutId: rollout.id, owner, epoch: fence.epoch, from: taken.from, by: verb, at })
+    if (event) await run.journal(event(rollout))
     await run.settle(rows)
     return await then(run, rollout)
   } catch (error) {
     // Refused before anything ran (e.g. nothing to promote): the rollout stays as it was, the lease is freed.
-    if (error instanceof UsageError) await store.releaseLease(rollout.id)
+    if (error instanceof UsageError) await store.releaseLease(fence)
     throw error
   } finally {
     stopRenewing()
@@ -89,7 +97,8 @@ export function abortRollout(
   owner: string,
   options: { rollback: boolean; reason?: string },
 ): Promise<(RolloutResult & { revertComplete: boolean }) | Cleared> {
-  return takeOverAndSettle(deps, owner, 'abort', () => ({ type: 'rollout-aborting', data: { rollback: options.rollback, reason: options.reason ?? null } }), async (run, rollout) => {
+  const at = () => new Date(deps.clock.now()).toISOString()
+  return takeOverAndSettle(deps, owner, 'abort', (rollout) => ({ type: 'rollout-aborting', rolloutId: rollout.id, rollback: options.rollback, actor: actorOf(owner), reason: options.reason ?? null, at: at() }), async (run, rollout) => {
     const revertComplete = options.rollback ? await run.revert(await deps.store.listRolloutHosts(rollout.id)) : true
     const result = await run.finish('aborted', revertComplete ? null : 'abort --rollback halted: too many hosts could not be moved back', { revertHalted: !revertComplete })
     return { ...result, revertComplete }
@@ -106,7 +115,7 @@ export function resumeRollout(deps: RolloutDeps, owner: string, options: { reaso
     deps,
     owner,
     'resume',
-    (rollout) => ({ type: 'rollout-resumed', data: { stage: rollout.currentStage, from: rollout.state, reason: options.reason ?? null } }),
+    (rollout) => ({ type: 'rollout-resumed', rolloutId: rollout.id, stage: rollout.currentStage, from: rollout.state, actor: actorOf(owner), reason: options.reason ?? null, at: new Date(deps.clock.now()).toISOString() }),
     (run) => run.run(),
     freshBakeIfPaused(deps.clock.now()),
   )
@@ -126,7 +135,7 @@ export function promoteRollout(deps: RolloutDeps, owner: string, options: { reas
     (rollout) => {
       if (rollout.state !== 'paused' && rollout.state !== 'baking') throw new UsageError(`nothing to promote: rollout ${rollout.id} is ${rollout.state}, not baking or paused`)
       if (rollout.state === 'baking' && !options.skipBake) throw new UsageError(`rollout ${rollout.id} is baking stage ${rollout.currentStage + 1}; pass --skip-bake to end its bake now`)
-      return { type: 'rollout-promoted', data: { stage: rollout.currentStage, reason: options.reason, skipBake: options.skipBake } }
+      return { type: 'rollout-promoted', rolloutId: rollout.id, stage: rollout.currentStage, actor: actorOf(owner), reason: options.reason, skipBake: options.skipBake, at: new Date(deps.clock.now()).toISOString() }
     },
     (run) => run.run(),
     (progress) => ({ ...progress, bake: { ...progress.bake, promoted: true } }),

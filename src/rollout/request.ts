@@ -1,11 +1,10 @@
 import type { ExitCode } from '../errors.js'
 import type { Executor } from '../ssh/executor.js'
-import type { Store } from '../store/store.js'
+import type { Fence, Store } from '../store/store.js'
 import type { Clock } from './clock.js'
 import type { RolloutListener, StatusCounts } from './events.js'
 import type { HostOutcome, HostSettings } from './host-update.js'
 import type { GatesConfig } from '../gates/types.js'
-import type { ControlChannel } from './control.js'
 import type { Host, RolloutState } from '../types.js'
 
 /** What a rollout needs from the outside world: the drivers, passed in. */
@@ -20,11 +19,10 @@ export interface RolloutDeps {
   readonly kill?: AbortSignal
   /**
    * Called with each batch of events once it is stored (never before): for what must not
-   * happen for an event that could be lost, like a notification.
+   * happen for an event that could be lost, like a notification. `fence` is the lease the
+   * events were written under, for the follow-up records (a failed notification).
    */
-  readonly onStored?: (events: readonly StoredEvent[]) => void
-  /** Pause and promote requests from other shells, polled while the rollout runs. */
-  readonly control?: ControlChannel
+  readonly onStored?: (events: readonly StoredEvent[], fence: Fence) => void
 }
 
 /** An event as the log stores it; `data` is the event as the `--json` stream has it. */
@@ -68,4 +66,6 @@ export interface RolloutResult {
   readonly sha: string
   readonly counts: StatusCounts
   readonly outcomes: ReadonlyMap<string, HostOutcome>
+  /** Set when this process lost the rollout to another holder: who took it, in words. Nothing more was recorded. */
+  readonly lost?: string
 }

@@ -6,7 +6,9 @@ import { render } from '../remote/shell.js'
 import type { Executor } from '../ssh/executor.js'
 import type { Store } from '../store/store.js'
 import type { Clock } from './clock.js'
-import { keepLease, leaseIsStale, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
+import { fencedSession } from '../ssh/fenced-session.js'
+import { anchorOf } from './clock.js'
+import { keepLease, leaseIsStale, refuseIfInActiveRollout, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
 import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
 import { isCommitName } from './target.js'
 import type { Host, Sha } from '../types.js'
@@ -54,23 +56,38 @@ export async function rollbackOneHost(
   if (!wanted) throw new UsageError(`no previous version is recorded for ${host.name}; name one with --to <sha>`)
 
   const leaseId = rollbackLeaseId(host.name, randomBytes(3).toString('hex'))
-  let lease = await store.acquireLease(leaseId, request.owner, new Date(clock.now()))
-  if (!lease.acquired && rollbackLeaseHost(lease.rolloutId) !== null && leaseIsStale(lease.holder, lease.heartbeatAt, clock.now())) {
+  let lease = await store.acquireLease(leaseId, request.owner)
+  if (!lease.acquired && rollbackLeaseHost(lease.held.rolloutId) !== null && leaseIsStale(lease.held.holder, lease.held.heartbeatAt ?? new Date(0), lease.held.now.getTime())) {
     // A `fleet rollback` that died (SIGKILL) holds nothing a person must resume: take its place.
-    await store.releaseLease(lease.rolloutId!)
-    lease = await store.acquireLease(leaseId, request.owner, new Date(clock.now()))
+    await store.releaseLease({ leaseId: lease.held.rolloutId!, epoch: lease.held.epoch })
+    lease = await store.acquireLease(leaseId, request.owner)
   }
-  if (!lease.acquired)
+  if (!lease.acquired) {
+    const held = lease.held
     throw new LockedError(
-      `${rollbackLeaseHost(lease.rolloutId) !== null ? `another \`fleet rollback\` (${lease.rolloutId})` : `rollout ${lease.rolloutId}`} holds the lock (${lease.holder}, since ${lease.since.toISOString()}); try again when it has finished`,
+      `${rollbackLeaseHost(held.rolloutId) !== null ? `another \`fleet rollback\` (${held.rolloutId})` : `rollout ${held.rolloutId}`} holds the lock (${held.holder}, since ${held.since?.toISOString()}); try again when it has finished`,
     )
-  const stopRenewing = keepLease(store, leaseId)
+  }
+  const fence = lease.fence
   try {
-    const record = (type: string, data: Record<string, unknown>) =>
-      store.appendEvent({ rolloutId: null, type, host: host.name, data: { ...data, at: new Date(clock.now()).toISOString() } })
+    await refuseIfInActiveRollout(store, [host.name], `\`fleet rollback ${host.name}\``)
+  } catch (error) {
+    await store.releaseLease(fence)
+    throw error
+  }
+  const stopRenewing = keepLease(store, fence, { clock: anchorOf(clock) })
+  try {
+    const record = (type: string, data: Record<string, unknown>) => {
+      const at = new Date(clock.now())
+      return store.appendEvents(fence, [{ rolloutId: null, type, host: host.name, data: { ...data, at: at.toISOString() }, at }])
+    }
     let session
     try {
-      session = await deps.executor.connect(host, { timeoutMs: request.connectTimeoutMs })
+      session = fencedSession(await deps.executor.connect(host, { timeoutMs: request.connectTimeoutMs }), {
+        appDir: host.appDir,
+        token: { storeId: fence.storeId, epoch: fence.epoch },
+        label: `${leaseId} ${request.owner}`,
+      })
     } catch (error) {
       const outcome: HostOutcome = { status: 'failed', previousVersion: null, newVersion: null, failedStep: 'connect', error: errorMessage(error) }
       await record('host-rollback-finished', { ...outcome })
@@ -104,7 +121,11 @@ export async function rollbackOneHost(
         settings: request.settings,
         clock,
         reconnect: async () => {
-          const fresh = await deps.executor.connect(host, { timeoutMs: request.connectTimeoutMs })
+          const fresh = fencedSession(await deps.executor.connect(host, { timeoutMs: request.connectTimeoutMs }), {
+            appDir: host.appDir,
+            token: { storeId: fence.storeId, epoch: fence.epoch },
+            label: `${leaseId} ${request.owner}`,
+          })
           sessions.push(fresh)
           return fresh
         },
@@ -112,8 +133,8 @@ export async function rollbackOneHost(
       })
       await record('host-rollback-finished', { ...outcome, to: target })
       // The previous version stays as recorded: it is history, not "the version before this command".
-      if (outcome.status === 'success') await store.recordHostState(host.name, { status: 'rolled_back', currentVersion: target })
-      else if (outcome.newVersion) await store.recordHostState(host.name, { status: outcome.status, currentVersion: outcome.newVersion })
+      if (outcome.status === 'success') await store.recordHostState(fence, host.name, { status: 'rolled_back', currentVersion: target })
+      else if (outcome.newVersion) await store.recordHostState(fence, host.name, { status: outcome.status, currentVersion: outcome.newVersion })
       const exitCode =
         outcome.status === 'success'
           ? ExitCode.ok
@@ -129,6 +150,6 @@ export async function rollbackOneHost(
     throw new FleetError(`rollback of ${host.name} failed: ${errorMessage(error)}`, ExitCode.internal)
   } finally {
     stopRenewing()
-    await store.releaseLease(leaseId)
+    await store.releaseLease(fence)
   }
 }

@@ -1,12 +1,13 @@
 import { ExitCode, errorMessage } from '../errors.js'
 import type { Session } from '../ssh/executor.js'
-import type { RolloutHostRecord } from '../store/store.js'
+import { FencedError } from '../ssh/fenced-session.js'
+import { LostLeaseError, type Fence, type RolloutHostRecord, type RolloutRequestRecord } from '../store/store.js'
 import { gatesActive, type GatesConfig } from '../gates/types.js'
 import { bakeStarted, measureOnce } from './bake-step.js'
 import { Inbox } from './inbox.js'
 import type { StageProgress } from './restore.js'
 import { decide, type Decision, type RolloutView } from './decide.js'
-import { emptyCounts, type StatusCounts } from './events.js'
+import { emptyCounts, type RolloutEvent, type StatusCounts } from './events.js'
 import { EventLog } from './event-log.js'
 import { exitCodeFor } from './exit-code.js'
 import { HostRun, type LeftUpdating } from './host-run.js'
@@ -25,6 +26,10 @@ interface Ending {
 
 export interface RunState {
   readonly rolloutId: string
+  /** The lease this process holds on the rollout: every write names it. */
+  readonly fence: Fence
+  /** Who drives it (user@machine pid): the recorded owner, and the label of the hosts it claims. */
+  readonly owner: string
   readonly target: Sha
   readonly plan: Plan
   readonly startedAt: Date
@@ -57,6 +62,8 @@ export class RolloutRun {
   private readonly inFlight = new Map<string, Promise<void>>()
   private readonly settling = new Set<string>()
   private broken: unknown = null
+  /** Aborted when another process took the lease over: nothing more starts, nothing more is recorded. */
+  private readonly lostLease = new AbortController()
   private stage: number
   /** Where the current stage is: announced, finished (when), its delay announced, its bake (since, measurements, verdict). */
   private where: { -readonly [K in keyof StageProgress]: StageProgress[K] }
@@ -74,11 +81,14 @@ export class RolloutRun {
       ? { ...p, bake: { ...p.bake, measurements: [...p.bake.measurements] } }
       : { stageStarted: false, stageFinishedAt: null, delayAnnounced: false, bake: { since: 0, measurements: [], passed: false, promoted: false } }
     this.byName = new Map(state.plan.hosts.map((h) => [h.name, h]))
-    this.inbox = new Inbox(deps.control)
+    this.inbox = new Inbox(deps.store, state.fence, state.owner, (request) => this.promoted(request))
     this.retry = new StoreRetry(state.rolloutId, deps.clock, state.storeRetryMs, (event) => this.log.tell(event))
-    this.log = new EventLog(state.rolloutId, deps.store, this.retry, deps.listeners, deps.onStored)
+    this.log = new EventLog(state.rolloutId, state.fence, deps.store, this.retry, deps.listeners, deps.onStored)
     this.hosts = new HostRun({
       rolloutId: state.rolloutId,
+      fence: state.fence,
+      owner: state.owner,
+      lost: this.lostLease.signal,
       target: state.target,
       store: deps.store,
       executor: deps.executor,
@@ -101,7 +111,35 @@ export class RolloutRun {
   }
 
   private get stopped(): boolean {
-    return this.deps.stop?.aborted === true || this.deps.kill?.aborted === true
+    return this.deps.stop?.aborted === true || this.deps.kill?.aborted === true || this.lostLease.signal.aborted
+  }
+
+  /**
+   * Another process took the lease over (a renewal or a write found another
+   * epoch, or a host's fence refused us): start nothing more, let commands in
+   * flight end without running another, record nothing. Told, never stored.
+   */
+  loseLease(error: LostLeaseError | FencedError): void {
+    if (this.lostLease.signal.aborted) return
+    this.lostLease.abort(error.message)
+    const holder = error instanceof LostLeaseError ? error.holder : null
+    this.log.tell({ type: 'rollout-lost', rolloutId: this.rolloutId, holder, reason: error.message, at: this.at() })
+  }
+
+  /** Records an event of this rollout through its one journal: stored under the fence, then told to every listener. */
+  journal(event: RolloutEvent): Promise<void> {
+    return this.log.emit(event)
+  }
+
+  /** The lease this run holds, for the renewals (keepLease) that may find it lost. */
+  get fence(): Fence {
+    return this.state.fence
+  }
+
+  /** A promote request consumed by the inbox: the bake ends as passed, and who and why is in the audit trail. */
+  private async promoted(request: RolloutRequestRecord): Promise<void> {
+    this.promote()
+    await this.log.emit({ type: 'rollout-promoted', rolloutId: this.rolloutId, stage: this.stage, actor: request.actor, reason: request.reason ?? '', skipBake: request.skipBake, at: this.at() })
   }
 
   private at(): string {
@@ -135,10 +173,10 @@ export class RolloutRun {
   }
 
   /** Writes the new rollout and its planned hosts (all pending), then announces it. */
-  async record(owner: string, seed: string): Promise<void> {
-    const { plan, startedAt, target } = this.state
+  async record(seed: string): Promise<void> {
+    const { plan, startedAt, target, owner } = this.state
     const fresh = { id: this.rolloutId, settings: this.settings, plan, target, seed, owner, startedAt }
-    await this.retry.write(() => this.deps.store.createRollout(newRolloutRecord(fresh), plan.hosts.map(pendingHostRecord)))
+    await this.retry.write(() => this.deps.store.createRollout(this.state.fence, newRolloutRecord(fresh), plan.hosts.map(pendingHostRecord)))
     await this.log.emit(rolloutStarted(fresh))
   }
 
@@ -153,32 +191,62 @@ export class RolloutRun {
     let error: string | null = null
     try {
       const ending = await this.drive(options)
+      if (this.lostLease.signal.aborted) return this.lostResult()
       if (ending.state === 'yielded') return await this.yieldToNextRun()
       state = ending.state
       error = ending.why ?? null
       if (state === 'interrupted') error = `stopped by ${String((this.deps.kill?.aborted ? this.deps.kill : this.deps.stop)?.reason ?? 'the operator')}`
     } catch (caught) {
+      if (caught instanceof LostLeaseError || caught instanceof FencedError) {
+        this.loseLease(caught)
+        await this.drain()
+        return this.lostResult()
+      }
       // The store is gone: leave the rollout `running` with a lapsing lease, for `resume`.
       if (caught instanceof StoreUnavailableError) throw caught
       state = 'failed'
       error = errorMessage(caught)
     }
-    return this.finish(state, error)
+    try {
+      return await this.finish(state, error)
+    } catch (caught) {
+      if (!(caught instanceof LostLeaseError)) throw caught
+      this.loseLease(caught)
+      return this.lostResult()
+    }
+  }
+
+  /** Waits for the work in flight to end (each host stops before its next command). */
+  private async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()])
+  }
+
+  /** What this process can say once it lost the rollout: exit 6, and who took it. Nothing of it is recorded by us. */
+  private lostResult(): RolloutResult {
+    return {
+      rolloutId: this.rolloutId,
+      state: 'running',
+      exitCode: ExitCode.locked,
+      sha: this.state.target,
+      counts: this.counts(),
+      outcomes: this.outcomes,
+      lost: String(this.lostLease.signal.reason),
+    }
   }
 
   /** Carries out decisions until one ends the run (or, with yieldAtWait, until only waiting is left). */
   async drive(options: { yieldAtWait?: boolean } = {}): Promise<Ending> {
-    const stopListening = this.inbox.listen(this.rolloutId, (request) => {
-      this.promote()
-      // Who promoted and why belongs in the audit trail like a promote run here.
-      void this.log
-        .emit({ type: 'rollout-promoted', rolloutId: this.rolloutId, stage: this.stage, actor: request.actor, reason: request.reason, skipBake: request.skipBake, at: this.at() })
-        .catch(() => {})
-    })
+    // Requests made before this process took the rollout over are facts from the first decision on.
+    await this.inbox.poll()
+    const stopListening = this.inbox.listen()
     try {
       for (;;) {
         const decision = decide(this.view(), this.facts(), this.deps.clock.now())
-        if (options.yieldAtWait && decision.kind === 'wait-until' && this.inFlight.size === 0) return { state: 'yielded' }
+        // Before leaving the rest to the next tick, one more look: a request that came meanwhile is applied now.
+        if (options.yieldAtWait && decision.kind === 'wait-until' && this.inFlight.size === 0) {
+          if (await this.inbox.poll()) continue
+          return { state: 'yielded' }
+        }
         const end = await this.carryOut(decision)
         if (end) return end
       }
@@ -190,7 +258,7 @@ export class RolloutRun {
   /** Leaves the rollout as recorded for the next tick: lease released, state running or baking. */
   private async yieldToNextRun(): Promise<RolloutResult> {
     await this.log.flush()
-    await this.retry.write(() => this.deps.store.releaseLease(this.rolloutId))
+    await this.retry.write(() => this.deps.store.releaseLease(this.state.fence))
     const state: RolloutState = this.where.stageFinishedAt !== null && this.gates && !this.where.bake.passed ? 'baking' : 'running'
     // Gates in error: nothing is promoted or rolled back, and cron hears about it (exit 7) every time.
     const inError = state === 'baking' && this.where.bake.measurements.at(-1)?.verdict === 'error'
@@ -231,7 +299,7 @@ export class RolloutRun {
         this.where.stageStarted = true
         this.where.stageFinishedAt = null
         this.where.delayAnnounced = false
-        await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { currentStage: decision.stage, state: 'running' }))
+        await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { currentStage: decision.stage, state: 'running' }))
         const hosts = this.state.plan.byStage[decision.stage]!.map((h) => h.name)
         await this.log.emit({ type: 'stage-started', rolloutId: this.rolloutId, stage: decision.stage, percent: this.state.plan.stages[decision.stage]!, hosts, at: this.at() })
         return null
@@ -257,7 +325,7 @@ export class RolloutRun {
         return null
       case 'gates-passed':
         this.where.bake.passed = true
-        await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { state: 'running' }))
+        await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state: 'running' }))
         await this.log.emit({ type: 'gates-passed', rolloutId: this.rolloutId, stage: decision.stage, at: this.at() })
         return null
       case 'gates-failed': {
@@ -296,7 +364,7 @@ export class RolloutRun {
   }
 
   private async startBake(stage: number): Promise<void> {
-    await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { state: 'baking' }))
+    await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state: 'baking' }))
     await this.log.emit(bakeStarted(this.rolloutId, stage, this.gates!, this.where.bake.since, this.deps.clock.now()))
   }
 
@@ -321,8 +389,9 @@ export class RolloutRun {
     const work = this.hosts
       .run(host, left)
       .catch((error: unknown) => {
-        // A store that gave up is a fact the core knows; anything else is a bug to report.
-        if (!(error instanceof StoreUnavailableError)) this.broken ??= error
+        // Taken over: stop everything. A store that gave up is a fact the core knows; anything else is a bug to report.
+        if (error instanceof LostLeaseError || error instanceof FencedError) this.loseLease(error)
+        else if (!(error instanceof StoreUnavailableError)) this.broken ??= error
       })
       .finally(() => {
         this.inFlight.delete(name)
@@ -335,7 +404,9 @@ export class RolloutRun {
     const counts = this.counts()
     const exitCode = exitCodeFor(state, counts, options)
     const finishedAt = new Date(this.deps.clock.now())
-    await this.retry.write(() => this.deps.store.updateRollout(this.rolloutId, { state, finishedAt, exitCode, error }))
+    // A pause or promote that came too late is not dropped silently: it says so in the record.
+    await this.retry.write(() => this.inbox.closeUnapplied(state))
+    await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state, finishedAt, exitCode, error }))
     await this.log.emit({
       type: 'rollout-finished',
       rolloutId: this.rolloutId,
@@ -346,7 +417,7 @@ export class RolloutRun {
       error,
       at: finishedAt.toISOString(),
     })
-    await this.retry.write(() => this.deps.store.releaseLease(this.rolloutId))
+    await this.retry.write(() => this.deps.store.releaseLease(this.state.fence))
     return { rolloutId: this.rolloutId, state, exitCode, sha: this.state.target, counts, outcomes: this.outcomes }
   }
 

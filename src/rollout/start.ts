@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 
 import { UsageError } from '../errors.js'
 import type { Session } from '../ssh/executor.js'
+import { anchorOf } from './clock.js'
 import { keepLease, takeLeaseForStart } from './lease.js'
 import { buildPlan, canaryOrder, type Plan } from './plan.js'
 import type { RolloutDeps, RolloutRequest, RolloutResult, RolloutSettings } from './request.js'
@@ -56,15 +57,16 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest, opt
   const rolloutId = newRolloutId(startedAt)
   if (request.hosts.length === 0) throw new UsageError('the inventory has no active hosts: nothing to roll out')
 
-  await takeLeaseForStart(store, clock, rolloutId, request.owner, startedAt)
+  const fence = await takeLeaseForStart(store, rolloutId, request.owner)
   const sessions = new Map<string, Session>()
-  const stopRenewing = keepLease(store, rolloutId)
+  let run: RolloutRun | null = null
+  const stopRenewing = keepLease(store, fence, { onLost: (error) => run?.loseLease(error), clock: anchorOf(clock) })
   try {
     let resolved: ResolvedPlan
     try {
       resolved = await planRollout(deps, request, sessions)
     } catch (error) {
-      await store.releaseLease(rolloutId)
+      await store.releaseLease(fence)
       throw error
     }
     const settings: RolloutSettings = {
@@ -78,15 +80,17 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest, opt
       gates: request.gates ?? null,
       ...(request.checksDir ? { checksDir: request.checksDir } : {}),
     }
-    const run = new RolloutRun(deps, settings, {
+    run = new RolloutRun(deps, settings, {
       rolloutId,
+      fence,
+      owner: request.owner,
       target: resolved.target.sha,
       plan: resolved.plan,
       startedAt,
       sessions,
       storeRetryMs: request.storeRetryMs ?? STORE_RETRY_MS,
     })
-    await run.record(request.owner, resolved.plan.seed)
+    await run.record(resolved.plan.seed)
     return await run.run({ yieldAtWait: options.detach === true })
   } finally {
     stopRenewing()

@@ -1,5 +1,6 @@
 import { gatesActive, type GatesConfig } from '../gates/types.js'
-import type { RolloutHostState, RolloutRecord, Store } from '../store/store.js'
+import type { LeaseState, RolloutHostState, RolloutRecord, Store } from '../store/store.js'
+import { leaseIsStale } from './lease.js'
 import { emptyCounts, type StatusCounts } from './events.js'
 
 /** The stable `fleet rollout status --json` shape of the design (fields may be added, never changed). */
@@ -12,7 +13,16 @@ export interface RolloutStatus {
   readonly startedAt: string
   readonly finishedAt: string | null
   readonly heartbeatAt: string
+  /** The database's clock when this was read: heartbeat ages are judged against it, never against a reader's clock. */
+  readonly readAt: string
+  /** Whoever drives the rollout now (a takeover makes the new holder the owner). */
   readonly owner: string
+  /**
+   * Who drives it, judged from the lease on the database's clock: `live` (a process holds the lease
+   * and renews it), `gone` (the lease is held but stale: the process stopped without finishing),
+   * `none` (no process holds it: finished, paused, or waiting between cron ticks).
+   */
+  readonly orchestrator: 'live' | 'gone' | 'none'
   readonly exitCode: number | null
   readonly error: string | null
   readonly counts: StatusCounts
@@ -60,7 +70,13 @@ export function gateState(currentStage: number, events: readonly { type: string;
   }
 }
 
-export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostState[], gates: GateState | null = null): RolloutStatus {
+export function buildStatus(
+  rollout: RolloutRecord,
+  hosts: readonly RolloutHostState[],
+  gates: GateState | null = null,
+  lease: Pick<LeaseState, 'rolloutId' | 'holder' | 'heartbeatAt' | 'now'> | null = null,
+): RolloutStatus {
+  const readAt = lease?.now ?? new Date()
   const counts = emptyCounts()
   for (const host of hosts) counts[host.status]++
   return {
@@ -72,7 +88,10 @@ export function buildStatus(rollout: RolloutRecord, hosts: readonly RolloutHostS
     startedAt: rollout.startedAt.toISOString(),
     finishedAt: rollout.finishedAt?.toISOString() ?? null,
     heartbeatAt: rollout.heartbeatAt.toISOString(),
+    readAt: readAt.toISOString(),
     owner: rollout.owner,
+    orchestrator:
+      lease?.rolloutId !== rollout.id ? 'none' : leaseIsStale(lease.holder, lease.heartbeatAt ?? new Date(0), readAt.getTime()) ? 'gone' : 'live',
     exitCode: rollout.exitCode,
     error: rollout.error,
     counts,
@@ -98,5 +117,5 @@ export async function readStatus(store: Store, id?: string): Promise<RolloutStat
   // Only a rollout that bakes has gate events to read (the snapshot rewrites this every second).
   const bakes = gatesActive((rollout.settings as { gates?: GatesConfig | null }).gates)
   const gates = bakes ? gateState(rollout.currentStage, await store.listEvents(rollout.id, GATE_EVENTS)) : null
-  return buildStatus(rollout, await store.listRolloutHostStates(rollout.id), gates)
+  return buildStatus(rollout, await store.listRolloutHostStates(rollout.id), gates, await store.leaseState())
 }

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely'
 
+import { fenced, type Fence } from './lease.js'
+
 import { subset, toColumns, toRecord } from './rows.js'
 import type { Schema } from './schema.js'
 
@@ -29,17 +31,16 @@ const eventColumns = (e: NewEvent, at: Date) => toColumns(EVENT, { ...e, at, hos
 export class Events {
   constructor(private readonly db: Kysely<Schema>) {}
 
-  async appendEvent(event: NewEvent): Promise<void> {
-    await this.db.insertInto('fleet_events').values(eventColumns(event, event.at ?? new Date())).execute()
-  }
-
-  /** Several events in one INSERT, in order. */
-  async appendEvents(events: readonly (NewEvent & { at: Date })[]): Promise<void> {
-    for (let i = 0; i < events.length; i += 500)
-      await this.db
-        .insertInto('fleet_events')
-        .values(events.slice(i, i + 500).map((e) => eventColumns(e, e.at)))
-        .execute()
+  /** Several events in one INSERT, in order, by the holder of `fence` only. */
+  async appendEvents(fence: Fence, events: readonly (NewEvent & { at: Date })[]): Promise<void> {
+    if (events.length === 0) return
+    await fenced(this.db, fence, async (tx) => {
+      for (let i = 0; i < events.length; i += 500)
+        await tx
+          .insertInto('fleet_events')
+          .values(events.slice(i, i + 500).map((e) => eventColumns(e, e.at)))
+          .execute()
+    })
   }
 
   /** The rollout's log in order; only the given event types when `types` is passed. */

@@ -1,6 +1,7 @@
 import { sql, type Kysely, type OnConflictBuilder } from 'kysely'
 
 import type { HostStatus } from '../types.js'
+import { fenced, type Fence } from './lease.js'
 import { subset, toColumns, toDate, toRecord } from './rows.js'
 import type { Schema } from './schema.js'
 
@@ -146,14 +147,17 @@ export class Hosts {
 
   /** Mirrors a host's outcome into the built-in inventory row, if the host has one. */
   async recordHostState(
+    fence: Fence,
     name: string,
     state: { status: HostStatus; currentVersion?: string | null; previousVersion?: string | null },
   ): Promise<void> {
-    await this.db
-      .updateTable('fleet_hosts')
-      .set({ ...toColumns(subset(HOST, 'status', 'currentVersion', 'previousVersion'), state), updated_at: new Date() })
-      .where('name', '=', name)
-      .execute()
+    await fenced(this.db, fence, (tx) =>
+      tx
+        .updateTable('fleet_hosts')
+        .set({ ...toColumns(subset(HOST, 'status', 'currentVersion', 'previousVersion'), state), updated_at: sql`now()` })
+        .where('name', '=', name)
+        .execute(),
+    )
   }
 
   /** The operator's inventory query, in a read-only transaction so it can never write. */

@@ -97,6 +97,32 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('fleet_events_rollout_type').on('fleet_events').columns(['rollout_id', 'type', 'id']).execute()
     },
   },
+  // The lease becomes a fence: every acquisition takes a new epoch, and every write of a rollout names
+  // the epoch it holds (lease.ts, fence.ts). store_id tells hosts which store's epochs they compare.
+  // Requests (pause, promote) are rows consumed once by id instead of events matched by time.
+  '2026-12-07-001-fenced-lease': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('fleet_lock').addColumn('epoch', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+      await db.schema.alterTable('fleet_lock').addColumn('store_id', 'text').execute()
+      await sql`UPDATE fleet_lock SET store_id = replace(gen_random_uuid()::text, '-', '')`.execute(db)
+      await db.schema.alterTable('fleet_rollouts').addColumn('epoch', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+      await db.schema.alterTable('fleet_rollout_hosts').addColumn('epoch', 'integer').execute()
+      await db.schema
+        .createTable('fleet_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('rollout_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text')
+        .addColumn('skip_bake', 'boolean', (c) => c.notNull().defaultTo(false))
+        .addColumn('requested_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('settled_at', 'timestamptz')
+        .addColumn('settled_by', 'text')
+        .addColumn('outcome', 'text')
+        .execute()
+      await db.schema.createIndex('fleet_requests_rollout').on('fleet_requests').columns(['rollout_id', 'requested_at']).execute()
+    },
+  },
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely'
 
+import { fenced, type Fence } from './lease.js'
+
 import type { HostStatus } from '../types.js'
 import { columnsOf, subset, toColumns, toDate, toRecord } from './rows.js'
 import type { Schema } from './schema.js'
@@ -54,8 +56,28 @@ const ROLLOUT_HOST_PATCH = subset(ROLLOUT_HOST, 'status', 'step', 'previousVersi
 export class RolloutHosts {
   constructor(private readonly db: Kysely<Schema>) {}
 
-  async updateRolloutHost(id: string, name: string, patch: RolloutHostPatch): Promise<void> {
-    await this.db.updateTable('fleet_rollout_hosts').set(toColumns(ROLLOUT_HOST_PATCH, patch)).where('rollout_id', '=', id).where('name', '=', name).execute()
+  async updateRolloutHost(fence: Fence, name: string, patch: RolloutHostPatch): Promise<void> {
+    await fenced(this.db, fence, (tx) =>
+      tx.updateTable('fleet_rollout_hosts').set(toColumns(ROLLOUT_HOST_PATCH, patch)).where('rollout_id', '=', fence.leaseId).where('name', '=', name).execute(),
+    )
+  }
+
+  /**
+   * The write that starts work on a host: only if the host is still in the
+   * state the caller read (`expected`), so it is never started twice. Records
+   * the claiming epoch. False when the row had moved on.
+   */
+  async claimRolloutHost(fence: Fence, name: string, expected: HostStatus, patch: RolloutHostPatch): Promise<boolean> {
+    return fenced(this.db, fence, async (tx) => {
+      const result = await tx
+        .updateTable('fleet_rollout_hosts')
+        .set({ ...toColumns(ROLLOUT_HOST_PATCH, patch), epoch: fence.epoch })
+        .where('rollout_id', '=', fence.leaseId)
+        .where('name', '=', name)
+        .where('status', '=', expected)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    })
   }
 
   async listRolloutHosts(id: string): Promise<RolloutHostRecord[]> {

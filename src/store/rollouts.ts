@@ -1,5 +1,7 @@
 import type { Kysely, Selectable } from 'kysely'
 
+import { fenced, type Fence } from './lease.js'
+
 import type { RolloutState } from '../types.js'
 import { ROLLOUT_HOST, type RolloutHostRecord } from './rollout-hosts.js'
 import { subset, toColumns, toDate, toRecord } from './rows.js'
@@ -20,6 +22,8 @@ export interface RolloutRecord {
   readonly heartbeatAt: Date
   readonly exitCode: number | null
   readonly error: string | null
+  /** The lease epoch of its current owner: the fence every write of it names. */
+  readonly epoch: number
 }
 
 export type RolloutPatch = Partial<Pick<RolloutRecord, 'state' | 'currentStage' | 'finishedAt' | 'heartbeatAt' | 'exitCode' | 'error'>>
@@ -39,6 +43,7 @@ const ROLLOUT = {
   heartbeatAt: 'heartbeat_at',
   exitCode: 'exit_code',
   error: 'error',
+  epoch: 'epoch',
 } as const satisfies Record<keyof RolloutRecord, keyof Schema['fleet_rollouts']>
 
 const ROLLOUT_PATCH = subset(ROLLOUT, 'state', 'currentStage', 'finishedAt', 'heartbeatAt', 'exitCode', 'error')
@@ -52,17 +57,19 @@ const toRollout = (row: Selectable<Schema['fleet_rollouts']>): RolloutRecord => 
   startedAt: new Date(row.started_at),
   finishedAt: toDate(row.finished_at),
   heartbeatAt: new Date(row.heartbeat_at),
+  epoch: Number(row.epoch),
 })
 
 /** The rollouts (fleet_rollouts), created together with their hosts. */
 export class Rollouts {
   constructor(private readonly db: Kysely<Schema>) {}
 
-  async createRollout(rollout: RolloutRecord, hosts: readonly RolloutHostRecord[]): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+  /** A new rollout and its hosts, owned by the fence's holder at its epoch (the lease was taken for its id). */
+  async createRollout(fence: Fence, rollout: Omit<RolloutRecord, 'epoch'>, hosts: readonly RolloutHostRecord[]): Promise<void> {
+    await fenced(this.db, fence, async (tx) => {
       await tx
         .insertInto('fleet_rollouts')
-        .values(toColumns(ROLLOUT, { ...rollout, stages: JSON.stringify(rollout.stages), settings: JSON.stringify(rollout.settings) }))
+        .values(toColumns(ROLLOUT, { ...rollout, id: fence.leaseId, epoch: fence.epoch, stages: JSON.stringify(rollout.stages), settings: JSON.stringify(rollout.settings) }))
         .execute()
       for (let i = 0; i < hosts.length; i += 500) {
         await tx
@@ -73,8 +80,8 @@ export class Rollouts {
     })
   }
 
-  async updateRollout(id: string, patch: RolloutPatch): Promise<void> {
-    await this.db.updateTable('fleet_rollouts').set(toColumns(ROLLOUT_PATCH, patch)).where('id', '=', id).execute()
+  async updateRollout(fence: Fence, patch: RolloutPatch): Promise<void> {
+    await fenced(this.db, fence, (tx) => tx.updateTable('fleet_rollouts').set(toColumns(ROLLOUT_PATCH, patch)).where('id', '=', fence.leaseId).execute())
   }
 
   /** The given rollout, or the most recently started one. */

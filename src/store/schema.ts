@@ -33,6 +33,8 @@ export interface RolloutsTable {
   heartbeat_at: Timestamp
   exit_code: number | null
   error: string | null
+  /** The epoch of the lease its current owner holds (the fence its writes name). */
+  epoch: Generated<number>
 }
 
 export interface RolloutHostsTable {
@@ -51,6 +53,8 @@ export interface RolloutHostsTable {
   error: string | null
   started_at: Timestamp | null
   finished_at: Timestamp | null
+  /** The epoch that claimed the host (its `updating` write). */
+  epoch: number | null
 }
 
 export interface EventsTable {
@@ -75,6 +79,24 @@ export interface LockTable {
   holder: string | null
   acquired_at: Timestamp | null
   heartbeat_at: Timestamp | null
+  /** Incremented by every acquisition: the fencing token. */
+  epoch: Generated<number>
+  /** This store's identity, so a host compares epochs of one store only. */
+  store_id: string | null
+}
+
+/** Pause and promote requests, consumed once by id by whoever drives the rollout. */
+export interface RequestsTable {
+  id: string
+  rollout_id: string
+  kind: string
+  actor: string
+  reason: string | null
+  skip_bake: Generated<boolean>
+  requested_at: Generated<Timestamp>
+  settled_at: Timestamp | null
+  settled_by: string | null
+  outcome: string | null
 }
 
 export interface Schema {
@@ -84,4 +106,5 @@ export interface Schema {
   fleet_events: EventsTable
   fleet_host_keys: HostKeysTable
   fleet_lock: LockTable
+  fleet_requests: RequestsTable
 }

@@ -5,7 +5,9 @@ import type { Database, StoreKind } from './database.js'
 import { Events, type EventRecord, type NewEvent } from './events.js'
 import { HostKeys } from './host-keys.js'
 import { Hosts, type HostPatch, type HostRow, type NewHost } from './hosts-table.js'
-import { Lease, type LeaseResult, type LeaseState } from './lease.js'
+import { Lease, type Fence, type LeaseResult, type LeaseState } from './lease.js'
+import { readRequestFiles, removeRequestFile } from './request-files.js'
+import { Requests, type NewRequest, type RolloutRequestRecord } from './requests.js'
 import { RolloutHosts, type RolloutHostPatch, type RolloutHostRecord, type RolloutHostState } from './rollout-hosts.js'
 import { Rollouts, type RolloutPatch, type RolloutRecord } from './rollouts.js'
 import type { Schema } from './schema.js'
@@ -13,7 +15,9 @@ import type { Schema } from './schema.js'
 export type { HostPatch, HostRow, NewHost } from './hosts-table.js'
 export type { RolloutHostPatch, RolloutHostRecord, RolloutHostState } from './rollout-hosts.js'
 export type { RolloutRecord } from './rollouts.js'
-export type { LeaseResult } from './lease.js'
+export type { Fence, LeaseResult, LeaseState } from './lease.js'
+export { LostLeaseError } from './lease.js'
+export type { NewRequest, RequestKind, RolloutRequestRecord } from './requests.js'
 
 /**
  * fleet's own tables: the built-in inventory, rollouts, per-host results, events, pinned host keys,
@@ -23,22 +27,27 @@ export type { LeaseResult } from './lease.js'
 export class Store {
   readonly db: Kysely<Schema>
   readonly kind: StoreKind
+  /** The embedded store's directory (null on Postgres): where requests from other processes wait as files. */
+  readonly dir: string | null
   private readonly hosts: Hosts
   private readonly rollouts: Rollouts
   private readonly rolloutHosts: RolloutHosts
   private readonly events: Events
   private readonly hostKeys: HostKeys
   private readonly lease: Lease
+  private readonly requests: Requests
 
   constructor(database: Database) {
     this.db = database.db
     this.kind = database.kind
+    this.dir = database.dir
     this.hosts = new Hosts(this.db)
     this.rollouts = new Rollouts(this.db)
     this.rolloutHosts = new RolloutHosts(this.db)
     this.events = new Events(this.db)
     this.hostKeys = new HostKeys(this.db)
     this.lease = new Lease(this.db)
+    this.requests = new Requests(this.db)
   }
 
   // ---- built-in inventory (hosts-table.ts) ---------------------------------
@@ -67,8 +76,8 @@ export class Store {
     return this.hosts.setHostActive(name, active)
   }
 
-  recordHostState(name: string, state: { status: HostStatus; currentVersion?: string | null; previousVersion?: string | null }): Promise<void> {
-    return this.hosts.recordHostState(name, state)
+  recordHostState(fence: Fence, name: string, state: { status: HostStatus; currentVersion?: string | null; previousVersion?: string | null }): Promise<void> {
+    return this.hosts.recordHostState(fence, name, state)
   }
 
   runReadOnlyQuery(query: string): Promise<Record<string, unknown>[]> {
@@ -76,13 +85,14 @@ export class Store {
   }
 
   // ---- rollouts (rollouts.ts) and their hosts (rollout-hosts.ts) -----------
+  // Every write names the fence (lease epoch) its writer holds; see lease.ts.
 
-  createRollout(rollout: RolloutRecord, hosts: readonly RolloutHostRecord[]): Promise<void> {
-    return this.rollouts.createRollout(rollout, hosts)
+  createRollout(fence: Fence, rollout: Omit<RolloutRecord, 'epoch'>, hosts: readonly RolloutHostRecord[]): Promise<void> {
+    return this.rollouts.createRollout(fence, rollout, hosts)
   }
 
-  updateRollout(id: string, patch: RolloutPatch): Promise<void> {
-    return this.rollouts.updateRollout(id, patch)
+  updateRollout(fence: Fence, patch: RolloutPatch): Promise<void> {
+    return this.rollouts.updateRollout(fence, patch)
   }
 
   getRollout(id?: string): Promise<RolloutRecord | null> {
@@ -93,8 +103,12 @@ export class Store {
     return this.rollouts.listRollouts(limit)
   }
 
-  updateRolloutHost(id: string, name: string, patch: RolloutHostPatch): Promise<void> {
-    return this.rolloutHosts.updateRolloutHost(id, name, patch)
+  updateRolloutHost(fence: Fence, name: string, patch: RolloutHostPatch): Promise<void> {
+    return this.rolloutHosts.updateRolloutHost(fence, name, patch)
+  }
+
+  claimRolloutHost(fence: Fence, name: string, expected: HostStatus, patch: RolloutHostPatch): Promise<boolean> {
+    return this.rolloutHosts.claimRolloutHost(fence, name, expected, patch)
   }
 
   listRolloutHosts(id: string): Promise<RolloutHostRecord[]> {
@@ -115,12 +129,8 @@ export class Store {
 
   // ---- events (events.ts) --------------------------------------------------
 
-  appendEvent(event: NewEvent): Promise<void> {
-    return this.events.appendEvent(event)
-  }
-
-  appendEvents(events: readonly (NewEvent & { at: Date })[]): Promise<void> {
-    return this.events.appendEvents(events)
+  appendEvents(fence: Fence, events: readonly (NewEvent & { at: Date })[]): Promise<void> {
+    return this.events.appendEvents(fence, events)
   }
 
   listEvents(rolloutId: string, types?: readonly string[]): Promise<EventRecord[]> {
@@ -141,25 +151,54 @@ export class Store {
     return this.hostKeys.forgetHostKey(hostId)
   }
 
-  // ---- the one-rollout-at-a-time lease (lease.ts) --------------------------
+  // ---- requests to the rollout in progress (requests.ts) -------------------
 
-  acquireLease(rolloutId: string, holder: string, now = new Date()): Promise<LeaseResult> {
-    return this.lease.acquireLease(rolloutId, holder, now)
+  addRequest(request: NewRequest): Promise<void> {
+    return this.requests.addRequest(request)
   }
 
-  takeOverLease(rolloutId: string, holder: string, now = new Date()): Promise<boolean> {
-    return this.lease.takeOverLease(rolloutId, holder, now)
+  /** Requests nobody consumed yet, after taking in those left as files beside the embedded store. */
+  async pendingRequests(rolloutId: string): Promise<RolloutRequestRecord[]> {
+    if (this.dir)
+      for (const { request, path } of readRequestFiles(this.dir)) {
+        await this.requests.addRequest({ ...request, rolloutId: request.rolloutId ?? rolloutId })
+        removeRequestFile(path)
+      }
+    return this.requests.pendingRequests(rolloutId)
   }
 
-  heartbeat(rolloutId: string, now = new Date()): Promise<void> {
-    return this.lease.heartbeat(rolloutId, now)
+  listRequests(rolloutId: string): Promise<RolloutRequestRecord[]> {
+    return this.requests.listRequests(rolloutId)
   }
 
-  releaseLease(rolloutId: string): Promise<void> {
-    return this.lease.releaseLease(rolloutId)
+  settleRequest(fence: Fence, id: string, settledBy: string, outcome: string): Promise<boolean> {
+    return this.requests.settleRequest(fence, id, settledBy, outcome)
+  }
+
+  // ---- the one-rollout-at-a-time lease, a fence on the database's clock (lease.ts)
+
+  acquireLease(leaseId: string, holder: string): Promise<LeaseResult> {
+    return this.lease.acquireLease(leaseId, holder)
+  }
+
+  takeOverLease(seen: { leaseId: string; epoch: number }, holder: string, holderDead: boolean): Promise<Fence | null> {
+    return this.lease.takeOverLease(seen, holder, holderDead)
+  }
+
+  heartbeat(fence: Fence): Promise<{ held: boolean; now: Date }> {
+    return this.lease.heartbeat(fence)
+  }
+
+  releaseLease(fence: Pick<Fence, 'leaseId' | 'epoch'>): Promise<boolean> {
+    return this.lease.releaseLease(fence)
   }
 
   leaseState(): Promise<LeaseState> {
     return this.lease.leaseState()
+  }
+
+  /** The database's clock: the one clock every process driving a rollout agrees on. */
+  now(): Promise<Date> {
+    return this.lease.now()
   }
 }

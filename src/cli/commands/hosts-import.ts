@@ -3,6 +3,7 @@ import { extname } from 'node:path'
 
 import { parse } from 'csv-parse/sync'
 
+import { refuseIfInActiveRollout } from '../../rollout/lease.js'
 import { jsonProblem } from '../../config/json-error.js'
 import { UsageError, errorMessage } from '../../errors.js'
 import { validateRow, type InventoryRow } from '../../rollout/inventory.js'
@@ -145,7 +146,12 @@ export async function hostsImport(file: string, flags: HostsImportFlags): Promis
     throw new UsageError([`${file}: ${plural(problems.length, 'problem')}; nothing imported`, ...bounded(problems)].join('\n  '))
   if (patches.length === 0) throw new UsageError(`${file} lists no hosts; nothing imported`)
 
-  const changes = await withStore(ctx.config, (store) => store.importHosts(patches, { deactivateMissing: flags.deactivateMissing === true }))
+  const changes = await withStore(ctx.config, async (store) => {
+    // Hosts of a rollout in progress are that rollout's: changing or deactivating them waits for it.
+    const touched = flags.deactivateMissing ? (await store.listHosts()).map((h) => h.name) : patches.map((p) => p.name)
+    await refuseIfInActiveRollout(store, touched, `\`fleet hosts import\``)
+    return store.importHosts(patches, { deactivateMissing: flags.deactivateMissing === true })
+  })
   const kept = OPTIONAL_COLUMNS.filter((c) => !carried.has(c))
   const result = { imported: patches.length, added: changes.added.length, updated: changes.updated.length, deactivated: changes.deactivated, keptColumns: kept }
 

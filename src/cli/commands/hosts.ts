@@ -1,3 +1,4 @@
+import { refuseIfInActiveRollout } from '../../rollout/lease.js'
 import { UsageError } from '../../errors.js'
 import { loadInventory, validateRow } from '../../rollout/inventory.js'
 import { formatEndpoint } from '../../render/endpoint.js'
@@ -78,6 +79,7 @@ export async function hostsUpdate(name: string, flags: HostUpdateFlags): Promise
       user: flags.user ?? before.user,
       app_dir: flags.appDir ?? before.appDir,
     })
+    await refuseIfInActiveRollout(store, [name], `\`fleet hosts update\``)
     await store.updateHost(name, patch)
     return (Object.keys(patch) as (keyof typeof patch)[]).filter((k) => before[k] !== patch[k]).map((k) => `${k} ${show(before[k])} → ${show(patch[k])}`)
   })
@@ -95,6 +97,8 @@ export async function hostsSetActive(names: readonly string[], active: boolean, 
     const known = new Set((await store.listHosts()).map((h) => h.name))
     const unknown = names.filter((n) => !known.has(n))
     if (unknown.length) throw new UsageError(`unknown host${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (nothing changed)`)
+    // Enabling changes no rollout in progress (its hosts were chosen when it started); disabling would.
+    if (!active) await refuseIfInActiveRollout(store, names, `\`fleet hosts disable\``)
     for (const name of names) await store.setHostActive(name, active)
     if (ctx.out.json) printJson(ctx.out, { [active ? 'enabled' : 'disabled']: names })
     else say(ctx.out, `${active ? 'enabled' : 'disabled'} ${names.join(', ')}`)

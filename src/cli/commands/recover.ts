@@ -1,5 +1,5 @@
 import { ExitCode } from '../../errors.js'
-import { systemClock } from '../../rollout/clock.js'
+import { DatabaseClock } from '../../rollout/clock.js'
 import { abortRollout, resumeRollout } from '../../rollout/engine.js'
 import { makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
 import { driveHere } from '../drive.js'
@@ -23,11 +23,12 @@ export async function rolloutAbort(flags: GlobalFlags & { rollback?: boolean }):
     const effects = rolloutEffects(ctx, store)
     try {
       const result = await abortRollout(
-        { store, executor: makeExecutor(ctx.config, store), clock: systemClock, listeners: [listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored },
+        { store, executor: makeExecutor(ctx.config, store), clock: await DatabaseClock.of(store), listeners: [listener], stop: signals.stop, kill: signals.kill, onStored: effects.onStored },
         owner(),
         { rollback: flags.rollback === true },
       )
       if ('cleared' in result) return cleared(result.cleared)
+      if (result.lost) process.stderr.write(`fleet: ${result.lost}\n`)
       // The renderer already printed the outcome line from the recorded rollout-finished event.
       if (ctx.out.json) printJson(ctx.out, { aborted: result.rolloutId, counts: result.counts, revertComplete: result.revertComplete, exitCode: result.exitCode })
       else say(ctx.out, `rollout ${result.rolloutId} aborted: ${formatCounts(result.counts)}`)

@@ -1,5 +1,5 @@
 import { UsageError } from '../../errors.js'
-import { systemClock } from '../../rollout/clock.js'
+import { DatabaseClock } from '../../rollout/clock.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import { rollbackOneHost, type SingleRollbackResult } from '../../rollout/rollback.js'
 import { shortSha } from '../../render/style.js'
@@ -17,7 +17,7 @@ export async function rollbackHostCommand(name: string, flags: GlobalFlags & { t
       throw new UsageError(rejected ? `host ${name} is in the inventory but invalid: ${rejected.reason}` : `no active host named ${name} in the inventory`)
     }
     const result = await rollbackOneHost(
-      { store, executor: makeExecutor(ctx.config, store), clock: systemClock },
+      { store, executor: makeExecutor(ctx.config, store), clock: await DatabaseClock.of(store) },
       {
         host,
         ...(flags.to ? { to: flags.to } : {}),

@@ -1,8 +1,7 @@
 import { ExitCode, UsageError } from '../../errors.js'
 import { promoteRollout } from '../../rollout/engine.js'
-import { keepLease } from '../../rollout/lease.js'
 import { makeContext, owner, withStore, type Context, type GlobalFlags } from '../context.js'
-import { sendControl, whoRunsIt } from '../control.js'
+import { newRequestId, sendRequest, whoRunsIt } from '../control.js'
 import { driveHere } from '../drive.js'
 import { printJson, say } from '../output.js'
 
@@ -12,18 +11,18 @@ const actor = (): string => owner().replace(/ pid \d+$/, '')
 /**
  * `fleet rollout pause [--reason]`: no new host starts; hosts in flight
  * finish; the rollout is `paused` (exit 7 for ticks) until resume or promote.
- * A running process is asked and acts within seconds; between cron ticks the
- * rollout is paused at once.
+ * The request is recorded first (nothing is ever dropped); a running process
+ * consumes it within seconds; between cron ticks it is applied here at once.
  */
 export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Promise<number> {
   const ctx = makeContext(flags)
-  const reason = flags.reason ?? null
+  const request = { id: newRequestId(), kind: 'pause' as const, actor: actor(), reason: flags.reason ?? null, skipBake: false }
   const running = await whoRunsIt(ctx.config)
   try {
     if (running.holder) {
       const latest = running.store ? await running.store.getRollout() : null
-      await sendControl(ctx.config, running.store, latest?.id ?? null, { kind: 'pause', actor: actor(), reason, at: new Date().toISOString() })
-      report(ctx, { requested: 'pause', holder: running.holder }, `pause requested: ${running.holder} starts no new host and pauses once its hosts in flight finish (within seconds)`)
+      await sendRequest(ctx.config, running.store, latest?.id ?? null, request)
+      report(ctx, { requested: 'pause', request: request.id, holder: running.holder }, `pause requested (request ${request.id}): ${running.holder} starts no new host and pauses once its hosts in flight finish (within seconds)`)
       return ExitCode.ok
     }
   } finally {
@@ -37,21 +36,25 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
       report(ctx, { paused: latest.id, already: true }, `rollout ${latest.id} is already paused`)
       return ExitCode.ok
     }
-    const lease = await store.acquireLease(latest.id, owner(), new Date())
-    if (!lease.acquired) throw new UsageError(`rollout ${latest.id} was taken by ${lease.holder} meanwhile; run the pause again`)
-    const stopRenewing = keepLease(store, latest.id)
-    try {
-      await store.updateRollout(latest.id, { state: 'paused' })
-      await store.appendEvent({
-        rolloutId: latest.id,
-        type: 'rollout-paused',
-        data: { type: 'rollout-paused', rolloutId: latest.id, stage: latest.currentStage, reason: reason ? `paused by ${actor()}: ${reason}` : `paused by ${actor()}`, actor: actor(), byHand: true, at: new Date().toISOString() },
-      })
-    } finally {
-      stopRenewing()
-      await store.releaseLease(latest.id)
+    await store.addRequest({ ...request, rolloutId: latest.id })
+    // Nobody drives it (between cron ticks): take the lease and apply the request here.
+    const lease = await store.acquireLease(latest.id, owner())
+    if (!lease.acquired) {
+      report(ctx, { requested: 'pause', request: request.id, holder: lease.held.holder }, `pause recorded (request ${request.id}); ${lease.held.holder ?? 'the process holding rollout ' + latest.id} has stopped renewing its lease, and whoever takes the rollout over (resume, tick) applies it first`)
+      return ExitCode.ok
     }
-    report(ctx, { paused: latest.id }, `rollout ${latest.id} paused at stage ${latest.currentStage + 1}; \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
+    const fence = lease.fence
+    try {
+      if (await store.settleRequest(fence, request.id, owner(), 'applied')) {
+        await store.updateRollout(fence, { state: 'paused' })
+        const at = await store.now()
+        const reason = request.reason ? `paused by ${request.actor}: ${request.reason}` : `paused by ${request.actor}`
+        await store.appendEvents(fence, [{ rolloutId: latest.id, type: 'rollout-paused', data: { type: 'rollout-paused', rolloutId: latest.id, stage: latest.currentStage, reason, actor: request.actor, byHand: true, at: at.toISOString() }, at }])
+      }
+    } finally {
+      await store.releaseLease(fence)
+    }
+    report(ctx, { paused: latest.id, request: request.id }, `rollout ${latest.id} paused at stage ${latest.currentStage + 1}; \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
     return ExitCode.ok
   })
 }
@@ -68,8 +71,9 @@ export async function rolloutPromote(flags: GlobalFlags & { reason?: string; ski
   try {
     if (running.holder) {
       const latest = running.store ? await running.store.getRollout() : null
-      await sendControl(ctx.config, running.store, latest?.id ?? null, { kind: 'promote', actor: actor(), reason, skipBake: flags.skipBake === true, at: new Date().toISOString() })
-      report(ctx, { requested: 'promote', holder: running.holder }, `promote requested: ${running.holder} ends its current bake as passed within seconds`)
+      const id = newRequestId()
+      await sendRequest(ctx.config, running.store, latest?.id ?? null, { id, kind: 'promote', actor: actor(), reason, skipBake: flags.skipBake === true })
+      report(ctx, { requested: 'promote', request: id, holder: running.holder }, `promote requested (request ${id}): ${running.holder} ends its current bake as passed within seconds`)
       return ExitCode.ok
     }
   } finally {

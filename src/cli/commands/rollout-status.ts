@@ -35,8 +35,7 @@ const changeKey = (status: RolloutStatus): string => JSON.stringify({ ...status,
  * Still marked running, but its orchestrator stopped heartbeating (or, on this machine, is gone).
  * Not while baking: between `rollout tick` runs from cron no process holds a baking rollout.
  */
-const isStale = (status: RolloutStatus, now: number): boolean =>
-  status.state === 'running' && leaseIsStale(status.owner, new Date(status.heartbeatAt), now)
+const isStale = (status: RolloutStatus): boolean => status.orchestrator === 'gone'
 
 /** The code the rollout itself ended with (recorded, or derived from its state for older records). */
 const rolloutExitCode = (status: RolloutStatus): number => status.exitCode ?? exitCodeFor(status.state as RolloutState, status.counts)
@@ -104,7 +103,7 @@ export async function rolloutStatus(id: string | undefined, flags: RolloutStatus
     try {
       let shown = ''
       for (;;) {
-        const stale = isStale(status, Date.now())
+        const stale = isStale(status)
         const done = !IN_PROGRESS.has(status.state) || stale
         if (out.live) {
           const footer = done ? '' : `\n${palette(out.color).gray(`watching every ${formatDuration(intervalMs)}${timeoutMs === null ? '' : ` for up to ${formatDuration(timeoutMs)}`}; Ctrl-C to stop`)}`
