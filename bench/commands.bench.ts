@@ -22,6 +22,7 @@ import type { HostStatus } from '../src/types.js'
 import { openDatabase } from '../src/store/database.js'
 import { collectSnapshot } from '../src/cli/snapshot-data.js'
 import { Store } from '../src/store/store.js'
+import { seedRollout } from '../test/support/harness.js'
 import { createTestDatabase, pgAvailable, type TestDatabase } from '../test/support/postgres.js'
 import { FLEET_BIN, mb, measure, median, ms, runNode, waitForQuiet } from './support/measure.js'
 import { record } from './support/results.js'
@@ -66,7 +67,8 @@ async function populate(store: Store): Promise<void> {
     const finished = new Date(started.getTime() + 600_000)
     const id = `2025010${r}-000000-beef`
     const status = (i: number): HostStatus => (i % 97 === 5 ? 'rolled_back' : i % 13 === 0 ? 'skipped' : 'success')
-    await store.createRollout(
+    const fence = await seedRollout(
+      store,
       { id, state: 'completed', ref: 'main', sha: SHA, stages: [10, 50, 100], seed: SHA, currentStage: 2, settings: {}, owner: 'bench@bench pid 1', startedAt: started, finishedAt: finished, heartbeatAt: finished, exitCode: 4, error: null },
       hosts.slice(0, size).map((h, i) => ({
         ...h,
@@ -84,7 +86,7 @@ async function populate(store: Store): Promise<void> {
     const events = hosts.slice(0, size).flatMap((h, i) =>
       ['host-started', 'host-step', 'host-step', 'host-finished'].map((type) => ({ rolloutId: id, type, host: h.name, data: { host: h.name, i }, at: started })),
     )
-    await store.appendEvents(events)
+    await store.appendEvents(fence, events)
   }
 }
 

@@ -23,7 +23,7 @@ import { loadInventory } from '../src/rollout/inventory.js'
 import { buildStatus } from '../src/rollout/status.js'
 import type { Executor, Session } from '../src/ssh/executor.js'
 import type { Store } from '../src/store/store.js'
-import { openTestStore, type TestStore } from '../test/support/harness.js'
+import { openTestStore, seedRollout, type TestStore } from '../test/support/harness.js'
 import { createTestDatabase, pgAvailable, type TestDatabase } from '../test/support/postgres.js'
 import { mb, measure, median, ms, percentile, REPO_ROOT, round, runCli, runNode, waitForQuiet } from './support/measure.js'
 import { record, type SummaryRow } from './support/results.js'
@@ -62,7 +62,8 @@ async function populate(store: Store): Promise<void> {
   const started = new Date(Date.now() - 3_600_000)
   const finished = new Date(Date.now() - 60_000)
   const stages = [10, 50, 100]
-  await store.createRollout(
+  await seedRollout(
+    store,
     {
       id: '20250101-000000-beef',
       state: 'completed',

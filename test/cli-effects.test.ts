@@ -13,7 +13,7 @@ import { metricsSnapshot } from '../src/cli/metrics-publisher.js'
 import { makeNotifier } from '../src/cli/notifier.js'
 import { ExitCode, FleetError, UsageError } from '../src/errors.js'
 import type { RolloutRecord } from '../src/store/store.js'
-import { openTestStore, type TestStore } from './support/harness.js'
+import { ageLease, openTestStore, seedRollout, testFence, type TestStore } from './support/harness.js'
 
 let testStore: TestStore
 let server: http.Server
@@ -43,7 +43,7 @@ afterAll(async () => {
   await testStore.close()
 })
 
-const rollout = (id: string, state: RolloutRecord['state'], startedAt: Date, finishedAt: Date | null): RolloutRecord => ({
+const rollout = (id: string, state: RolloutRecord['state'], startedAt: Date, finishedAt: Date | null): Omit<RolloutRecord, 'epoch'> => ({
   id,
   state,
   ref: 'main',
@@ -77,7 +77,7 @@ describe('notifier', () => {
       { warn: (l) => lines.push(l), delivery: fast },
     )
     hits.length = 0
-    notifier.onStored([stored('r-notify', 'rollout-started'), stored('r-notify', 'rollout-finished', { state: 'completed' })])
+    notifier.onStored([stored('r-notify', 'rollout-started'), stored('r-notify', 'rollout-finished', { state: 'completed' })], await testFence(store, 'r-notify'))
     await notifier.done()
     // A fails rollout-finished (2 attempts) → nf#1 goes to B (fails, 2 attempts → nf#2, not sent on) and to OK.
     expect(hits.filter((h) => h.path === '/fail-a').map((h) => h.type)).toEqual(['rollout-finished', 'rollout-finished'])
@@ -95,7 +95,7 @@ describe('notifier', () => {
   it('done() does not wait past its bound for a receiver that never answers', async () => {
     const lines: string[] = []
     const notifier = makeNotifier(testStore.store, [{ url: `${base}/hang`, format: 'slack' }], { warn: (l) => lines.push(l), delivery: { timeoutMs: 10_000, retries: 0 } })
-    notifier.onStored([stored('r-hang', 'rollout-started')])
+    notifier.onStored([stored('r-hang', 'rollout-started')], await testFence(testStore.store, 'r-hang'))
     const t0 = Date.now()
     await notifier.done(300)
     expect(Date.now() - t0).toBeLessThan(2000)
@@ -117,7 +117,7 @@ describe('cooldown gate', () => {
 
   it('a halted rollout blocks for the cooldown (exit 6, until when); ignored: returned for the record; after it: free', async () => {
     const { store } = testStore
-    await store.createRollout(rollout('r-halted', 'halted', t0, later(60_000)), [])
+    await seedRollout(store, rollout('r-halted', 'halted', t0, later(60_000)), [])
     const refusal = await cooldownGate(store, HOUR, {}, later(120_000)).catch((e: unknown) => e)
     expect(refusal).toBeInstanceOf(FleetError)
     expect((refusal as FleetError).exitCode).toBe(ExitCode.locked)
@@ -132,9 +132,9 @@ describe('cooldown gate', () => {
   it('a rollout its gates reverted blocks too, whatever state it ended in; a still-running newer one does not hide it', async () => {
     const { store } = testStore
     const start = later(2 * HOUR)
-    await store.createRollout(rollout('r-reverted', 'completed', start, later(2 * HOUR + 60_000)), [])
-    await store.appendEvent({ rolloutId: 'r-reverted', type: 'gates-failed', data: { type: 'gates-failed', stage: 0, reason: 'error rate', onFail: 'revert' } })
-    await store.createRollout(rollout('r-running', 'running', later(2 * HOUR + 90_000), null), [])
+    const fence = await seedRollout(store, rollout('r-reverted', 'completed', start, later(2 * HOUR + 60_000)), [])
+    await store.appendEvents(fence, [{ rolloutId: 'r-reverted', type: 'gates-failed', data: { type: 'gates-failed', stage: 0, reason: 'error rate', onFail: 'revert' }, at: new Date() }])
+    await seedRollout(store, rollout('r-running', 'running', later(2 * HOUR + 90_000), null), [])
     const refusal = await cooldownGate(store, HOUR, {}, later(2 * HOUR + 120_000)).catch((e: unknown) => e)
     expect((refusal as FleetError).message).toMatch(/rollout r-reverted was reverted/)
   })

@@ -9,7 +9,7 @@ import { abortRollout, resumeRollout, runRollout, type RolloutRequest, type Roll
 import type { RolloutEvent } from '../src/rollout/events.js'
 import type { HostStatus } from '../src/types.js'
 import { Store } from '../src/store/store.js'
-import { openTestStore, type TestStore } from './support/harness.js'
+import { ageLease, openTestStore, seedRollout, testFence, type TestStore } from './support/harness.js'
 import { fakeClock, ScriptedFleet } from './support/scripted.js'
 
 const OLD = 'a'.repeat(40)
@@ -192,11 +192,13 @@ describe('resume: every state a crash can leave a host in', () => {
     const id = '20260101-000000-dead'
     const { store } = testStore
     const at = new Date(clock.now() - 120_000)
-    await store.createRollout(
+    await seedRollout(
+      store,
       { id, state: 'running', ref: 'main', sha: NEW, stages: [100], seed: 's', currentStage: 0, settings: { ...request(hosts, { failureThreshold: 1 }), host: request(hosts).settings } as unknown as Record<string, unknown>, owner: 'dead@elsewhere pid 1', startedAt: at, finishedAt: null, heartbeatAt: at, exitCode: null, error: null },
       hosts.map((name, position) => ({ name, address: '127.0.0.1', port: 22, user: 'u', appDir: '/srv/app', position, stage: 0, status: 'updating' as const, step: left[name]!.step, previousVersion: left[name]!.previous, newVersion: null, error: null, startedAt: at, finishedAt: null })),
     )
-    await store.acquireLease(id, 'dead@elsewhere pid 1', at)
+    await store.acquireLease(id, 'dead@elsewhere pid 1')
+    await ageLease(store, 120_000)
     // The crash came in the middle of a rollback for one host: it must be finished, not re-applied.
     const resumed = (await resumeRollout({ store, executor: fleet, clock, listeners: [] }, 'test')) as RolloutResult
     expect(await statuses(id)).toEqual({

@@ -11,6 +11,7 @@ import type { HostStatus, RolloutState } from '../src/types.js'
 import { openDatabase } from '../src/store/database.js'
 import { Store, type RolloutHostRecord } from '../src/store/store.js'
 import { cliStore, runFleet, type CliStore } from './support/cli.js'
+import { seedRollout } from './support/harness.js'
 
 const V1 = 'a1'.repeat(20)
 const V2 = 'b2'.repeat(20)
@@ -44,7 +45,8 @@ async function seed(
     startedAt: null,
     finishedAt: null,
   }))
-  await store.createRollout(
+  const fence = await seedRollout(
+    store,
     {
       id,
       state: 'running',
@@ -65,14 +67,14 @@ async function seed(
   )
   for (const [i, status] of o.statuses.entries())
     if (status !== 'pending')
-      await store.updateRolloutHost(id, hosts[i]!.name, {
+      await store.updateRolloutHost(fence, hosts[i]!.name, {
         status,
         previousVersion: V1,
         newVersion: status === 'success' || status === 'skipped' ? V2 : V1,
         error: status === 'success' || status === 'skipped' ? null : 'systemctl is-active: inactive',
       })
   if (o.tookMs !== null)
-    await store.updateRollout(id, { state: o.state, currentStage: 2, finishedAt: new Date(startedAt.getTime() + o.tookMs), exitCode: o.exitCode ?? 0 })
+    await store.updateRollout(fence, { state: o.state, currentStage: 2, finishedAt: new Date(startedAt.getTime() + o.tookMs), exitCode: o.exitCode ?? 0 })
 }
 
 /** The same four rollouts into a fresh store of that kind; a working directory whose config points at it. */

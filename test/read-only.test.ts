@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 import { pgliteCopy, runFleet } from './support/cli.js'
 import { killSpawned, spawnFleet, withPglite } from './support/fault-kit.js'
-import { fleetConfigOverrides } from './support/harness.js'
+import { fleetConfigOverrides, seedRollout } from './support/harness.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 
 let fleet: TestFleet | null = null
@@ -87,7 +87,8 @@ describe('while a real rollout holds the embedded store', () => {
     expect(add.stdout).toBe('imported 3 hosts (3 added, 0 updated)\n')
     // An older rollout, written behind fleet's back (no snapshot): the next read must not trust the old one.
     await withPglite(storeDir, (store) =>
-      store.createRollout(
+      seedRollout(
+        store,
         { id: 'older', state: 'completed', ref: 'main', sha: f.origin.shas.v1, stages: [100], seed: 's', currentStage: 0, settings: {}, owner: 'ops@x pid 1', startedAt: new Date(Date.now() - 86_400_000), finishedAt: new Date(Date.now() - 86_000_000), heartbeatAt: new Date(Date.now() - 86_000_000), exitCode: 0, error: null },
         [],
       ),

@@ -17,7 +17,7 @@ import type { HostStatus } from '../src/types.js'
 import { openDatabase } from '../src/store/database.js'
 import { Store, type RolloutHostRecord, type RolloutRecord } from '../src/store/store.js'
 import { cliStore, FLEET_BIN, runFleet, type CliStore } from './support/cli.js'
-import { openTestStore } from './support/harness.js'
+import { ageLease, openTestStore, seedRollout } from './support/harness.js'
 import { createTestDatabase } from './support/postgres.js'
 
 const V1 = 'a1'.repeat(20)
@@ -25,6 +25,7 @@ const V2 = 'b2'.repeat(20)
 const STARTED = new Date('2025-03-01T09:00:00.000Z')
 
 const rolloutRecord = (o: Partial<RolloutRecord> = {}): RolloutRecord => ({
+  epoch: 0,
   id: '20250301-090000-beef',
   state: 'completed',
   ref: 'main',
@@ -85,7 +86,8 @@ describe('renderStatus (colour off)', () => {
     const hosts = hostRecords(['success', 'updating', 'failed'])
     hosts[2] = { ...hosts[2]!, error: `connect: ${'x'.repeat(300)}` }
     const now = STARTED.getTime() + 90_000
-    const status = buildStatus(rolloutRecord({ state: 'running', currentStage: 0, finishedAt: null, exitCode: null, heartbeatAt: new Date(now - 3000) }), hosts)
+    const record = rolloutRecord({ state: 'running', currentStage: 0, finishedAt: null, exitCode: null, heartbeatAt: new Date(now - 3000) })
+    const status = buildStatus(record, hosts, null, { rolloutId: record.id, holder: record.owner, heartbeatAt: record.heartbeatAt, now: new Date(now) })
     const text = renderStatus(status, { color: false, width: 110, now })
     expect(text).toMatch(/^rollout \S+: running/)
     expect(text).toMatch(/started 2025-03-01 09:00:00Z \(running for 1m30s; last heartbeat 3s ago\)/)
@@ -95,8 +97,11 @@ describe('renderStatus (colour off)', () => {
     for (const line of text.split('\n')) expect(line.length, line).toBeLessThanOrEqual(110)
     expect(text).toMatch(/connect: x+…/)
 
-    const stale = renderStatus({ ...status, heartbeatAt: new Date(now - 120_000).toISOString() }, { color: false, now })
-    expect(stale).toMatch(/last heartbeat 2m ago: the orchestrator may have stopped/)
+    const stale = renderStatus({ ...status, heartbeatAt: new Date(now - 120_000).toISOString(), orchestrator: 'gone' }, { color: false, now })
+    expect(stale).toMatch(/last heartbeat 2m ago: the orchestrator has stopped \(resume or abort it\)/)
+    // Between cron ticks nobody holds the lease: that is not a stopped orchestrator.
+    const between = renderStatus({ ...status, orchestrator: 'none' }, { color: false, now })
+    expect(between).toMatch(/no process drives it now \(between cron ticks, or waiting for a person\)/)
   })
 
   it('10,000 hosts: bounded output, worst hosts first, a count of the rest; --all lists every host', () => {
@@ -165,16 +170,19 @@ describe('fleet rollout status on a finished rollout', () => {
     stored = await cliStore()
     const database = await openDatabase(stored.databaseConfig)
     const test = { store: new Store(database), database }
-    await test.store.createRollout(rolloutRecord({ id: 'older', startedAt: new Date(STARTED.getTime() - 3_600_000) }), hostRecords(['success']))
-    await test.store.createRollout(rolloutRecord({ state: 'completed', exitCode: 4 }), hostRecords(['success', 'rolled_back', 'success']))
+    await seedRollout(test.store, rolloutRecord({ id: 'older', startedAt: new Date(STARTED.getTime() - 3_600_000) }), hostRecords(['success']))
+    await seedRollout(test.store, rolloutRecord({ state: 'completed', exitCode: 4 }), hostRecords(['success', 'rolled_back', 'success']))
     const early = new Date(STARTED.getTime() - 7_200_000)
     const stale = { id: 'stale', state: 'running', startedAt: early, heartbeatAt: early, finishedAt: null, exitCode: null } as const
-    await test.store.createRollout(rolloutRecord(stale), hostRecords(['success', 'updating']))
+    await seedRollout(test.store, rolloutRecord(stale), hostRecords(['success', 'updating']))
+    // Its orchestrator (on another machine) holds the lease and stopped renewing it two hours ago.
+    await test.store.acquireLease('stale', 'ops@bastion pid 42')
+    await ageLease(test.store, 7_200_000)
     // Running, with a heartbeat that stays fresh for the whole file (its owner is on another machine).
     const live = { id: 'live', state: 'running', startedAt: early, heartbeatAt: new Date(Date.now() + 3_600_000), finishedAt: null, exitCode: null } as const
-    await test.store.createRollout(rolloutRecord(live), hostRecords(['success', 'updating']))
+    await seedRollout(test.store, rolloutRecord(live), hostRecords(['success', 'updating']))
     const paused = { id: 'paused', state: 'paused', startedAt: early, heartbeatAt: early, finishedAt: null, exitCode: null } as const
-    await test.store.createRollout(rolloutRecord(paused), hostRecords(['success', 'pending']))
+    await seedRollout(test.store, rolloutRecord(paused), hostRecords(['success', 'pending']))
     await test.database.close()
     cwd = await mkdtemp(path.join(os.tmpdir(), 'fleet-status-'))
     await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify({ database: stored.database }))
@@ -210,7 +218,7 @@ describe('fleet rollout status on a finished rollout', () => {
     const run = await fleet('rollout', 'status', 'stale', '--watch', '--interval', '100ms')
     expect(run.code).toBe(1)
     expect(run.stdout).toMatch(/^rollout stale: running/)
-    expect(run.stdout).toMatch(/last heartbeat .* ago: the orchestrator may have stopped/)
+    expect(run.stdout).toMatch(/last heartbeat .* ago: the orchestrator has stopped/)
     expect(run.stderr).toMatch(/rollout stale is still marked running but its orchestrator is gone/)
   })
 
@@ -276,25 +284,28 @@ describe('fleet rollout status --watch while the rollout changes (real Postgres,
     try {
       const id = 'r-watch'
       const hosts = hostRecords(['pending', 'pending', 'pending'])
-      await store.createRollout(rolloutRecord({ id, state: 'running', currentStage: 0, finishedAt: null, exitCode: null, heartbeatAt: new Date() }), hosts)
+      const lease = await store.acquireLease(id, 'ops@bastion pid 42')
+      if (!lease.acquired) throw new Error('lease')
+      const fence = lease.fence
+      await store.createRollout(fence, rolloutRecord({ id, state: 'running', currentStage: 0, finishedAt: null, exitCode: null, heartbeatAt: new Date() }), hosts)
       const env = { FLEET_DATABASE_URL: database.url }
       const json = startFleet(['rollout', 'status', id, '--watch', '--json', '--interval', '200ms'], env)
       const human = startFleet(['rollout', 'status', id, '--watch', '--interval', '200ms'], env)
       const jsonLines = () => json.output.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as RolloutStatus)
       await until(() => jsonLines().length === 1 && human.output.stdout.includes('running'), 'the first views')
 
-      await store.heartbeat(id)
+      await store.heartbeat(fence)
       await sleep(600) // a heartbeat alone is not a change
       expect(jsonLines()).toHaveLength(1)
 
-      await store.updateRolloutHost(id, hosts[0]!.name, { status: 'updating', step: 'fetch', previousVersion: V1 })
+      await store.updateRolloutHost(fence, hosts[0]!.name, { status: 'updating', step: 'fetch', previousVersion: V1 })
       await until(() => jsonLines().length === 2, 'the updating view')
-      await store.updateRolloutHost(id, hosts[0]!.name, { status: 'success', newVersion: V2 })
-      await store.updateRollout(id, { currentStage: 2 })
+      await store.updateRolloutHost(fence, hosts[0]!.name, { status: 'success', newVersion: V2 })
+      await store.updateRollout(fence, { currentStage: 2 })
       await until(() => jsonLines().at(-1)?.counts.success === 1 && jsonLines().at(-1)?.currentStage === 2, 'the success view')
-      await store.updateRolloutHost(id, hosts[1]!.name, { status: 'skipped', previousVersion: V2, newVersion: V2 })
-      await store.updateRolloutHost(id, hosts[2]!.name, { status: 'success', previousVersion: V1, newVersion: V2 })
-      await store.updateRollout(id, { state: 'completed', finishedAt: new Date(), exitCode: 0 })
+      await store.updateRolloutHost(fence, hosts[1]!.name, { status: 'skipped', previousVersion: V2, newVersion: V2 })
+      await store.updateRolloutHost(fence, hosts[2]!.name, { status: 'success', previousVersion: V1, newVersion: V2 })
+      await store.updateRollout(fence, { state: 'completed', finishedAt: new Date(), exitCode: 0 })
 
       expect(await json.exited).toBe(0)
       expect(await human.exited).toBe(0)
@@ -348,7 +359,7 @@ describe('fleet rollout status --watch on a terminal (a real pty from script(1),
     try {
       const id = 'r-tty'
       const hosts = hostRecords(['pending', 'pending'])
-      await test.store.createRollout(rolloutRecord({ id, state: 'running', currentStage: 0, finishedAt: null, exitCode: null, heartbeatAt: new Date() }), hosts)
+      const fence = await seedRollout(test.store, rolloutRecord({ id, state: 'running', currentStage: 0, finishedAt: null, exitCode: null, heartbeatAt: new Date() }), hosts)
       const command = [process.execPath, FLEET_BIN, 'rollout', 'status', id, '--watch', '--interval', '200ms'].map((a) => `'${a}'`).join(' ')
       // A 200×50 terminal: no line of these frames wraps, so a frame's rows are its lines.
       const child = spawn('script', ['-qefc', `stty cols 200 rows 50; exec ${command}`, '/dev/null'], {
@@ -360,9 +371,9 @@ describe('fleet rollout status --watch on a terminal (a real pty from script(1),
       const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
       await until(() => output.includes('rollout r-tty: running'), 'the first frame')
       await sleep(700) // a few redraws of the same view
-      await test.store.updateRolloutHost(id, hosts[0]!.name, { status: 'rolled_back', previousVersion: V1, newVersion: V1, error: 'verify failed' })
+      await test.store.updateRolloutHost(fence, hosts[0]!.name, { status: 'rolled_back', previousVersion: V1, newVersion: V1, error: 'verify failed' })
       await until(() => output.includes('rolled_back'), 'the changed frame')
-      await test.store.updateRollout(id, { state: 'halted', finishedAt: new Date(), exitCode: 3 })
+      await test.store.updateRollout(fence, { state: 'halted', finishedAt: new Date(), exitCode: 3 })
       expect(await exited).toBe(3)
       expect(output).not.toContain('\x1b[2J')
       // Every frame after the first starts by moving up over the previous one and erasing it.

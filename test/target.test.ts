@@ -15,7 +15,7 @@ import type { Host } from '../src/types.js'
 import type { Session } from '../src/ssh/executor.js'
 import { runFleet } from './support/cli.js'
 import { expectOn, runCleanups, workdir } from './support/fault-kit.js'
-import { fleetConfigOverrides, openTestStore, registerHosts, testConfig, type TestStore } from './support/harness.js'
+import { ageLease, fleetConfigOverrides, openTestStore, registerHosts, testConfig, type TestStore } from './support/harness.js'
 import { startHostile, type HostileListener } from './support/hostile-hosts.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 
@@ -140,7 +140,8 @@ describe('resolving the target', () => {
 
   it('a lease left by a start that died before recording its rollout does not block the next start', async () => {
     const { f, store, config } = setUp()
-    await store.acquireLease('20261130-000000-dead', 'someone@elsewhere pid 1', new Date(Date.now() - 120_000))
+    await store.acquireLease('20261130-000000-dead', 'someone@elsewhere pid 1')
+    await ageLease(store, 120_000)
     const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, rolloutRequest(config, f.hosts, { ref: 'main', owner: 'test' }))
     expect(result.exitCode).toBe(0)
     expect(result.counts.success).toBe(f.hosts.length) // back from v3 to main (v2)

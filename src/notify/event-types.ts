@@ -19,6 +19,8 @@ export const EVENT_TYPES = [
   'rollout-resumed',
   'rollout-promoted',
   'rollout-aborting',
+  'rollout-taken-over',
+  'rollout-lost',
   'cooldown-ignored',
   'rollout-stopping',
   'store-unavailable',

@@ -7,6 +7,8 @@ import { cp, mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
+import { sql } from 'kysely'
+
 import { loadConfig, type RawConfigOverrides } from '../../src/config/load.js'
 import type { FleetConfig } from '../../src/config/types.js'
 import { makeExecutor, rolloutRequest } from '../../src/cli/context.js'
@@ -15,7 +17,7 @@ import { runRollout, type RolloutResult } from '../../src/rollout/engine.js'
 import type { RolloutEvent } from '../../src/rollout/events.js'
 import { loadInventory } from '../../src/rollout/inventory.js'
 import { openDatabase, type Database } from '../../src/store/database.js'
-import { Store } from '../../src/store/store.js'
+import { Store, type Fence, type RolloutHostRecord, type RolloutRecord } from '../../src/store/store.js'
 import { pgliteTemplate } from './pglite-template.js'
 import type { TestFleet } from './test-fleet.js'
 
@@ -93,4 +95,30 @@ export async function rollout(store: Store, config: FleetConfig, options: { ref?
     request,
   )
   return { ...result, events }
+}
+
+/**
+ * A fence for seeding rows directly in tests: takes the next epoch of the lease row without
+ * holding the lease or touching any rollout (its owner and heartbeat stay what the test wrote).
+ */
+export async function testFence(store: Store, leaseId: string): Promise<Fence> {
+  const row = await store.db
+    .updateTable('fleet_lock')
+    .set((eb) => ({ epoch: eb('epoch', '+', 1) }))
+    .where('id', '=', 1)
+    .returning(['epoch', 'store_id'])
+    .executeTakeFirstOrThrow()
+  return { leaseId, epoch: row.epoch, storeId: row.store_id ?? '' }
+}
+
+/** Seeds a rollout and its hosts as a test wrote them (owner, times), under a test fence. */
+export async function seedRollout(store: Store, rollout: Omit<RolloutRecord, 'epoch'>, hosts: readonly RolloutHostRecord[]): Promise<Fence> {
+  const fence = await testFence(store, rollout.id)
+  await store.createRollout(fence, rollout, hosts)
+  return fence
+}
+
+/** Makes the lease look abandoned: its heartbeat `ms` in the past by the database's clock (a frozen or crashed holder). */
+export async function ageLease(store: Store, ms: number): Promise<void> {
+  await sql`UPDATE fleet_lock SET heartbeat_at = now() - make_interval(secs => ${ms / 1000})`.execute(store.db)
 }

@@ -28,8 +28,8 @@ export const WATCH_TIMEOUT_EXIT = 8
 const MIN_INTERVAL_MS = 100
 const IN_PROGRESS: ReadonlySet<string> = new Set(['running', 'baking'])
 
-/** What counts as a change worth a new view: anything but the heartbeat. */
-const changeKey = (status: RolloutStatus): string => JSON.stringify({ ...status, heartbeatAt: null })
+/** What counts as a change worth a new view: anything but the heartbeat and the time it was read. */
+const changeKey = (status: RolloutStatus): string => JSON.stringify({ ...status, heartbeatAt: null, readAt: null })
 
 /**
  * Still marked running, but its orchestrator stopped heartbeating (or, on this machine, is gone).
