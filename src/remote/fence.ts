@@ -34,12 +34,14 @@ export function fenceClaim(appDir: string, token: FenceToken, label: string, com
   const lock = quote(`${fencePath(appDir)}.lock`)
   const tmp = quote(`${fencePath(appDir)}.tmp`)
   const log = quote(`${fencePath(appDir)}.log`)
+  const shown = fencePath(appDir).replace(/["$`\\]/g, '\\$&')
+  const cannot = (what: string) => `{ echo "fleet could not ${what} ${shown}.lock (flock from util-linux is needed, and a directory the SSH user can write)" >&2; exit 1; }`
   return (
     `fs=${quote(token.storeId)}; ` +
-    `( exec 9>>${lock} && flock -w 30 9 || { echo "fleet could not lock ${fencePath(appDir).replace(/["$`\\]/g, '\\$&')}.lock (flock from util-linux is needed, and a directory the SSH user can write)" >&2; exit 1; }; ` +
+    `( { flock -w 30 9 || ${cannot('lock')}; ` +
     `${refuse(file, token.epoch)}; ` +
-    `printf '%s %s\\n' "$fs" ${token.epoch} > ${tmp} && mv -f ${tmp} ${file} && ` +
-    `printf '%s %s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${token.epoch} ${quote(label)} >> ${log} ) || exit $?; ` +
+    `{ printf '%s %s\\n' "$fs" ${token.epoch} > ${tmp} && mv -f ${tmp} ${file} && ` +
+    `printf '%s %s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${token.epoch} ${quote(label)} >> ${log}; } || ${cannot('write beside')}; } 9>>${lock} || ${cannot('open')} ) || exit $?; ` +
     command
   )
 }

@@ -1,10 +1,11 @@
 import { ExitCode, errorMessage } from '../errors.js'
-import type { Session } from '../ssh/executor.js'
-import { FencedError } from '../ssh/fenced-session.js'
-import { LostLeaseError, type Fence, type RolloutHostRecord, type RolloutRequestRecord } from '../store/store.js'
+import type { FencedError } from '../ssh/fenced-session.js'
+import { LostLeaseError, type RolloutHostRecord, type RolloutRequestRecord } from '../store/store.js'
 import { gatesActive, type GatesConfig } from '../gates/types.js'
 import { bakeStarted, measureOnce } from './bake-step.js'
+import { Hold } from './hold.js'
 import { Inbox } from './inbox.js'
+import type { Ending, RunState } from './run-state.js'
 import type { StageProgress } from './restore.js'
 import { decide, type Decision, type RolloutView } from './decide.js'
 import { emptyCounts, type RolloutEvent, type StatusCounts } from './events.js'
@@ -12,36 +13,11 @@ import { EventLog } from './event-log.js'
 import { exitCodeFor } from './exit-code.js'
 import { HostRun, type LeftUpdating } from './host-run.js'
 import type { HostOutcome } from './host-update.js'
-import type { Plan, PlannedHost } from './plan.js'
+import type { PlannedHost } from './plan.js'
 import { moveBackStaged, newRolloutRecord, pendingHostRecord, rolloutStarted } from './record.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { StoreRetry, StoreUnavailableError } from './store-retry.js'
-import type { HostStatus, RolloutState, Sha } from '../types.js'
-
-/** How a drive ends, and why when that is worth recording. */
-interface Ending {
-  readonly state: 'completed' | 'halted' | 'interrupted' | 'paused' | 'yielded'
-  readonly why?: string
-}
-
-export interface RunState {
-  readonly rolloutId: string
-  /** The lease this process holds on the rollout: every write names it. */
-  readonly fence: Fence
-  /** Who drives it (user@machine pid): the recorded owner, and the label of the hosts it claims. */
-  readonly owner: string
-  readonly target: Sha
-  readonly plan: Plan
-  readonly startedAt: Date
-  readonly sessions: Map<string, Session>
-  readonly storeRetryMs: number
-  /** Statuses already recorded (resume); everything else starts pending. */
-  readonly statuses?: ReadonlyMap<string, HostStatus>
-  /** The stage a resumed rollout was in. */
-  readonly stage?: number
-  /** Where that stage was, from the log (see restore.ts). */
-  readonly progress?: StageProgress
-}
+import type { HostStatus, RolloutState } from '../types.js'
 
 /**
  * One execution of a rollout: the driver around the decision core. It asks
@@ -62,8 +38,8 @@ export class RolloutRun {
   private readonly inFlight = new Map<string, Promise<void>>()
   private readonly settling = new Set<string>()
   private broken: unknown = null
-  /** Aborted when another process took the lease over: nothing more starts, nothing more is recorded. */
-  private readonly lostLease = new AbortController()
+  /** This run's hold on its rollout, lost once another process takes the lease over. */
+  private readonly hold = new Hold()
   private stage: number
   /** Where the current stage is: announced, finished (when), its delay announced, its bake (since, measurements, verdict). */
   private where: { -readonly [K in keyof StageProgress]: StageProgress[K] }
@@ -88,7 +64,7 @@ export class RolloutRun {
       rolloutId: state.rolloutId,
       fence: state.fence,
       owner: state.owner,
-      lost: this.lostLease.signal,
+      lost: this.hold.signal,
       target: state.target,
       store: deps.store,
       executor: deps.executor,
@@ -111,29 +87,17 @@ export class RolloutRun {
   }
 
   private get stopped(): boolean {
-    return this.deps.stop?.aborted === true || this.deps.kill?.aborted === true || this.lostLease.signal.aborted
+    return this.deps.stop?.aborted === true || this.deps.kill?.aborted === true || this.hold.lost
   }
 
-  /**
-   * Another process took the lease over (a renewal or a write found another
-   * epoch, or a host's fence refused us): start nothing more, let commands in
-   * flight end without running another, record nothing. Told, never stored.
-   */
+  /** Another process took the lease over (see Hold); called by the renewals (keepLease) too. */
   loseLease(error: LostLeaseError | FencedError): void {
-    if (this.lostLease.signal.aborted) return
-    this.lostLease.abort(error.message)
-    const holder = error instanceof LostLeaseError ? error.holder : null
-    this.log.tell({ type: 'rollout-lost', rolloutId: this.rolloutId, holder, reason: error.message, at: this.at() })
+    this.hold.lose(error, this.rolloutId, (event) => this.log.tell(event), this.at())
   }
 
   /** Records an event of this rollout through its one journal: stored under the fence, then told to every listener. */
   journal(event: RolloutEvent): Promise<void> {
     return this.log.emit(event)
-  }
-
-  /** The lease this run holds, for the renewals (keepLease) that may find it lost. */
-  get fence(): Fence {
-    return this.state.fence
   }
 
   /** A promote request consumed by the inbox: the bake ends as passed, and who and why is in the audit trail. */
@@ -142,9 +106,7 @@ export class RolloutRun {
     await this.log.emit({ type: 'rollout-promoted', rolloutId: this.rolloutId, stage: this.stage, actor: request.actor, reason: request.reason ?? '', skipBake: request.skipBake, at: this.at() })
   }
 
-  private at(): string {
-    return new Date(this.deps.clock.now()).toISOString()
-  }
+  private readonly at = (): string => new Date(this.deps.clock.now()).toISOString()
 
   private counts(): StatusCounts {
     const counts = emptyCounts()
@@ -191,15 +153,15 @@ export class RolloutRun {
     let error: string | null = null
     try {
       const ending = await this.drive(options)
-      if (this.lostLease.signal.aborted) return this.lostResult()
+      if (this.hold.lost) return this.lostResult()
       if (ending.state === 'yielded') return await this.yieldToNextRun()
       state = ending.state
       error = ending.why ?? null
       if (state === 'interrupted') error = `stopped by ${String((this.deps.kill?.aborted ? this.deps.kill : this.deps.stop)?.reason ?? 'the operator')}`
     } catch (caught) {
-      if (caught instanceof LostLeaseError || caught instanceof FencedError) {
+      if (Hold.ends(caught)) {
         this.loseLease(caught)
-        await this.drain()
+        while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()])
         return this.lostResult()
       }
       // The store is gone: leave the rollout `running` with a lapsing lease, for `resume`.
@@ -210,28 +172,15 @@ export class RolloutRun {
     try {
       return await this.finish(state, error)
     } catch (caught) {
-      if (!(caught instanceof LostLeaseError)) throw caught
+      if (!Hold.ends(caught)) throw caught
       this.loseLease(caught)
       return this.lostResult()
     }
   }
 
-  /** Waits for the work in flight to end (each host stops before its next command). */
-  private async drain(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()])
-  }
-
-  /** What this process can say once it lost the rollout: exit 6, and who took it. Nothing of it is recorded by us. */
+  /** Once lost: exit 6 and who took it over; nothing of it was recorded by this process. */
   private lostResult(): RolloutResult {
-    return {
-      rolloutId: this.rolloutId,
-      state: 'running',
-      exitCode: ExitCode.locked,
-      sha: this.state.target,
-      counts: this.counts(),
-      outcomes: this.outcomes,
-      lost: String(this.lostLease.signal.reason),
-    }
+    return { rolloutId: this.rolloutId, state: 'running', exitCode: ExitCode.locked, sha: this.state.target, counts: this.counts(), outcomes: this.outcomes, lost: this.hold.why }
   }
 
   /** Carries out decisions until one ends the run (or, with yieldAtWait, until only waiting is left). */
@@ -308,16 +257,8 @@ export class RolloutRun {
         this.where.stageFinishedAt = this.deps.clock.now()
         this.where.bake = { since: this.where.stageFinishedAt, measurements: [], passed: false, promoted: this.promoteOnce }
         this.promoteOnce = false
-        await this.log.emit({
-          type: 'stage-finished',
-          rolloutId: this.rolloutId,
-          stage: decision.stage,
-          percent: this.state.plan.stages[decision.stage]!,
-          counts: decision.counts,
-          failureRate: decision.failureRate,
-          halted: decision.halted,
-          at: this.at(),
-        })
+        const { stage, counts, failureRate, halted } = decision
+        await this.log.emit({ type: 'stage-finished', rolloutId: this.rolloutId, stage, percent: this.state.plan.stages[stage]!, counts, failureRate, halted, at: this.at() })
         if (this.gates && !decision.halted && !this.stopped) await this.startBake(decision.stage)
         return null
       case 'measure':
@@ -354,8 +295,7 @@ export class RolloutRun {
     }
   }
 
-  /** Set by `promote`: the next bake of this run counts as passed. */
-  private promoteOnce = false
+  private promoteOnce = false // set by `promote` before a stage finished: its bake counts as passed
 
   /** `fleet rollout promote`: end the current (or next) bake as passed. */
   promote(): void {
@@ -390,7 +330,7 @@ export class RolloutRun {
       .run(host, left)
       .catch((error: unknown) => {
         // Taken over: stop everything. A store that gave up is a fact the core knows; anything else is a bug to report.
-        if (error instanceof LostLeaseError || error instanceof FencedError) this.loseLease(error)
+        if (Hold.ends(error)) this.loseLease(error)
         else if (!(error instanceof StoreUnavailableError)) this.broken ??= error
       })
       .finally(() => {
@@ -407,16 +347,8 @@ export class RolloutRun {
     // A pause or promote that came too late is not dropped silently: it says so in the record.
     await this.retry.write(() => this.inbox.closeUnapplied(state))
     await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state, finishedAt, exitCode, error }))
-    await this.log.emit({
-      type: 'rollout-finished',
-      rolloutId: this.rolloutId,
-      state,
-      exitCode,
-      counts,
-      durationMs: finishedAt.getTime() - this.state.startedAt.getTime(),
-      error,
-      at: finishedAt.toISOString(),
-    })
+    const durationMs = finishedAt.getTime() - this.state.startedAt.getTime()
+    await this.log.emit({ type: 'rollout-finished', rolloutId: this.rolloutId, state, exitCode, counts, durationMs, error, at: finishedAt.toISOString() })
     await this.retry.write(() => this.deps.store.releaseLease(this.state.fence))
     return { rolloutId: this.rolloutId, state, exitCode, sha: this.state.target, counts, outcomes: this.outcomes }
   }
