@@ -1,0 +1,152 @@
+/**
+ * One driver at a time, with the faults injected for real (the built binary, real sshd, real
+ * Postgres): an orchestrator frozen (SIGSTOP) across a takeover, a takeover and a pause from
+ * processes whose clocks are skewed (a module that shifts Date, loaded with --import), and manual
+ * actions on the hosts of a rollout that waits for its next cron tick.
+ */
+import { readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+
+import { fencePath } from '../src/remote/fence.js'
+import type { Store } from '../src/store/store.js'
+import { runFleet } from './support/cli.js'
+import { expectOn, killSpawned, runCleanups, spawnFleet, until, workdir } from './support/fault-kit.js'
+import { ageLease, fleetConfigOverrides, openTestStore, registerHosts } from './support/harness.js'
+import { createTestDatabase, type TestDatabase } from './support/postgres.js'
+import { startTestFleet, type TestFleet } from './support/test-fleet.js'
+
+let fleet: TestFleet | null = null
+let database: TestDatabase | null = null
+afterEach(async () => {
+  killSpawned()
+  await runCleanups()
+  await database?.drop()
+  await fleet?.stop()
+  fleet = database = null
+})
+
+async function withDb<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const s = await openTestStore('postgres', database!.url)
+  try {
+    return await fn(s.store)
+  } finally {
+    await s.close()
+  }
+}
+
+async function setUp(hosts: number, extra: Record<string, unknown> = {}) {
+  fleet = await startTestFleet({ hosts })
+  database = await createTestDatabase()
+  if (!database) throw new Error('the fence is tested on a real Postgres (127.0.0.1:5432)')
+  await withDb((store) => registerHosts(store, fleet!))
+  const cwd = await workdir({})
+  const config = { ...fleetConfigOverrides(fleet, { verify: { delay: '1s' }, rollout: { stages: [50, 100], stageDelay: '0s', concurrency: 1 } }), ...extra, database: { url: database.url } }
+  await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify(config, null, 2))
+  // A process whose clock is off: Date (now and new Date()) shifted by $CLOCK_SHIFT_MS.
+  await writeFile(
+    path.join(cwd, 'skew.mjs'),
+    `const shift = Number(process.env.CLOCK_SHIFT_MS ?? 0); const Real = Date; const now = Real.now;
+     class Shifted extends Real { constructor(...a) { if (a.length === 0) super(now() + shift); else super(...a) } static now() { return now() + shift } }
+     globalThis.Date = Shifted;\n`,
+  )
+  const skewed = (ms: number) => ({ NODE_OPTIONS: `--import ${pathToFileURL(path.join(cwd, 'skew.mjs')).href}`, CLOCK_SHIFT_MS: String(ms) })
+  return { f: fleet, cwd, skewed }
+}
+
+/** The epochs a host's fence log recorded, in order. */
+const fenceLog = async (f: TestFleet, host: string): Promise<number[]> =>
+  (await readFile(`${fencePath(f.host(host).appDir)}.log`, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => Number(line.split(' ')[1]))
+
+describe('one driver at a time (real Postgres, real sshd)', () => {
+  it('an orchestrator frozen across a takeover wakes up refused: it exits 6 naming who took over; hosts and store agree; one rollout-finished', async () => {
+    const { f, cwd, skewed } = await setUp(4)
+    const first = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    await first.waitFor((e) => e.type === 'host-finished')
+    // Another shell whose clock runs 45 s ahead cannot take over a live owner.
+    const early = await runFleet(['rollout', 'resume'], { cwd, env: skewed(45_000) })
+    expect(early.code, early.stderr).toBe(6)
+    expect(early.stderr).toMatch(new RegExp(`still running \\(\\S+ pid ${first.pid}`))
+
+    first.kill('SIGSTOP') // a suspended laptop or VM
+    await withDb((store) => ageLease(store, 40_000)) // its lease lapses on the database's clock
+    const resume = await runFleet(['rollout', 'resume', '--json', '--reason', 'the laptop went to sleep'], { cwd })
+    expect(resume.code, resume.stderr).toBe(0)
+    const rolloutId = (JSON.parse(resume.stdout.split('\n')[0]!) as { rolloutId: string }).rolloutId
+    expect(resume.stdout).toContain('"type":"rollout-taken-over"')
+
+    first.kill('SIGCONT')
+    const woke = await first.exited
+    expect(woke.code, woke.stderr).toBe(6)
+    expect(woke.stderr).toMatch(/lost \S+ to \S+@\S+ pid \d+ \(it took the lease over/)
+    expect(woke.stdout).not.toContain('"type":"rollout-finished"')
+
+    for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
+    await withDb(async (store) => {
+      expect((await store.listEvents(rolloutId, ['rollout-finished'])).length).toBe(1)
+      const rows = await store.listRolloutHosts(rolloutId)
+      // Every host moved from v1 to v2 by this rollout, and recorded so (not `skipped` on v2).
+      expect(rows).toHaveLength(f.hosts.length)
+      for (const r of rows) expect([r.name, r.status, r.previousVersion, r.newVersion]).toEqual([r.name, 'success', f.origin.shas.v1, f.origin.shas.v2])
+      expect(await store.getRollout(rolloutId)).toMatchObject({ state: 'completed', owner: expect.not.stringContaining(`pid ${first.pid}`) })
+    })
+    // The host-side token log: no host was claimed by an older epoch after a newer one.
+    for (const h of f.hosts) {
+      const epochs = await fenceLog(f, h.name)
+      expect(epochs.length, h.name).toBeGreaterThan(0)
+      expect(epochs, h.name).toEqual([...epochs].sort((a, b) => a - b))
+    }
+  })
+
+  it('a pause from a machine whose clock is 2 minutes behind reaches the running bake (exit 7), with its reason in the trail and the request applied', async () => {
+    const { cwd, skewed } = await setUp(2, { gates: { bake: '60s', interval: '500ms', checks: [{ name: 'ok', command: 'true' }] } })
+    const run = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    await run.waitFor((e) => e.type === 'bake-started')
+    const pause = await runFleet(['rollout', 'pause', '--reason', 'db migration'], { cwd, env: skewed(-120_000) })
+    expect(pause.code, pause.stderr).toBe(0)
+    expect(pause.stdout).toMatch(/pause requested \(request [0-9a-f-]+\)/)
+    const done = await run.exited
+    expect(done.code, done.stderr).toBe(7)
+    expect(run.events.find((e) => e.type === 'rollout-paused')).toMatchObject({ reason: expect.stringMatching(/db migration/) })
+    const trail = await runFleet(['rollout', 'events'], { cwd })
+    expect(trail.stdout).toMatch(/db migration/)
+    await withDb(async (store) => {
+      const latest = (await store.getRollout())!
+      expect(latest.state).toBe('paused')
+      expect((await store.listRequests(latest.id)).map((r) => [r.kind, r.outcome])).toEqual([['pause', 'applied']])
+    })
+  })
+
+  it('between cron ticks, a host of the rollout cannot be rolled back, disabled or changed by hand (exit 6, naming the rollout); pause applies at once', async () => {
+    const { f, cwd } = await setUp(2, { gates: { bake: '1h', interval: '30s', checks: [{ name: 'ok', command: 'true' }] } })
+    const started = await runFleet(['rollout', 'start', '--detach', '--json'], { cwd })
+    expect(started.code, started.stderr).toBe(0)
+    const { rolloutId, hosts } = await withDb(async (store) => {
+      const latest = (await store.getRollout())!
+      return { rolloutId: latest.id, hosts: await store.listRolloutHosts(latest.id) }
+    })
+    const updated = hosts.find((h) => h.status === 'success')!.name
+    const pending = hosts.find((h) => h.status === 'pending')!.name
+    for (const args of [['rollback', updated], ['hosts', 'disable', pending], ['hosts', 'update', pending, '--port', '2222']]) {
+      const refused = await runFleet(args, { cwd })
+      expect(refused.code, `${args.join(' ')}: ${refused.stderr}`).toBe(6)
+      expect(refused.stderr).toContain(`rollout ${rolloutId}`)
+    }
+    await expectOn(f, updated, f.origin.shas.v2)
+    await withDb(async (store) => expect((await store.listHosts()).find((h) => h.name === pending)).toMatchObject({ active: true, port: null }))
+
+    const pause = await runFleet(['rollout', 'pause', '--reason', 'freeze'], { cwd })
+    expect(pause.code, pause.stderr).toBe(0)
+    await until('paused', () => withDb(async (store) => (await store.getRollout(rolloutId))?.state === 'paused'))
+    const abort = await runFleet(['rollout', 'abort'], { cwd })
+    expect(abort.code, abort.stderr).toBe(0)
+    // Once it has ended, the same manual action is allowed.
+    const rollback = await runFleet(['rollback', updated], { cwd })
+    expect(rollback.code, rollback.stderr).toBe(0)
+    await expectOn(f, updated, f.origin.shas.v1)
+  })
+})
