@@ -96,9 +96,7 @@ export class RolloutRun {
   }
 
   /** Records an event of this rollout through its one journal: stored under the fence, then told to every listener. */
-  journal(event: RolloutEvent): Promise<void> {
-    return this.log.emit(event)
-  }
+  readonly journal = (event: RolloutEvent): Promise<void> => this.log.emit(event)
 
   /** A promote request consumed by the inbox: the bake ends as passed, and who and why is in the audit trail. */
   private async promoted(request: RolloutRequestRecord): Promise<void> {
