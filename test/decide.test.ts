@@ -79,6 +79,8 @@ describe('decide', () => {
     ['resume: then the stage goes on where it was', view(['0:success', '1:success', '1:pending'], { stage: 1, stageStarted: false }), facts(), { kind: 'start-stage', stage: 1 }],
     ['store gave up with hosts in flight: wait for them', view(['0:updating', '0:pending']), facts({ inFlight: new Set(['h0']), storeGaveUp: true }), { kind: 'wait-hosts' }],
     ['store gave up, nothing in flight: give up, resumable', view(['0:success', '0:pending']), facts({ storeGaveUp: true }), { kind: 'give-up' }],
+    ['lease lost with a host in flight: wait for it, start nothing', view(['0:updating', '0:pending']), facts({ inFlight: new Set(['h0']), lost: true }), { kind: 'wait-hosts' }],
+    ['lease lost: an abandoned host left updating is not settled here (the new owner settles it)', view(['0:updating', '0:pending']), facts({ lost: true }), { kind: 'finish', state: 'interrupted' }],
     ['paused by hand: hosts in flight finish first', view(['0:updating', '0:pending']), facts({ inFlight: new Set(['h0']), pause: 'by ann: db migration' }), { kind: 'wait-hosts' }],
     ['paused by hand: then the rollout pauses, mid-stage too', view(['0:success', '0:pending']), facts({ pause: 'by ann: db migration' }), { kind: 'pause', stage: 0, reason: 'by ann: db migration' }],
     ['a bug in a host\'s work: no new host, then report it', view(['0:success', '0:pending']), facts({ broken: true }), { kind: 'give-up' }],

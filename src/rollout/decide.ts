@@ -65,6 +65,8 @@ export interface Facts {
   readonly pause: string | null
   /** The store stayed unreachable: no new host starts, the rollout is left resumable. */
   readonly storeGaveUp: boolean
+  /** Another process took the lease over: this run only lets its work in flight end, then stops. */
+  readonly lost?: boolean
   /** A host's work failed in a way that is a bug, not a host outcome. */
   readonly broken: boolean
 }
@@ -110,6 +112,8 @@ const nonEmptyAfter = (view: RolloutView, stage: number): number | null => {
 export function decide(view: RolloutView, facts: Facts, now: number): Decision {
   const full = facts.inFlight.size >= view.concurrency
 
+  // The rollout is someone else's: nothing starts here any more, not even a settle (the new owner settles).
+  if (facts.lost) return facts.inFlight.size > 0 ? { kind: 'wait-hosts' } : { kind: 'finish', state: 'interrupted' }
   // Nothing new starts, not even a settle, while nothing could be recorded.
   if (facts.storeGaveUp || facts.broken) return facts.inFlight.size > 0 ? { kind: 'wait-hosts' } : { kind: 'give-up' }
 

@@ -34,8 +34,8 @@ export class Hold {
   /** The first loss is told (never stored: this process may no longer write); later ones add nothing. */
   lose(error: LostLeaseError | FencedError, rolloutId: string, tell: (event: RolloutEvent) => void, at: string): void {
     if (this.lost) return
-    this.controller.abort(error.message)
-    const holder = error instanceof LostLeaseError ? error.holder : null
-    tell({ type: 'rollout-lost', rolloutId, holder, reason: error.message, at })
+    const why = error instanceof LostLeaseError ? error.message : `lost rollout ${rolloutId}: a host's fence says another process took it over (${error.message.replace(/^fleet-fence: /, '')})`
+    this.controller.abort(why)
+    tell({ type: 'rollout-lost', rolloutId, holder: error instanceof LostLeaseError ? error.holder : null, reason: why, at })
   }
 }

@@ -219,6 +219,7 @@ export class RolloutRun {
       stopped: this.stopped,
       pause: this.inbox.pause,
       storeGaveUp: this.retry.gaveUp,
+      lost: this.hold.lost,
       broken: this.broken !== null,
     }
   }

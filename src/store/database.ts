@@ -11,6 +11,9 @@ import { describeConnectError, parseDatabaseUrl } from './database-errors.js'
 
 export type StoreKind = 'postgres' | 'pglite'
 
+/** How long the server keeps a session that sits idle inside a transaction (see openPostgres). */
+export const IDLE_IN_TRANSACTION_MS = 10_000
+
 export interface DatabaseConfig {
   readonly url: string | null
   readonly dir: string
@@ -57,7 +60,15 @@ async function openPostgres(url: string): Promise<Database> {
   // kysely and the drivers load only here: a read-only command served from the snapshot needs none of them.
   const [{ default: pg }, { Kysely, PostgresDialect }, { migrateToLatest }] = await Promise.all([import('pg'), import('kysely'), import('./migrations.js')])
   // Enough connections that hosts in flight rarely queue for one; writes are short.
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 10_000, Client: cutOnFailure(pg.Client) })
+  // fleet's transactions last milliseconds. One left open by a frozen process (a suspended laptop, SIGSTOP)
+  // would hold the lease row's lock and block every takeover: the server ends such a session after 10 s.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 10_000,
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+    Client: cutOnFailure(pg.Client),
+  })
   // A client losing its server (idle or mid-query) must not crash the process with an
   // unhandled 'error' event: the failing query rejects, and the engine retries it.
   pool.on('error', () => {})

@@ -95,6 +95,9 @@ export class Lease {
    */
   async takeOverLease(seen: { leaseId: string; epoch: number }, holder: string, holderDead: boolean): Promise<Fence | null> {
     return this.db.transaction().execute(async (tx) => {
+      // A frozen holder may sit inside a write holding the row's share lock; the server ends its
+      // session after idle_in_transaction_session_timeout (10 s). Wait a little longer than that, not forever.
+      await sql`SET LOCAL lock_timeout = '15s'`.execute(tx)
       const row = await tx
         .updateTable('fleet_lock')
         .set({ holder, acquired_at: sql`now()`, heartbeat_at: sql`now()`, epoch: sql`epoch + 1` })
