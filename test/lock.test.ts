@@ -56,7 +56,8 @@ describe('two `rollout start` on one embedded store (PGlite, same dir)', () => {
     fleet = await startTestFleet({ hosts: 2 })
     const f = fleet
     const dir = await pgliteDirWithHosts(f)
-    const cwd = await workdir({ ...fleetConfigOverrides(f, { verify: { delay: '1s' }, rollout: { stages: [100] } }), database: { dir } })
+    // A 4 s verify keeps the first busy while the second starts, even on a loaded machine.
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { verify: { delay: '4s' }, rollout: { stages: [100] } }), database: { dir } })
     const first = spawnFleet(['rollout', 'start', '--json'], { cwd })
     await first.waitFor((e) => e.type === 'rollout-started')
 
