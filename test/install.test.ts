@@ -2,8 +2,8 @@
 // tarball into a fresh prefix, then run the installed `fleet` from an unrelated directory with a
 // clean environment (no FLEET_* variables, no repo node_modules/.bin on PATH, so no bun): `--help`
 // and a real rollout against the sshd test fleet. The tarball is packed with --ignore-scripts from
-// the dist/ that `npm test` has just built, and installed with --offline from npm's cache (filled
-// by `npm ci`), so the test needs no network.
+// the dist/ that `npm test` has just built, and installed with --offline: the tarball bundles its
+// runtime dependencies (bundleDependencies), so the test needs no network and no npm cache.
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -20,6 +20,7 @@ const execFileAsync = promisify(execFile)
 let work: string
 let prefix: string
 let packedFiles: string[] = []
+let bundled: string[] = []
 let fleet: TestFleet | undefined
 
 /** The environment of a user's shell: nothing from npm, vitest or the test suite. */
@@ -58,8 +59,9 @@ beforeAll(async () => {
     env: npmEnv(),
     maxBuffer: 16 << 20,
   })
-  const [pack] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }]
+  const [pack] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[]; bundled: string[] }]
   packedFiles = pack.files.map((f) => f.path)
+  bundled = pack.bundled
   try {
     await execFileAsync(
       'npm',
@@ -68,7 +70,7 @@ beforeAll(async () => {
     )
   } catch (err) {
     const e = err as { stderr?: string }
-    throw new Error(`npm install -g --offline of the tarball failed (is npm's cache filled by \`npm ci\`?):\n${e.stderr ?? String(err)}`)
+    throw new Error(`npm install -g --offline of the tarball failed (the tarball should bundle every runtime dependency):\n${e.stderr ?? String(err)}`)
   }
 }, 120_000)
 
@@ -83,6 +85,10 @@ describe('install from a tarball', () => {
       expect(packedFiles).toContain(f)
     }
     expect(packedFiles.filter((f) => /^(src|test|bench)\//.test(f))).toEqual([])
+    // Every runtime dependency travels in the tarball, none of the development ones.
+    const manifestDeps = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+    for (const dep of Object.keys(manifestDeps.dependencies)) expect(bundled).toContain(dep)
+    for (const dev of ['typescript', 'vitest', 'bun']) expect(bundled).not.toContain(dev)
     const manifest = JSON.parse(readFileSync(path.join(prefix, 'lib', 'node_modules', 'fleet', 'package.json'), 'utf8')) as { scripts: Record<string, string> }
     // An install-time build would need typescript, a devDependency the user does not have.
     for (const script of ['prepare', 'preinstall', 'install', 'postinstall']) expect(manifest.scripts[script]).toBeUndefined()
