@@ -134,7 +134,7 @@ describe('a host name is a label; an address is a host name, IPv4 or IPv6', () =
     expect(await listHosts()).toEqual([])
   })
 
-  it('accepts strict IPv4, IPv6 and RFC 1123 names, and lists IPv6 as [address]:port', async () => {
+  it('accepts strict IPv4, IPv6 and RFC 1123 names; hosts list shows them under headers, the port in its own column', async () => {
     const hosts: [string, string, string[]][] = [
       ['v4', '203.0.113.7', []],
       ['v6', '2001:db8::1', []],
@@ -146,10 +146,16 @@ describe('a host name is a label; an address is a host name, IPv4 or IPv6', () =
     for (const [name, address, extra] of hosts) expect((await fleet('hosts', 'add', name, address, ...extra)).code, name).toBe(0)
     const list = await fleet('hosts', 'list')
     expect(list.code).toBe(0)
-    expect(list.stdout).toMatch(/^ {2}v6 +active +rachel@\[2001:db8::1\]:22 /m)
-    expect(list.stdout).toMatch(/^ {2}v6-port +active +rachel@\[2001:db8::2\]:2222 /m)
-    expect(list.stdout).toMatch(/^ {2}v4 +active +rachel@203\.0\.113\.7:22 /m)
-    expect(list.stdout).toMatch(/^ {2}dns +active +rachel@vps-1\.eu-west\.example\.com:22 /m)
+    const [summary, header, ...rows] = list.stdout.trimEnd().split('\n')
+    expect(summary).toBe('6 host(s) in the fleet hosts table')
+    expect(header).toMatch(/^name +state +user +address +port +app_dir +version +status$/)
+    expect(list.stdout).toMatch(/^v6 +active +rachel +2001:db8::1 +22 +\/home\/rachel\/rachel +- +-$/m)
+    expect(list.stdout).toMatch(/^v6-port +active +rachel +2001:db8::2 +2222 /m)
+    expect(list.stdout).toMatch(/^v4 +active +rachel +203\.0\.113\.7 +22 /m)
+    expect(list.stdout).toMatch(/^dns +active +rachel +vps-1\.eu-west\.example\.com +22 /m)
+    // Aligned: every row's port starts under the header's.
+    const at = header!.indexOf(' port ') + 1
+    for (const row of rows) expect(row.slice(at), row).toMatch(/^(22|2222) /)
     expect(formatEndpoint('2001:db8::1', 22)).toBe('[2001:db8::1]:22')
     expect(formatEndpoint('vps-1.example.com', 2222)).toBe('vps-1.example.com:2222')
   })
@@ -167,7 +173,9 @@ describe('a host name is a label; an address is a host name, IPv4 or IPv6', () =
       { name: '"tab\\tname"', reason: 'name must not contain control characters (newlines, tabs, escape sequences)' },
     ])
     const text = await fleet('hosts', 'list')
-    expect(text.stdout).toMatch(/^ {2}\{0d5e…\} +rachel@\[2001:db8::5\]:22 /m)
+    expect(text.stdout).toMatch(/^name +user +address +port +app_dir$/m)
+    expect(text.stdout).toMatch(/^\{0d5e…\} +rachel +2001:db8::5 +22 +\/home\/rachel\/rachel$/m)
+    expect(text.stdout).toMatch(/^rejected bob@example\.com: address "203\.0\.113\.999" must be a host name or an IP address$/m)
     expect(text.stdout).not.toMatch(/row row/)
   })
 })

@@ -144,6 +144,16 @@ Example:
     })
 
   program
+    .command('init')
+    .description('write the config example (every key at its default) to ./rollout.config.json, or to the --config path; an existing file is kept unless --force')
+    .option('--force', 'overwrite an existing file')
+    .addHelpText('after', '\nExample:\n  fleet init --config /etc/fleet/rollout.config.json')
+    .action(async (_opts, cmd: Command) => {
+      const { init } = await import('./commands/init.js')
+      exit(await init(globals(cmd)))
+    })
+
+  program
     .command('demo')
     .description('run two real rollouts on a throw-away local fleet (real SSH, git, PGlite); cleans up after')
     .option('--hosts <n>', 'simulated hosts', '20')

@@ -1,8 +1,8 @@
 import { refuseIfInActiveRollout } from '../../rollout/lease.js'
 import { UsageError } from '../../errors.js'
 import { loadInventory, validateRow } from '../../rollout/inventory.js'
-import { formatEndpoint } from '../../render/endpoint.js'
 import { shortSha } from '../../render/style.js'
+import { visibleLength } from '../../render/width.js'
 import { knownHostName } from '../../ssh/known-hosts.js'
 import type { HostPatch, HostRow } from '../../store/store.js'
 import { makeContext, withStore, type Context, type GlobalFlags } from '../context.js'
@@ -106,6 +106,13 @@ export async function hostsSetActive(names: readonly string[], active: boolean, 
   })
 }
 
+/** Aligned plain columns under a header (names may be wide characters, so widths are terminal columns). */
+function columns(head: readonly string[], rows: readonly string[][]): string {
+  const lines = [head, ...rows]
+  const widths = head.map((_, i) => lines.reduce((w, cells) => Math.max(w, visibleLength(cells[i]!)), 0))
+  return lines.map((cells) => cells.map((c, i) => c + ' '.repeat(widths[i]! - visibleLength(c))).join('  ').trimEnd()).join('\n')
+}
+
 export async function hostsList(flags: GlobalFlags): Promise<number> {
   const ctx = makeContext(flags)
   // Read-only: never creates a store, works while a rollout holds the embedded one (read-source.ts).
@@ -115,8 +122,9 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
       if (ctx.out.json) printJson(ctx.out, { source: 'query', hosts: inventory.hosts, rejected: inventory.rejected })
       else {
         say(ctx.out, `inventory from inventory.query: ${inventory.hosts.length} host(s)`)
-        for (const h of inventory.hosts) say(ctx.out, `  ${h.name.padEnd(20)} ${h.user}@${formatEndpoint(h.address, h.port)} ${h.appDir}`)
-        for (const r of inventory.rejected) say(ctx.out, `  ${r.name.padEnd(20)} REJECTED: ${r.reason}`)
+        const rows = inventory.hosts.map((h) => [h.name, h.user, h.address, String(h.port), h.appDir])
+        if (rows.length) say(ctx.out, columns(['name', 'user', 'address', 'port', 'app_dir'], rows))
+        for (const r of inventory.rejected) say(ctx.out, `rejected ${r.name}: ${r.reason}`)
       }
       return 0
     }
@@ -126,11 +134,18 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
       return 0
     }
     say(ctx.out, `${rows.length} host(s) in the fleet hosts table`)
-    for (const h of rows)
-      say(
-        ctx.out,
-        `  ${h.name.padEnd(20)} ${h.active ? 'active  ' : 'disabled'} ${h.user ?? ctx.config.ssh.user}@${formatEndpoint(h.address, h.port ?? ctx.config.ssh.port)} ${h.appDir ?? ctx.config.app.dir} ${shortSha(h.currentVersion)} ${h.status ?? ''}`,
-      )
+    // A row's own user, port and app dir, else the config's: what a rollout would use.
+    const cells = rows.map((h) => [
+      h.name,
+      h.active ? 'active' : 'disabled',
+      h.user ?? ctx.config.ssh.user,
+      h.address,
+      String(h.port ?? ctx.config.ssh.port),
+      h.appDir ?? ctx.config.app.dir,
+      shortSha(h.currentVersion),
+      h.status ?? '-',
+    ])
+    if (cells.length) say(ctx.out, columns(['name', 'state', 'user', 'address', 'port', 'app_dir', 'version', 'status'], cells))
     return 0
   })
 }
