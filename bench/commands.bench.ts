@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { HostStatus } from '../src/types.js'
 import { openDatabase } from '../src/store/database.js'
-import { collectSnapshot } from '../src/cli/snapshot-data.js'
+import { collectSnapshot } from '../src/report/snapshot-data.js'
 import { Store } from '../src/store/store.js'
 import { seedRollout } from '../test/support/harness.js'
 import { createTestDatabase, pgAvailable, type TestDatabase } from '../test/support/postgres.js'

@@ -85,7 +85,6 @@ describe('refused, naming the key', () => {
     ['an empty on', { notify: [{ url: 'http://127.0.0.1/x', format: 'json', on: [] }] }, '"notify[0].on" must be a non-empty list'],
     ['an unknown key in a target', { notify: [{ url: 'http://127.0.0.1/x', format: 'json', events: [] }] }, '"notify[0].events" is not a key'],
     ['a pushgateway that is not a URL', { metrics: { pushgateway: 'pushgateway:9091' } }, '"metrics.pushgateway" must be an http:// or https:// URL'],
-    ['a textfile in a missing directory', { metrics: { textfile: 'nowhere/fleet.prom' } }, '"metrics.textfile" must be in an existing directory'],
     ['a textfile not ending in .prom', { metrics: { textfile: 'fleet.txt' } }, '"metrics.textfile" must end in .prom'],
     ['a job with a slash', { metrics: { job: 'a/b' } }, '"metrics.job" must be a job name'],
     ['an unknown metrics key', { metrics: { gateway: 'http://x' } }, 'unknown key "metrics.gateway"'],

@@ -59,7 +59,7 @@ async function rolloutWith(
   const inventory = await loadInventory(store, config)
   const events: RolloutEvent[] = []
   const request = {
-    ...rolloutRequest(config, inventory.hosts, { ref: options.ref, seed: options.seed ?? 'test-seed', owner: options.owner ?? 'test' }),
+    ...rolloutRequest({ config, configSource: null }, inventory.hosts, { ref: options.ref, seed: options.seed ?? 'test-seed', owner: options.owner ?? 'test' }),
     ...(options.storeRetryMs !== undefined ? { storeRetryMs: options.storeRetryMs } : {}),
   }
   const listener: RolloutListener = (event) => {

@@ -99,7 +99,7 @@ describe('notify', () => {
     const got = receiver.received[0]!
     expect(got.path).toBe('/hook')
     expect(got.headers['content-type']).toBe('application/json')
-    expect(got.headers['idempotency-key']).toBe('r-1:rollout-started')
+    expect(got.headers['idempotency-key']).toMatch(/^r-1:rollout-started:[0-9a-f]{16}$/)
     expect(got.headers['idempotency-key']).toBe(results[0]!.idempotencyKey)
     expect(got.body).toEqual({ ...started, rolloutId: 'r-1', summary: summary(started) })
     expect(summary(started)).toBe('rollout started: main → a1b2c3d on 10 hosts, stages 10% (1) → 50% (4) → 100% (5)')
@@ -186,18 +186,21 @@ describe('notify', () => {
     expect(result).toMatchObject({ ok: false, attempts: 1, error: 'invalid URL', url: '(invalid URL)' })
   })
 
-  it('idempotency keys: once-only events keyed by what they are about, repeatable ones per event', () => {
-    const stageFinished = { type: 'stage-finished', stage: 1, percent: 50, at: t(1) }
-    // Recorded again after a crash, with a new time: the same key.
-    expect(idempotencyKey(stageFinished, 'r-1')).toBe('r-1:stage-finished:1')
-    expect(idempotencyKey({ ...stageFinished, at: t(2) }, 'r-1')).toBe('r-1:stage-finished:1')
-    expect(idempotencyKey({ type: 'rollout-finished', state: 'completed', at: t(3) }, 'r-1')).toBe('r-1:rollout-finished')
-    // Two pauses of one stage are two events.
+  it('idempotency keys: one per event (its row id once stored), different whenever the events differ', () => {
+    // Stored events: keyed by their row, so a pause's rollout-finished and the real end never share one.
+    const paused = { type: 'rollout-finished', state: 'paused', at: t(1) }
+    const completed = { type: 'rollout-finished', state: 'completed', at: t(3) }
+    expect(idempotencyKey(paused, 'r-1', '41')).toBe('r-1:rollout-finished:41')
+    expect(idempotencyKey(completed, 'r-1', '57')).not.toBe(idempotencyKey(paused, 'r-1', '41'))
+    // Not stored: by content; the same event keeps its key, any difference changes it.
+    expect(idempotencyKey(paused, 'r-1')).toBe(idempotencyKey({ ...paused }, 'r-1'))
+    expect(idempotencyKey(paused, 'r-1')).not.toBe(idempotencyKey(completed, 'r-1'))
     const pause = { type: 'rollout-paused', stage: 1, actor: 'a@b', reason: 'x', at: t(1) }
     expect(idempotencyKey(pause, 'r-1')).not.toBe(idempotencyKey({ ...pause, at: t(2) }, 'r-1'))
-    // A host name (any text) never reaches the header as such.
+    // Nothing from the event's text (a host name, a type) reaches the header as such.
     const key = idempotencyKey(hostFinished('rollback_failed', 'naïve host\r\nX-Evil: 1'), 'r-1')
-    expect(key).toMatch(/^r-1:host-finished:0:rollback_failed:[0-9a-f]{16}$/)
+    expect(key).toMatch(/^r-1:host-finished:[0-9a-f]{16}$/)
+    expect(idempotencyKey({ type: 'x\r\nEvil: 1' }, 'r-1', '7\r\n')).toBe('r-1:xvil:7')
   })
 
   it('sends basic auth from the URL without printing it', async () => {

@@ -63,7 +63,7 @@ describe('resolving the target', () => {
     const silent = await silentFirst(hosts, 'main', hosts[0]!)
     const sessions = new Map<string, Session>()
     const started = Date.now()
-    const { target } = await planRollout({ executor: makeExecutor(config, store) }, rolloutRequest(config, [silent, ...hosts], { ref: 'main' }), sessions)
+    const { target } = await planRollout({ executor: makeExecutor(config, store) }, rolloutRequest({ config, configSource: null }, [silent, ...hosts], { ref: 'main' }), sessions)
     for (const s of sessions.values()) s.close()
     expect(target.sha).toBe(f.origin.shas.v2)
     expect(Date.now() - started).toBeLessThan(2_000 + 3_000)
@@ -78,7 +78,7 @@ describe('resolving the target', () => {
       return { ...template, name: `stall-${i}`, port: l.port }
     }))
     const error = await catchError(
-      runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, rolloutRequest(config, silent, { ref: 'main', owner: 'test' })),
+      runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, rolloutRequest({ config, configSource: null }, silent, { ref: 'main', owner: 'test' })),
     )
     expect(error).toBeInstanceOf(FleetError)
     expect((error as FleetError).exitCode).toBe(1)
@@ -90,7 +90,7 @@ describe('resolving the target', () => {
   it('a SHA that is not in the repo is bad input (exit 2) in the dry run and the real run; nothing changes', async () => {
     const { f, store, config } = setUp()
     const missing = 'deadbeef'.repeat(5)
-    const error = await catchError(planRollout({ executor: makeExecutor(config, store) }, rolloutRequest(config, f.hosts, { ref: missing }), new Map()))
+    const error = await catchError(planRollout({ executor: makeExecutor(config, store) }, rolloutRequest({ config, configSource: null }, f.hosts, { ref: missing }), new Map()))
     expect(error).toBeInstanceOf(FleetError)
     expect((error as FleetError).exitCode).toBe(2)
     expect((error as FleetError).message).toMatch(/deadbeefdeadbeef.* does not name a commit of remote "origin" .*nothing was changed/)
@@ -114,7 +114,7 @@ describe('resolving the target', () => {
 
   it('default seed is the target commit: the dry run shows the canaries the real run starts with', async () => {
     const { f, store, config } = setUp()
-    const request = rolloutRequest(config, f.hosts, { ref: 'main', owner: 'test' })
+    const request = rolloutRequest({ config, configSource: null }, f.hosts, { ref: 'main', owner: 'test' })
     const sessions = new Map<string, Session>()
     const dry = await planRollout({ executor: makeExecutor(config, store) }, request, sessions)
     for (const s of sessions.values()) s.close()
@@ -132,7 +132,7 @@ describe('resolving the target', () => {
   it('accepts a short SHA and moves hosts to the full commit', async () => {
     const { f, store, config } = setUp()
     const short = f.origin.shas.v3.slice(0, 7)
-    const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, rolloutRequest(config, f.hosts, { ref: short, owner: 'test' }))
+    const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, rolloutRequest({ config, configSource: null }, f.hosts, { ref: short, owner: 'test' }))
     expect(result.exitCode).toBe(0)
     expect(result.sha).toBe(f.origin.shas.v3)
     for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v3)
@@ -142,7 +142,7 @@ describe('resolving the target', () => {
     const { f, store, config } = setUp()
     await store.acquireLease('20261130-000000-dead', 'someone@elsewhere pid 1')
     await ageLease(store, 120_000)
-    const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, rolloutRequest(config, f.hosts, { ref: 'main', owner: 'test' }))
+    const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [] }, rolloutRequest({ config, configSource: null }, f.hosts, { ref: 'main', owner: 'test' }))
     expect(result.exitCode).toBe(0)
     expect(result.counts.success).toBe(f.hosts.length) // back from v3 to main (v2)
     expect((await store.leaseState()).holder).toBeNull()

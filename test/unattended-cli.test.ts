@@ -6,10 +6,10 @@
  * record), and `fleet rollout events` as text, NDJSON and Markdown. One fleet for the whole file:
  * the tests run in order and build on each other (A completes, B halts, C ignores the cooldown).
  */
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { hostname, userInfo } from 'node:os'
+import { hostname, tmpdir, userInfo } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -33,7 +33,7 @@ let received: Received[] = []
 let cwd: string
 let dir: string
 let textfile: string
-const ids: { a?: string; b?: string; c?: string } = {}
+const ids: { a?: string; b?: string; c?: string; d?: string } = {}
 
 /** /ok and /watch answer 204, /fail always 500: the test sees every attempt. */
 async function startReceiver(): Promise<string> {
@@ -108,7 +108,9 @@ describe('unattended rollouts from the CLI (built binary, sim fleet, PGlite)', (
     expect(at('/ok')[3]!.body).toMatchObject({ type: 'rollout-finished', state: 'completed', exitCode: 0 })
     // The 500 target: tried 3 times with one key, then recorded; the watcher hears of it once.
     expect(at('/fail')).toHaveLength(3)
-    expect(new Set(at('/fail').map((r) => r.key))).toEqual(new Set([`${ids.a}:rollout-finished`]))
+    // Every attempt of one notification carries one key: the stored event's.
+    expect(new Set(at('/fail').map((r) => r.key)).size).toBe(1)
+    expect(at('/fail')[0]!.key).toMatch(new RegExp(`^${ids.a}:rollout-finished:\\d+$`))
     expect(at('/fail')[0]!.body.text).toMatch(/rollout completed/)
     expect(at('/watch').map((r) => r.body)).toEqual([expect.objectContaining({ type: 'notification-failed', event: 'rollout-finished', status: 500, attempts: 3 })])
     expect(run.stderr).toMatch(/warning: notification of rollout-finished to http:\/\/127\.0\.0\.1:\d+\/… failed after 3 attempt\(s\): HTTP 500/)
@@ -201,5 +203,87 @@ describe('unattended rollouts from the CLI (built binary, sim fleet, PGlite)', (
     expect(unknown.code).toBe(2)
     const both = await fleetRun(['rollout', 'events', '--json', '--markdown'])
     expect(both.code).toBe(2)
+  })
+
+  it('pause and resume from other shells reach the receiver and the audit trail with who and why; no two notifications share a key', async () => {
+    received = []
+    const me = `${userInfo().username}@${hostname()}`
+    const child = spawnFleet(['rollout', 'start', '--ref', 'v2', '--json', '--stage-delay', '6s'], { cwd })
+    await child.waitFor((e) => e.type === 'stage-delay')
+    const pause = await fleetRun(['rollout', 'pause', '--reason', 'INC-7 checkout errors'])
+    expect(pause.code, pause.stderr).toBe(0)
+    const paused = await child.exited
+    expect(paused.code, paused.stderr).toBe(7)
+    ids.d = child.events.find((e) => e.type === 'rollout-started')!.rolloutId as string
+    const resume = await fleetRun(['rollout', 'resume', '--reason', 'INC-7 resolved', '--json'])
+    expect(resume.code, resume.stderr).toBe(0)
+    // The resumed run's own stream has the resume, with who and why.
+    expect(ndjson(resume.stdout).find((e) => e.type === 'rollout-resumed')).toMatchObject({ rolloutId: ids.d, actor: me, reason: 'INC-7 resolved', from: 'paused' })
+    for (const h of fleet.hosts) expect(await fleet.head(h.name)).toBe(fleet.origin.shas.v2)
+
+    const ok = at('/ok')
+    // Notifications run beside the rollout, so two close events may arrive in either order.
+    expect(ok.map((r) => `${String(r.body.type)} ${String(r.body.state ?? '')}`.trim()).sort()).toEqual(
+      ['rollout-started', 'stage-finished', 'rollout-paused', 'rollout-finished paused', 'rollout-resumed', 'stage-finished', 'rollout-finished completed'].sort(),
+    )
+    expect(ok.find((r) => r.body.type === 'rollout-paused')!.body).toMatchObject({ actor: me, reason: 'INC-7 checkout errors', byHand: true })
+    expect(ok.find((r) => r.body.type === 'rollout-resumed')!.body).toMatchObject({ actor: me, reason: 'INC-7 resolved' })
+    // Seven different events, seven different keys: the pause's rollout-finished and the real end included.
+    expect(new Set(ok.map((r) => r.key)).size).toBe(7)
+
+    const trail = ndjson((await fleetRun(['rollout', 'events', '--json'])).stdout)
+    expect(trail.find((e) => e.type === 'rollout-paused')).toMatchObject({ who: me, manual: true, reason: 'INC-7 checkout errors' })
+    expect(trail.find((e) => e.type === 'rollout-resumed')).toMatchObject({ who: me, manual: true, reason: 'INC-7 resolved' })
+  })
+
+  it('cron ticks from another working directory with --config: a relative gate check runs next to the config file', async () => {
+    const ops = await workdir({
+      ...fleetConfigOverrides(fleet, { rollout: { stages: [50, 100] } }),
+      database: { dir },
+      gates: { bake: '1s', interval: '300ms', checks: [{ name: 'smoke', command: './smoke.sh {sha}' }] },
+    })
+    // Next to the config, and only there: from cron's directory `./smoke.sh` does not exist.
+    await writeFile(path.join(ops, 'smoke.sh'), '#!/bin/sh\n[ -n "$1" ] && exit 0\nexit 1\n', { mode: 0o755 })
+    const cron = await mkdtemp(path.join(tmpdir(), 'fleet-cron-'))
+    const tick = () => runFleet(['rollout', 'tick', '--ref', 'v3', '--config', path.join(ops, 'rollout.config.json')], { cwd: cron, timeoutMs: 60_000 })
+    let last = await tick()
+    for (let i = 0; i < 30 && last.code === 0 && !/nothing to do/.test(last.stdout); i++) last = await tick()
+    expect(last.code, last.stdout + last.stderr).toBe(0)
+    for (const h of fleet.hosts) expect(await fleet.head(h.name)).toBe(fleet.origin.shas.v3)
+    const latest = await withPglite(dir, async (s) => {
+      const r = (await s.getRollout())!
+      return { state: r.state, checks: (await s.listEvents(r.id, ['gate-measured', 'gates-failed'])).map((e) => e.data as Record<string, unknown>) }
+    })
+    expect(latest.state).toBe('completed')
+    expect(latest.checks.some((e) => e.type === 'gates-failed')).toBe(false)
+    expect(latest.checks.length).toBeGreaterThan(0)
+    expect(latest.checks.every((e) => e.verdict === 'pass')).toBe(true)
+  })
+
+  it('Ctrl-C during abort --rollback never exits 0: exit 130, recorded interrupted with the hosts left; running it again finishes the job', async () => {
+    const child = spawnFleet(['rollout', 'start', '--ref', 'v2', '--json', '--stage-delay', '60s', '--concurrency', '1'], { cwd })
+    await child.waitFor((e) => e.type === 'stage-delay')
+    child.kill('SIGINT')
+    expect((await child.exited).code).toBe(130)
+    const onV2 = (await Promise.all(fleet.hosts.map(async (h) => ((await fleet.head(h.name)) === fleet.origin.shas.v2 ? h.name : null)))).filter(Boolean)
+    expect(onV2).toHaveLength(2)
+
+    const abort = spawnFleet(['rollout', 'abort', '--rollback', '--reason', 'bad canary', '--json'], { cwd })
+    // The first host's move back is under way: stop now.
+    await abort.waitFor((e) => e.type === 'host-step')
+    abort.kill('SIGINT')
+    const aborted = await abort.exited
+    expect(aborted.code, aborted.stderr).toBe(130)
+    const finished = abort.events.find((e) => e.type === 'rollout-finished')!
+    expect(finished).toMatchObject({ state: 'interrupted', exitCode: 130 })
+    expect(finished.error).toMatch(/abort --rollback interrupted: 1 host\(s\) still on the target/)
+    const stillOnV2 = (await Promise.all(fleet.hosts.map(async (h) => ((await fleet.head(h.name)) === fleet.origin.shas.v2 ? h.name : null)))).filter(Boolean)
+    expect(stillOnV2).toHaveLength(1)
+
+    const again = await fleetRun(['rollout', 'abort', '--rollback', '--reason', 'bad canary'])
+    expect(again.code, again.stdout + again.stderr).toBe(0)
+    for (const h of fleet.hosts) expect(await fleet.head(h.name)).toBe(fleet.origin.shas.v3)
+    const trail = ndjson((await fleetRun(['rollout', 'events', '--json'])).stdout)
+    expect(trail.filter((e) => e.type === 'rollout-aborting').map((e) => e.reason)).toEqual(['bad canary', 'bad canary'])
   })
 })

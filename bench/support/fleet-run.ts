@@ -217,7 +217,7 @@ export async function inProcessRollout(
   const { result, window } = await measure(async () => {
     const inventory = await loadInventory(store, config)
     if (inventory.hosts.length !== hosts.length) throw new Error(`bench: inventory has ${inventory.hosts.length} hosts, expected ${hosts.length}`)
-    const request = rolloutRequest(config, inventory.hosts, { ref: to, seed, owner: 'bench' })
+    const request = rolloutRequest({ config, configSource: null }, inventory.hosts, { ref: to, seed, owner: 'bench' })
     return runRollout({ store, executor, clock: systemClock, listeners: [(e) => events.push(e)] }, request)
   })
   const statements = counter.snapshot()

@@ -1,3 +1,4 @@
+import { MANUAL_TYPES, PROGRESS_TYPES } from '../events.js'
 import type { FleetEventLike } from '../notify/event-types.js'
 import { gateLine, summary } from '../notify/summary.js'
 import { list, stageLabel, text, who } from '../notify/fields.js'
@@ -29,11 +30,10 @@ export interface AuditEntry {
   readonly event: FleetEventLike
 }
 
-/** Commands a person runs; they carry `actor` and usually `reason`. */
-export const MANUAL_TYPES = ['rollout-paused', 'rollout-resumed', 'rollout-promoted', 'rollout-aborting', 'cooldown-ignored'] as const
+export { MANUAL_TYPES }
 
 /** Host progress that only a live view needs: left out of the text and Markdown trail (kept in JSON). */
-const NOISE = new Set(['host-started', 'host-step', 'stage-delay'])
+const NOISE = new Set<string>(PROGRESS_TYPES)
 
 export const isNoise = (type: string): boolean => NOISE.has(type)
 

@@ -1,17 +1,20 @@
 import { existsSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { hostname, userInfo } from 'node:os'
 
 import { UsageError } from '../errors.js'
 import { loadConfig, type RawConfigOverrides } from '../config/load.js'
 import type { FleetConfig } from '../config/types.js'
 import type { RolloutRequest } from '../rollout/engine.js'
+import type { IgnoredCooldown } from '../rollout/cooldown.js'
+import type { CurrentSettings } from '../rollout/recover.js'
 import type { HostSettings } from '../rollout/host-update.js'
 import type { Host } from '../types.js'
 import { Ssh2Executor } from '../ssh/ssh2-executor.js'
 import { openDatabase, type OpenOptions } from '../store/database.js'
 import type { Store } from '../store/store.js'
 import { makeOutput, type Output } from './output.js'
-import { keepSnapshot } from './snapshot-listener.js'
+import { keepSnapshot } from '../report/snapshot-listener.js'
 
 /** The global flags every command accepts. */
 export interface GlobalFlags {
@@ -28,6 +31,9 @@ export interface Context {
   readonly configSource: string | null
   readonly out: Output
 }
+
+/** The config and where it came from: what config-relative paths need. */
+export type ConfigContext = Pick<Context, 'config' | 'configSource'>
 
 const mergeOverrides = (a: RawConfigOverrides, b: RawConfigOverrides): RawConfigOverrides => {
   const merged: { [section: string]: { [key: string]: unknown } } = { ...a }
@@ -89,23 +95,30 @@ export const hostSettings = (config: FleetConfig): HostSettings => ({
   commandTimeoutMs: config.timeouts.commandMs,
 })
 
+/** Where every relative path of the config resolves, gate checks included: next to the config file (else the working directory). */
+export const configDir = (ctx: ConfigContext): string => (ctx.configSource ? dirname(ctx.configSource) : process.cwd())
+
+/** The settings a command that takes a rollout over applies from the config as it is now (resume, promote, tick). */
+export const currentSettings = (ctx: ConfigContext): CurrentSettings => ({ gates: ctx.config.gates, checksDir: configDir(ctx) })
+
 /** A rollout request from the validated config: the one place config keys meet the engine. */
 export const rolloutRequest = (
-  config: FleetConfig,
+  ctx: ConfigContext,
   hosts: readonly Host[],
-  options: { readonly ref?: string | undefined; readonly seed?: string | undefined; readonly owner?: string; readonly checksDir?: string },
+  options: { readonly ref?: string | undefined; readonly seed?: string | undefined; readonly owner?: string; readonly ignoredCooldown?: IgnoredCooldown | null },
 ): RolloutRequest => ({
   hosts,
-  ref: options.ref ?? config.app.branch,
-  stages: config.rollout.stages,
-  failureThreshold: config.rollout.failureThreshold,
-  concurrency: config.rollout.concurrency,
-  stageDelayMs: config.rollout.stageDelayMs,
-  connectTimeoutMs: config.ssh.connectTimeoutMs,
-  settings: hostSettings(config),
-  gates: config.gates,
-  ...(options.checksDir ? { checksDir: options.checksDir } : {}),
+  ref: options.ref ?? ctx.config.app.branch,
+  stages: ctx.config.rollout.stages,
+  failureThreshold: ctx.config.rollout.failureThreshold,
+  concurrency: ctx.config.rollout.concurrency,
+  stageDelayMs: ctx.config.rollout.stageDelayMs,
+  connectTimeoutMs: ctx.config.ssh.connectTimeoutMs,
+  settings: hostSettings(ctx.config),
+  gates: ctx.config.gates,
+  checksDir: configDir(ctx),
   owner: options.owner ?? owner(),
+  ...(options.ignoredCooldown ? { ignoredCooldown: options.ignoredCooldown } : {}),
   ...(options.seed ? { seed: options.seed } : {}),
 })
 

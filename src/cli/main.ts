@@ -78,7 +78,8 @@ Example:
     .command('resume')
     .description('continue a paused, interrupted or crashed rollout: settle hosts left updating, then go on (a paused stage bakes again)')
     .option('--reason <text>', 'why (recorded in the audit trail)')
-    .addHelpText('after', '\nExample:\n  fleet rollout resume --reason "metrics back" --json')
+    .option('--detach', 'go on only until waiting is left (a bake, a stage delay), then leave the rest to `fleet rollout tick`; a rollout cron drives is handed back anyway')
+    .addHelpText('after', '\nGates are taken from the config as it is now (what changed from the recorded ones is said and recorded).\n\nExample:\n  fleet rollout resume --reason "metrics back" --json')
     .action(async (_opts, cmd: Command) => {
       const { rolloutResume } = await import('./commands/recover.js')
       exit(await rolloutResume(globals(cmd)))
@@ -96,7 +97,8 @@ Example:
     .command('promote')
     .description("end the current stage's bake as passed (a paused rollout goes on past its inconclusive or unreachable gates)")
     .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
-    .option('--skip-bake', 'also cut short a bake that is still running')
+    .option('--skip-bake', "also skip the bake of a stage whose hosts are still updating")
+    .option('--detach', 'go on only until waiting is left, then leave the rest to `fleet rollout tick`')
     .addHelpText('after', '\nExample:\n  fleet rollout promote --reason "error budget reviewed by ann"')
     .action(async (_opts, cmd: Command) => {
       const { rolloutPromote } = await import('./commands/rollout-control.js')
@@ -117,7 +119,8 @@ Example:
     .command('abort')
     .description('end a rollout whose orchestrator died, optionally moving updated hosts back')
     .option('--rollback', 'move every host the rollout updated back to its previous version (staged)')
-    .addHelpText('after', '\nExample:\n  fleet rollout abort --rollback')
+    .option('--reason <text>', 'why (recorded in the audit trail)')
+    .addHelpText('after', '\nExit: 0 aborted, 3 the move back halted, 5 a rollback failed, 130 a stop came before every host was moved back (run it again).\n\nExample:\n  fleet rollout abort --rollback --reason "checkout errors"')
     .action(async (_opts, cmd: Command) => {
       const { rolloutAbort } = await import('./commands/recover.js')
       exit(await rolloutAbort(globals(cmd)))
@@ -137,6 +140,7 @@ Example:
     .command('rollback <host>')
     .description('move one host back to its previous version (or --to a commit), verified')
     .option('--to <sha>', 'commit to move to (default: the previous version fleet recorded)')
+    .option('--reason <text>', 'why (recorded in the audit trail of the latest rollout that included the host)')
     .addHelpText('after', '\nExample:\n  fleet rollback customer-42 --to 3f2a9c1')
     .action(async (host: string, _opts, cmd: Command) => {
       const { rollbackHostCommand } = await import('./commands/rollback.js')

@@ -3,8 +3,6 @@
  * throws through `fail` (parsers.ts's `"key" problem, got value`), naming the exact item:
  * `notify[1].on[0]`. URLs are shown without credentials or path (a webhook's path is its secret).
  */
-import { existsSync, statSync } from 'node:fs'
-import { dirname } from 'node:path'
 
 import { EVENT_TYPES, type EventType } from '../notify/event-types.js'
 import type { NotifyTarget } from '../notify/notify.js'
@@ -60,15 +58,10 @@ export function notifyParsers(fail: Fail, localPath: Parse) {
 
   const pushgateway: Parse = (value, key) => url(value, key)
 
-  /** node_exporter's textfile collector reads `*.prom` in its directory: that directory must exist now, not at the first publish. */
+  /** node_exporter's textfile collector reads `*.prom` files. A directory that is missing is the publisher's warning, never a command's failure. */
   const textfile: Parse = (value, key, ctx) => {
     const path = localPath(value, key, ctx) as string
-    if (!path.endsWith('.prom')) return fail(key, 'must end in .prom (the textfile collector reads only *.prom files)', value)
-    if (ctx.cwd !== null) {
-      const dir = dirname(path)
-      if (!existsSync(dir) || !statSync(dir).isDirectory()) return fail(key, `must be in an existing directory (${dir} is not one)`, value)
-    }
-    return path
+    return path.endsWith('.prom') ? path : fail(key, 'must end in .prom (the textfile collector reads only *.prom files)', value)
   }
 
   const job: Parse = (value, key) =>

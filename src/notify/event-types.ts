@@ -1,45 +1,6 @@
-/**
- * The event types of the `--json` stream (and of the store's event log), by name: what `notify[].on`
- * may name. Kept as plain strings so the config can validate `on` without loading the engine.
- * The gate and control types (gate-measured … cooldown-ignored) are emitted by the decision core.
- */
-export const EVENT_TYPES = [
-  'rollout-started',
-  'stage-started',
-  'host-started',
-  'host-step',
-  'host-finished',
-  'stage-finished',
-  'stage-delay',
-  'bake-started',
-  'gate-measured',
-  'gates-passed',
-  'gates-failed',
-  'rollout-paused',
-  'rollout-resumed',
-  'rollout-promoted',
-  'rollout-aborting',
-  'rollout-taken-over',
-  'rollout-lost',
-  'cooldown-ignored',
-  'rollout-stopping',
-  'store-unavailable',
-  'store-recovered',
-  'rollout-finished',
-  'notification-failed',
-] as const
-export type EventType = (typeof EVENT_TYPES)[number]
+import { DEFAULT_NOTIFY_ON, EVENT_TYPES, type EventType } from '../events.js'
 
-/** `on` omitted: the rollout-level events, plus every `host-finished` whose rollback failed (see wantsEvent). */
-export const DEFAULT_NOTIFY_ON: readonly EventType[] = [
-  'rollout-started',
-  'stage-finished',
-  'gates-passed',
-  'gates-failed',
-  'rollout-paused',
-  'rollout-resumed',
-  'rollout-finished',
-]
+export { DEFAULT_NOTIFY_ON, EVENT_TYPES, type EventType }
 
 /**
  * Any event as stored or streamed: a type, a time, and the type's own fields. The notifier, the

@@ -12,6 +12,10 @@ const because = (event: FleetEventLike): string => {
   const reason = text(event, 'reason')
   return reason ? `: ${reason}` : ''
 }
+const changed = (event: FleetEventLike): string => {
+  const changes = list(event, 'changed').filter((c): c is string => typeof c === 'string')
+  return changes.length > 0 ? `; gates now from the config: ${changes.map((c) => sanitizeLine(c).slice(0, 80)).join(', ')}` : ''
+}
 const duration = (ms: number | null): string => (ms === null ? '' : ` in ${formatDuration(ms)}`)
 
 /** `error_rate=0.002 (max 0.01) pass` for one gate of a `gate-measured` event. */
@@ -79,11 +83,21 @@ export function summary(event: FleetEventLike): string {
     case 'rollout-paused':
       return `rollout paused${by(event)}${because(event)}`
     case 'rollout-resumed':
-      return `rollout resumed${by(event)}${num(event, 'stage') === null ? '' : ` at ${stageLabel(event)}`}${because(event)}`
+      return `rollout resumed${by(event)}${num(event, 'stage') === null ? '' : ` at ${stageLabel(event)}`}${because(event)}${changed(event)}`
     case 'rollout-promoted':
       return `${stageLabel(event)} promoted${by(event)}${event.skipBake === true ? ' (bake skipped)' : ''}${because(event)}`
     case 'rollout-aborting':
       return `abort requested${by(event)}${event.rollback === true ? ' (hosts in flight are rolled back)' : ''}${because(event)}`
+    case 'host-rollback-started':
+      return `${host} rollback to ${short(event.to)} started${by(event)}${because(event)}`
+    case 'host-rollback-step':
+      return `${host} rollback ${text(event, 'step', 20) ?? '?'}`
+    case 'host-rollback-finished': {
+      const error = text(event, 'error')
+      return event.already === true
+        ? `${host} already on ${short(event.to)}: nothing to do`
+        : `${host} rollback to ${short(event.to)}: ${text(event, 'status', 20) ?? '?'}${error ? ` [${text(event, 'failedStep', 20) ?? 'error'}] ${error}` : ''}`
+    }
     case 'cooldown-ignored':
       return `cooldown${text(event, 'until', 40) ? ` until ${text(event, 'until', 40)}` : ''} ignored${by(event)}${because(event)}`
     case 'rollout-stopping':

@@ -63,10 +63,15 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'gates-failed':
       case 'rollout-paused':
       case 'rollout-aborting':
+      case 'cooldown-ignored':
         return c.yellow(summary(event))
       case 'rollout-resumed':
       case 'rollout-taken-over':
+      case 'host-rollback-started':
+      case 'host-rollback-finished':
         return summary(event)
+      case 'host-rollback-step':
+        return options.verbose ? summary(event) : null
       case 'rollout-lost':
         return c.red(`lost the rollout: ${event.reason}; this process stops without recording more (exit 6)`)
       case 'store-unavailable':

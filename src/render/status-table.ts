@@ -65,7 +65,7 @@ export function renderStatus(status: RolloutStatus, options: StatusViewOptions):
     const what = g.phase === 'measured' ? `baking, last measurement ${g.verdict ?? '?'}` : `gates ${g.phase}${g.reason ? `: ${sanitizeLine(g.reason)}` : ''}`
     lines.push(`gates: stage ${g.stage + 1} ${what} (${g.at})${g.gates.length ? ` · ${g.gates.map(gateLine).join(', ')}` : ''}`)
   }
-  if (status.exitCode !== null) lines.push(`exit ${status.exitCode}: ${describeOutcome({ state: status.state as RolloutState, exitCode: status.exitCode, counts: status.counts })}`)
+  if (status.exitCode !== null) lines.push(`exit ${status.exitCode}: ${describeOutcome({ state: status.state as RolloutState, exitCode: status.exitCode, counts: status.counts, error: status.error })}`)
 
   const full = options.all === true || status.hosts.length <= STATUS_TABLE_MAX_ROWS
   const notable = full

@@ -1,7 +1,7 @@
 /**
  * The engine's public face: start, resume and abort a rollout. The decision
  * core is decide.ts; run.ts drives it; host-run.ts does one host's work;
- * lease.ts, store-retry.ts and event-log.ts are the engine's own drivers.
+ * lease.ts, store-retry.ts and journal.ts are the engine's own drivers.
  */
 export { planRollout, runRollout, type ResolvedPlan } from './start.js'
 export { abortRollout, promoteRollout, resumeRollout, storedPlan, tickRollout, type Cleared } from './recover.js'

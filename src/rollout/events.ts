@@ -1,3 +1,4 @@
+import type { EventType } from '../events.js'
 import type { HostStatus, RolloutState, StepName } from '../types.js'
 import type { GateResult, Verdict } from '../gates/types.js'
 import type { Phase } from './host-update.js'
@@ -13,6 +14,12 @@ export const emptyCounts = (): StatusCounts => ({
   rollback_failed: 0,
   skipped: 0,
 })
+
+export function countStatuses(statuses: Iterable<HostStatus>): StatusCounts {
+  const counts = emptyCounts()
+  for (const status of statuses) counts[status]++
+  return counts
+}
 
 /**
  * What the engine tells the world. Renderers (tty, plain, JSON) and the store
@@ -71,18 +78,37 @@ export type RolloutEvent =
   /** A command took the rollout over (resume, promote, abort, a tick after a stale holder): the new owner at a new lease epoch. */
   | { type: 'rollout-taken-over'; rolloutId: string; owner: string; epoch: number; from: string | null; by: string; at: string }
   /** A person continued a paused, interrupted or stopped rollout (`fleet rollout resume`). */
-  | { type: 'rollout-resumed'; rolloutId: string; stage: number; from: string; actor: string; reason: string | null; at: string }
+  | { type: 'rollout-resumed'; rolloutId: string; stage: number; from: string; actor: string; reason: string | null; changed?: string[]; at: string }
   /** A person ended it (`fleet rollout abort`), moving updated hosts back with `rollback`. */
   | { type: 'rollout-aborting'; rolloutId: string; rollback: boolean; actor: string; reason: string | null; at: string }
   /** This process lost the lease to another holder and stopped: told to this process's listeners only (it can no longer write). */
   | { type: 'rollout-lost'; rolloutId: string; holder: string | null; reason: string; at: string }
   /** The rollout waits for a person or for gate data (exit 7); reason says which. */
-  | { type: 'rollout-paused'; rolloutId: string; stage: number; reason: string; at: string }
+  | { type: 'rollout-paused'; rolloutId: string; stage: number; reason: string; actor?: string; byHand?: boolean; at: string }
   /** A stage's bake began: measurements every interval until it ends. */
   | { type: 'bake-started'; rolloutId: string; stage: number; bakeMs: number; intervalMs: number; endsAt: string; at: string }
   /** Writes to the database fail and are retried until retryUntil; no new host starts meanwhile. Not stored (the store is down). */
   | { type: 'store-unavailable'; rolloutId: string; error: string; retryUntil: string; at: string }
   | { type: 'store-recovered'; rolloutId: string; outageMs: number; at: string }
+  /** A rollout started while a cooldown was in force: who ignored it, and why. */
+  | { type: 'cooldown-ignored'; rolloutId: string; until: string; cause: 'halted' | 'reverted'; causedBy: string | null; actor: string; reason: string; at: string }
+  /** `fleet rollback <host>`: a person moves one host; rolloutId is the latest rollout that included it (null: none did). */
+  | { type: 'host-rollback-started'; rolloutId: string | null; host: string; to: string; actor: string; reason: string | null; at: string }
+  | { type: 'host-rollback-step'; rolloutId: string | null; host: string; step: StepName; phase: Phase; at: string }
+  | {
+      type: 'host-rollback-finished'
+      rolloutId: string | null
+      host: string
+      to: string
+      already: boolean
+      status: HostStatus
+      previousVersion: string | null
+      newVersion: string | null
+      failedStep: StepName | null
+      error: string | null
+      actor: string
+      at: string
+    }
   | {
       type: 'rollout-finished'
       rolloutId: string
@@ -95,3 +121,7 @@ export type RolloutEvent =
     }
 
 export type RolloutListener = (event: RolloutEvent) => void
+
+/** Compile-time: every type the engine emits is in the catalogue (src/events.ts). */
+type Catalogued<T extends EventType> = T
+export type EngineEventType = Catalogued<RolloutEvent['type']>

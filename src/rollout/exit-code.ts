@@ -6,8 +6,16 @@ import type { RolloutState } from '../types.js'
  * The design's exit codes, most urgent first: a host that may be down (5)
  * outranks a halt (3), which outranks hosts rolled back under the threshold (4).
  */
-export function exitCodeFor(state: RolloutState, counts: StatusCounts, options: { readonly revertHalted?: boolean } = {}): ExitCode {
-  if (state === 'interrupted') return ExitCode.interrupted
+export interface FinishOptions {
+  /** Moving hosts back (abort --rollback, a gate revert) stopped after a stage failed too often. */
+  readonly revertHalted?: boolean
+  /** A stop cut moving hosts back short: hosts are still on the target. */
+  readonly revertInterrupted?: boolean
+}
+
+export function exitCodeFor(state: RolloutState, counts: StatusCounts, options: FinishOptions = {}): ExitCode {
+  // A command a stop cut short before it did what it promised never exits 0.
+  if (state === 'interrupted' || options.revertInterrupted) return ExitCode.interrupted
   // Waiting for a person or for gate data: nothing was promoted or rolled back by the pause.
   if (state === 'paused') return ExitCode.paused
   if (counts.rollback_failed > 0) return ExitCode.rollbackFailed

@@ -3,7 +3,7 @@ import type { Executor, Session } from '../ssh/executor.js'
 import { FencedError, fencedSession } from '../ssh/fenced-session.js'
 import type { Fence, RolloutHostPatch, Store } from '../store/store.js'
 import type { Clock } from './clock.js'
-import type { EventLog } from './event-log.js'
+import type { Journal } from './journal.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
 import type { PlannedHost } from './plan.js'
 import type { StoreRetry } from './store-retry.js'
@@ -25,7 +25,7 @@ export interface HostRunContext {
   readonly executor: Executor
   readonly clock: Clock
   readonly retry: StoreRetry
-  readonly log: EventLog
+  readonly log: Journal
   readonly settings: HostSettings
   readonly connectTimeoutMs: number
   /** Second Ctrl-C: in-flight commands are killed, their hosts rolled back. */
@@ -118,7 +118,7 @@ export class HostRun {
         if (`${phase}:${step}` === last) return
         last = `${phase}:${step}`
         void enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { step }))
-        await ctx.log.emit({ type: 'host-step', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, step, phase, at: this.at() })
+        await ctx.log.record({ type: 'host-step', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, step, phase, at: this.at() })
       },
       previousVersion: async (sha: string) => {
         await enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { previousVersion: sha }))
@@ -147,7 +147,7 @@ export class HostRun {
         ctx.statuses.set(host.name, 'pending')
         throw error
       }
-      await ctx.log.emit({ type: 'host-started', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, address: host.address, at: this.at() })
+      await ctx.log.record({ type: 'host-started', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, address: host.address, at: this.at() })
     }
 
     const hooks = this.hooks(host)
@@ -214,7 +214,7 @@ export class HostRun {
         ...(result.status === 'success' ? { previousVersion: result.previousVersion } : {}),
       },
     )
-    await ctx.log.emit({
+    await ctx.log.record({
       type: 'host-finished',
       rolloutId: ctx.rolloutId,
       stage: host.stage,
@@ -237,6 +237,7 @@ export class HostRun {
    */
   async moveBack(host: PlannedHost, previous: string, why: string): Promise<boolean> {
     const { ctx } = this
+    const started = ctx.clock.now()
     let session: Session
     try {
       session = await this.connect(host)
@@ -264,7 +265,7 @@ export class HostRun {
       await hooks.settle()
       const error = status === 'rolled_back' ? why : `${why}, but could not be moved back: ${outcome.error}`
       await this.setHost(host, { status, newVersion: outcome.newVersion, error }, { status, ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}) })
-      await ctx.log.emit({
+      await ctx.log.record({
         type: 'host-finished',
         rolloutId: ctx.rolloutId,
         stage: host.stage,
@@ -274,7 +275,7 @@ export class HostRun {
         newVersion: outcome.newVersion,
         failedStep: outcome.failedStep,
         error,
-        durationMs: 0,
+        durationMs: ctx.clock.now() - started,
         at: this.at(),
       })
       return status === 'rolled_back'

@@ -13,6 +13,8 @@ export const REQUEST_POLL_MS = 1_000
 export class Inbox {
   /** Why a person asked to pause; null while nobody did. */
   pause: string | null = null
+  /** Who asked for that pause, and the reason they gave, for its event. */
+  pausedBy: { readonly actor: string; readonly reason: string | null } | null = null
   private waker = new AbortController()
   private polling: Promise<void> | null = null
 
@@ -50,7 +52,10 @@ export class Inbox {
     for (const request of await this.store.pendingRequests(this.fence.leaseId)) {
       // Another holder may have consumed it (then it is theirs), or we lost the lease (the write says so).
       if (!(await this.store.settleRequest(this.fence, request.id, this.owner, 'applied'))) continue
-      if (request.kind === 'pause') this.pause ??= `paused by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`
+      if (request.kind === 'pause' && this.pause === null) {
+        this.pause = `paused by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`
+        this.pausedBy = { actor: request.actor, reason: request.reason }
+      }
       else await this.promote(request)
       applied = true
     }

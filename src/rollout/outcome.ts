@@ -1,6 +1,7 @@
 import type { StatusCounts } from './events.js'
 import { EXIT_CODE_MEANING } from './exit-code.js'
 import type { RolloutState } from '../types.js'
+import { sanitizeLine } from '../text/sanitize.js'
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`
 
@@ -19,23 +20,32 @@ export function describeHosts(counts: StatusCounts): string[] {
   return parts
 }
 
+/** Why a halted rollout halted, from its recorded error: gates (and what their revert did), else the stage threshold. */
+const haltCause = (error: string | null | undefined): string => (error && /^gates failed\b/.test(error) ? error : 'a stage failed too often')
+
 /**
  * The one line that explains an exit code to a person, derived from the
- * recorded state and counts so that it is always true of this rollout.
+ * recorded state, counts and error, so that it is always true of this
+ * rollout and names the cause (threshold, gates, revert, interrupt).
  */
-export function describeOutcome(outcome: { readonly state: RolloutState; readonly exitCode: number; readonly counts: StatusCounts }): string {
+export function describeOutcome(outcome: { readonly state: RolloutState; readonly exitCode: number; readonly counts: StatusCounts; readonly error?: string | null }): string {
   const hosts = describeHosts(outcome.counts)
   const detail = hosts.length ? `: ${hosts.join(', ')}` : ''
+  const error = outcome.error ? sanitizeLine(outcome.error) : null
   switch (outcome.exitCode) {
     case 0:
       return outcome.state === 'aborted' ? `aborted${detail}` : (EXIT_CODE_MEANING[0] ?? '')
     case 3:
-      return outcome.state === 'aborted' ? `aborted, but moving hosts back halted${detail}` : `halted: a stage failed too often${detail}`
+      return outcome.state === 'aborted' ? `aborted, but moving hosts back halted${detail}` : `halted: ${haltCause(error)}${detail}`
     case 4:
       return `completed, but some hosts failed${detail}`
     case 5:
       return `a rollback failed: at least one host may be down and needs a person${detail}`
+    case 7:
+      return `paused${error ? `: ${error}` : ''}; \`fleet rollout resume\` or \`promote --reason …\` continues`
     case 130:
+      // A stop that cut a revert short says so: those hosts are still on the target.
+      if (error && /interrupted\b/.test(error) && /revert|abort --rollback/.test(error)) return `interrupted: ${error}${detail}`
       return `interrupted; every host is in a recorded state${detail}; \`fleet rollout resume\` continues`
     default:
       return `${EXIT_CODE_MEANING[outcome.exitCode] ?? 'unknown exit code'}${detail}`

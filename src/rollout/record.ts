@@ -1,9 +1,7 @@
-import pLimit from 'p-limit'
-
 import type { RolloutHostRecord, RolloutRecord } from '../store/store.js'
 import type { Sha } from '../types.js'
 import type { RolloutEvent } from './events.js'
-import { stageSizes, type Plan, type PlannedHost } from './plan.js'
+import type { Plan, PlannedHost } from './plan.js'
 import type { RolloutSettings } from './request.js'
 
 /** A rollout about to be recorded: what it is, who asked, when. */
@@ -66,26 +64,3 @@ export const rolloutStarted = (r: NewRollout): RolloutEvent => ({
   seed: r.seed,
   at: r.startedAt.toISOString(),
 })
-
-/**
- * Moves hosts back in the rollout's own stages (cut over the hosts being
- * moved), `concurrency` at a time; stops after a stage in which more than
- * `failureThreshold` could not be moved. True when every stage went through.
- */
-export async function moveBackStaged(
-  hosts: readonly { host: PlannedHost; previous: string }[],
-  settings: Pick<RolloutSettings, 'stages' | 'concurrency' | 'failureThreshold'>,
-  moveBack: (host: PlannedHost, previous: string) => Promise<boolean>,
-): Promise<boolean> {
-  let offset = 0
-  for (const size of stageSizes(hosts.length, settings.stages)) {
-    const stageHosts = hosts.slice(offset, offset + size)
-    offset += size
-    if (stageHosts.length === 0) continue
-    const limit = pLimit(settings.concurrency)
-    const moved = await Promise.allSettled(stageHosts.map(({ host, previous }) => limit(() => moveBack(host, previous))))
-    const failures = moved.filter((r) => r.status === 'rejected' || !r.value).length
-    if (failures / stageHosts.length > settings.failureThreshold) return false
-  }
-  return true
-}

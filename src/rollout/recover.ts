@@ -7,6 +7,9 @@ import type { Plan, PlannedHost } from './plan.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { stageProgress, STAGE_EVENT_TYPES, type StageProgress } from './restore.js'
 import { RolloutRun } from './run.js'
+import { gateChanges, parseSettings } from './settings.js'
+import type { GatesConfig } from '../gates/types.js'
+import { gatesActive } from '../gates/types.js'
 import { STORE_RETRY_MS } from './store-retry.js'
 import type { Sha } from '../types.js'
 
@@ -27,6 +30,12 @@ export interface Cleared {
 
 type Verb = 'resume' | 'abort' | 'promote' | 'tick'
 
+/** What the command's config says now: gates and where checks run replace the recorded ones (a fixed gate query applies). */
+export interface CurrentSettings {
+  readonly gates: GatesConfig | null
+  readonly checksDir: string
+}
+
 /** user@machine of an owner (user@machine pid n): a person, for the audit trail. */
 const actorOf = (owner: string): string => owner.replace(/ pid \d+$/, '')
 
@@ -40,9 +49,10 @@ async function takeOverAndSettle<T>(
   deps: RolloutDeps,
   owner: string,
   verb: Verb,
-  event: ((rollout: RolloutRecord) => RolloutEvent) | null,
-  then: (run: RolloutRun, rollout: RolloutRecord) => Promise<T>,
+  event: ((rollout: RolloutRecord, changes: readonly string[]) => RolloutEvent) | null,
+  then: (run: RolloutRun, rollout: RolloutRecord, settings: RolloutSettings) => Promise<T>,
   adjust: (progress: StageProgress, rollout: RolloutRecord) => StageProgress = (p) => p,
+  current: CurrentSettings | null = null,
 ): Promise<T | Cleared> {
   const { store, clock } = deps
   const taken = await takeOverRollout(store, owner, verb)
@@ -53,7 +63,16 @@ async function takeOverAndSettle<T>(
   try {
     const rows = await store.listRolloutHosts(rollout.id)
     const progress = adjust(stageProgress(await store.listEvents(rollout.id, STAGE_EVENT_TYPES), rollout.currentStage), rollout)
-    run = new RolloutRun(deps, rollout.settings as unknown as RolloutSettings, {
+    const recorded = parseSettings(rollout.id, rollout.settings)
+    const changes = current ? gateChanges(recorded.gates, current.gates) : []
+    const settings = current ? { ...recorded, gates: current.gates, checksDir: current.checksDir } : recorded
+    if (current && (changes.length > 0 || recorded.checksDir !== current.checksDir)) await store.updateRollout(fence, { settings: { ...settings } as unknown as Record<string, unknown> })
+    // Going on from a pause: the record says so at once (a re-bake is `baking`), not at the next decision.
+    if (rollout.state === 'paused' && verb !== 'abort') {
+      const baking = progress.stageFinishedAt !== null && gatesActive(settings.gates) && !progress.bake.passed && !progress.bake.promoted
+      await store.updateRollout(fence, { state: baking ? 'baking' : 'running', finishedAt: null, exitCode: null, error: null })
+    }
+    run = new RolloutRun(deps, settings, {
       rolloutId: rollout.id,
       fence,
       owner,
@@ -69,9 +88,9 @@ async function takeOverAndSettle<T>(
     const at = new Date(clock.now()).toISOString()
     // A takeover from a live-looking holder is worth a line of its own in the trail: who drives it now.
     if (taken.from !== null) await run.journal({ type: 'rollout-taken-over', rolloutId: rollout.id, owner, epoch: fence.epoch, from: taken.from, by: verb, at })
-    if (event) await run.journal(event(rollout))
+    if (event) await run.journal(event(rollout, changes))
     await run.settle(rows)
-    return await then(run, rollout)
+    return await then(run, rollout, settings)
   } catch (error) {
     // Refused before anything ran (e.g. nothing to promote): the rollout stays as it was, the lease is freed.
     if (error instanceof UsageError) await store.releaseLease(fence)
@@ -99,9 +118,15 @@ export function abortRollout(
 ): Promise<(RolloutResult & { revertComplete: boolean }) | Cleared> {
   const at = () => new Date(deps.clock.now()).toISOString()
   return takeOverAndSettle(deps, owner, 'abort', (rollout) => ({ type: 'rollout-aborting', rolloutId: rollout.id, rollback: options.rollback, actor: actorOf(owner), reason: options.reason ?? null, at: at() }), async (run, rollout) => {
-    const revertComplete = options.rollback ? await run.revert(await deps.store.listRolloutHosts(rollout.id)) : true
-    const result = await run.finish('aborted', revertComplete ? null : 'abort --rollback halted: too many hosts could not be moved back', { revertHalted: !revertComplete })
-    return { ...result, revertComplete }
+    const reverted = options.rollback ? await run.revert(await deps.store.listRolloutHosts(rollout.id)) : ({ kind: 'complete' } as const)
+    // A stop before every host was moved back: recorded interrupted (abort --rollback again goes on), exit 130.
+    if (reverted.kind === 'interrupted') {
+      const result = await run.finish('interrupted', `abort --rollback interrupted: ${reverted.left} host(s) still on the target; run \`fleet rollout abort --rollback\` again`)
+      return { ...result, revertComplete: false }
+    }
+    const halted = reverted.kind === 'halted'
+    const result = await run.finish('aborted', halted ? 'abort --rollback halted: too many hosts could not be moved back' : null, { revertHalted: halted })
+    return { ...result, revertComplete: !halted }
   })
 }
 
@@ -110,14 +135,25 @@ export function abortRollout(
  * its real HEAD, service and last step over SSH), then continues from where
  * the rollout was; a paused one bakes its stage again.
  */
-export function resumeRollout(deps: RolloutDeps, owner: string, options: { reason?: string } = {}): Promise<RolloutResult | Cleared> {
+export function resumeRollout(deps: RolloutDeps, owner: string, options: { reason?: string; current?: CurrentSettings; detach?: boolean } = {}): Promise<RolloutResult | Cleared> {
   return takeOverAndSettle(
     deps,
     owner,
     'resume',
-    (rollout) => ({ type: 'rollout-resumed', rolloutId: rollout.id, stage: rollout.currentStage, from: rollout.state, actor: actorOf(owner), reason: options.reason ?? null, at: new Date(deps.clock.now()).toISOString() }),
-    (run) => run.run(),
+    (rollout, changes) => ({
+      type: 'rollout-resumed',
+      rolloutId: rollout.id,
+      stage: rollout.currentStage,
+      from: rollout.state,
+      actor: actorOf(owner),
+      reason: options.reason ?? null,
+      ...(changes.length > 0 ? { changed: [...changes] } : {}),
+      at: new Date(deps.clock.now()).toISOString(),
+    }),
+    // A rollout cron drives (started --detach or by a tick) goes back to cron once only waiting is left.
+    (run, _rollout, settings) => run.run({ yieldAtWait: options.detach === true || settings.detached === true }),
     freshBakeIfPaused(deps.clock.now()),
+    options.current ?? null,
   )
 }
 
@@ -127,18 +163,18 @@ export function resumeRollout(deps: RolloutDeps, owner: string, options: { reaso
  * continues like resume. A bake still running is only cut short with
  * `--skip-bake`.
  */
-export function promoteRollout(deps: RolloutDeps, owner: string, options: { reason: string; skipBake: boolean }): Promise<RolloutResult | Cleared> {
+export function promoteRollout(deps: RolloutDeps, owner: string, options: { reason: string; skipBake: boolean; current?: CurrentSettings; detach?: boolean }): Promise<RolloutResult | Cleared> {
   return takeOverAndSettle(
     deps,
     owner,
     'promote',
     (rollout) => {
       if (rollout.state !== 'paused' && rollout.state !== 'baking') throw new UsageError(`nothing to promote: rollout ${rollout.id} is ${rollout.state}, not baking or paused`)
-      if (rollout.state === 'baking' && !options.skipBake) throw new UsageError(`rollout ${rollout.id} is baking stage ${rollout.currentStage + 1}; pass --skip-bake to end its bake now`)
       return { type: 'rollout-promoted', rolloutId: rollout.id, stage: rollout.currentStage, actor: actorOf(owner), reason: options.reason, skipBake: options.skipBake, at: new Date(deps.clock.now()).toISOString() }
     },
-    (run) => run.run(),
+    (run, _rollout, settings) => run.run({ yieldAtWait: options.detach === true || settings.detached === true }),
     (progress) => ({ ...progress, bake: { ...progress.bake, promoted: true } }),
+    options.current ?? null,
   )
 }
 
@@ -146,6 +182,6 @@ export function promoteRollout(deps: RolloutDeps, owner: string, options: { reas
  * One cron tick on the rollout in progress: go on from the store, do what is
  * due, and return as soon as only waiting is left (the next tick goes on).
  */
-export function tickRollout(deps: RolloutDeps, owner: string): Promise<RolloutResult | Cleared> {
-  return takeOverAndSettle(deps, owner, 'tick', null, (run) => run.run({ yieldAtWait: true }))
+export function tickRollout(deps: RolloutDeps, owner: string, current: CurrentSettings | null = null): Promise<RolloutResult | Cleared> {
+  return takeOverAndSettle(deps, owner, 'tick', null, (run) => run.run({ yieldAtWait: true }), undefined, current)
 }

@@ -5,6 +5,7 @@ import type { Clock } from './clock.js'
 import type { RolloutListener, StatusCounts } from './events.js'
 import type { HostOutcome, HostSettings } from './host-update.js'
 import type { GatesConfig } from '../gates/types.js'
+import type { IgnoredCooldown } from './cooldown.js'
 import type { Host, RolloutState } from '../types.js'
 
 /** What a rollout needs from the outside world: the drivers, passed in. */
@@ -27,6 +28,8 @@ export interface RolloutDeps {
 
 /** An event as the log stores it; `data` is the event as the `--json` stream has it. */
 export interface StoredEvent {
+  /** The row's id once stored (a notification's idempotency key); absent before. */
+  readonly id?: string | null
   readonly rolloutId: string | null
   readonly type: string
   readonly host: string | null
@@ -47,6 +50,8 @@ export interface RolloutSettings {
   readonly gates?: GatesConfig | null
   /** Where gate checks run: the config file's directory. */
   readonly checksDir?: string
+  /** Driven by cron (`start --detach`, `tick --ref`): resume and promote hand it back to the ticks. */
+  readonly detached?: boolean
 }
 
 /** A new rollout: its settings, the hosts, and who asks. */
@@ -57,6 +62,8 @@ export interface RolloutRequest extends Omit<RolloutSettings, 'host'> {
   /** Who runs it, for the lease and the record: user@machine pid. */
   readonly owner: string
   readonly storeRetryMs?: number
+  /** A cooldown in force that a person chose to ignore: recorded on this rollout. */
+  readonly ignoredCooldown?: IgnoredCooldown | null
 }
 
 export interface RolloutResult {

@@ -4,8 +4,11 @@ import { ExitCode, FleetError, LockedError, UsageError, errorMessage } from '../
 import { gitHead, gitResolveCommit } from '../remote/commands.js'
 import { render } from '../remote/shell.js'
 import type { Executor } from '../ssh/executor.js'
-import type { Store } from '../store/store.js'
+import type { Fence, Store } from '../store/store.js'
 import type { Clock } from './clock.js'
+import type { RolloutListener } from './events.js'
+import { Journal } from './journal.js'
+import type { StoredEvent } from './request.js'
 import { fencedSession } from '../ssh/fenced-session.js'
 import { anchorOf } from './clock.js'
 import { keepLease, leaseIsStale, refuseIfInActiveRollout, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
@@ -20,6 +23,8 @@ export interface SingleRollbackRequest {
   readonly settings: HostSettings
   readonly connectTimeoutMs: number
   readonly owner: string
+  /** Why, for the audit trail. */
+  readonly reason?: string | null
 }
 
 export interface SingleRollbackResult {
@@ -45,7 +50,13 @@ export async function recordedPreviousVersion(store: Store, name: string): Promi
  * the same lease, recorded as events.
  */
 export async function rollbackOneHost(
-  deps: { readonly store: Store; readonly executor: Executor; readonly clock: Clock },
+  deps: {
+    readonly store: Store
+    readonly executor: Executor
+    readonly clock: Clock
+    readonly listeners?: readonly RolloutListener[]
+    readonly onStored?: (events: readonly StoredEvent[], fence: Fence) => void
+  },
   request: SingleRollbackRequest,
 ): Promise<SingleRollbackResult> {
   const { store, clock } = deps
@@ -77,10 +88,13 @@ export async function rollbackOneHost(
   }
   const stopRenewing = keepLease(store, fence, { clock: anchorOf(clock) })
   try {
-    const record = (type: string, data: Record<string, unknown>) => {
-      const at = new Date(clock.now())
-      return store.appendEvents(fence, [{ rolloutId: null, type, host: host.name, data: { ...data, at: at.toISOString() }, at }])
-    }
+    // The audit trail of the latest rollout that included the host is where a person looks for it.
+    const rolloutId = await store.latestRolloutOf(host.name)
+    const journal = new Journal(store, fence, { told: deps.listeners ?? [], ...(deps.onStored ? { stored: deps.onStored } : {}) })
+    const actor = request.owner.replace(/ pid \d+$/, '')
+    const at = () => new Date(clock.now()).toISOString()
+    const finished = (outcome: HostOutcome, to: string, already = false) =>
+      journal.record({ type: 'host-rollback-finished', rolloutId, host: host.name, to, already, ...outcome, actor, at: at() })
     let session
     try {
       session = fencedSession(await deps.executor.connect(host, { timeoutMs: request.connectTimeoutMs }), {
@@ -90,7 +104,7 @@ export async function rollbackOneHost(
       })
     } catch (error) {
       const outcome: HostOutcome = { status: 'failed', previousVersion: null, newVersion: null, failedStep: 'connect', error: errorMessage(error) }
-      await record('host-rollback-finished', { ...outcome })
+      await finished(outcome, wanted)
       return { host: host.name, from: null, to: wanted, action: 'moved', outcome, exitCode: ExitCode.rolledBack }
     }
     const sessions = [session]
@@ -108,11 +122,11 @@ export async function rollbackOneHost(
         const head = await session.run(render(gitHead(host.appDir)), { timeoutMs: request.settings.commandTimeoutMs })
         if (head.code === 0 && head.stdout.trim() === target) {
           const outcome: HostOutcome = { status: 'skipped', previousVersion: target, newVersion: target, failedStep: null, error: null }
-          await record('host-rollback-finished', { ...outcome, to: target, already: true })
+          await finished(outcome, target, true)
           return { host: host.name, from: target, to: target, action: 'already', outcome, exitCode: ExitCode.ok }
         }
       }
-      await record('host-rollback-started', { to: target, owner: request.owner })
+      await journal.record({ type: 'host-rollback-started', rolloutId, host: host.name, to: target, actor, reason: request.reason ?? null, at: at() })
       const outcome = await updateHost({
         session,
         host,
@@ -129,9 +143,9 @@ export async function rollbackOneHost(
           sessions.push(fresh)
           return fresh
         },
-        hooks: { step: (step, phase) => record('host-rollback-step', { step, phase }), previousVersion: () => {} },
+        hooks: { step: (step, phase) => journal.record({ type: 'host-rollback-step', rolloutId, host: host.name, step, phase, at: at() }), previousVersion: () => {} },
       })
-      await record('host-rollback-finished', { ...outcome, to: target })
+      await finished(outcome, target)
       // The previous version stays as recorded: it is history, not "the version before this command".
       if (outcome.status === 'success') await store.recordHostState(fence, host.name, { status: 'rolled_back', currentVersion: target })
       else if (outcome.newVersion) await store.recordHostState(fence, host.name, { status: outcome.status, currentVersion: outcome.newVersion })

@@ -8,6 +8,8 @@ import type { HostStatus, Sha } from '../types.js'
 export interface Ending {
   readonly state: 'completed' | 'halted' | 'interrupted' | 'paused' | 'yielded'
   readonly why?: string
+  /** A stop cut a gate revert short: hosts are left on the target (never exit 0 or 3: 130). */
+  readonly revertInterrupted?: boolean
 }
 
 export interface RunState {

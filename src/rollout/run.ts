@@ -3,18 +3,20 @@ import type { FencedError } from '../ssh/fenced-session.js'
 import { LostLeaseError, type RolloutHostRecord, type RolloutRequestRecord } from '../store/store.js'
 import { gatesActive, type GatesConfig } from '../gates/types.js'
 import { bakeStarted, measureOnce } from './bake-step.js'
+import { cooldownIgnoredEvent, type IgnoredCooldown } from './cooldown.js'
 import { Hold } from './hold.js'
 import { Inbox } from './inbox.js'
 import type { Ending, RunState } from './run-state.js'
 import type { StageProgress } from './restore.js'
 import { decide, type Decision, type RolloutView } from './decide.js'
-import { emptyCounts, type RolloutEvent, type StatusCounts } from './events.js'
-import { EventLog } from './event-log.js'
-import { exitCodeFor } from './exit-code.js'
+import { countStatuses, type RolloutEvent, type StatusCounts } from './events.js'
+import { Journal } from './journal.js'
+import { exitCodeFor, type FinishOptions } from './exit-code.js'
 import { HostRun, type LeftUpdating } from './host-run.js'
 import type { HostOutcome } from './host-update.js'
 import type { PlannedHost } from './plan.js'
-import { moveBackStaged, newRolloutRecord, pendingHostRecord, rolloutStarted } from './record.js'
+import { newRolloutRecord, pendingHostRecord, rolloutStarted } from './record.js'
+import { gateRevertEnding, revertHosts, type RevertOutcome } from './revert.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { StoreRetry, StoreUnavailableError } from './store-retry.js'
 import type { HostStatus, RolloutState } from '../types.js'
@@ -30,7 +32,7 @@ export class RolloutRun {
   private readonly statuses: Map<string, HostStatus>
   private readonly outcomes = new Map<string, HostOutcome>()
   private readonly retry: StoreRetry
-  private readonly log: EventLog
+  private readonly log: Journal
   private readonly hosts: HostRun
   private readonly byName: Map<string, PlannedHost>
   private readonly inbox: Inbox
@@ -59,7 +61,7 @@ export class RolloutRun {
     this.byName = new Map(state.plan.hosts.map((h) => [h.name, h]))
     this.inbox = new Inbox(deps.store, state.fence, state.owner, (request) => this.promoted(request))
     this.retry = new StoreRetry(state.rolloutId, deps.clock, state.storeRetryMs, (event) => this.log.tell(event))
-    this.log = new EventLog(state.rolloutId, state.fence, deps.store, this.retry, deps.listeners, deps.onStored)
+    this.log = new Journal(deps.store, state.fence, { told: deps.listeners, ...(deps.onStored ? { stored: deps.onStored } : {}) }, (write) => this.retry.write(write))
     this.hosts = new HostRun({
       rolloutId: state.rolloutId,
       fence: state.fence,
@@ -80,7 +82,7 @@ export class RolloutRun {
     })
     const announce = (reason: 'signal' | 'abort') => () => {
       const cause = String((reason === 'signal' ? deps.stop : deps.kill)?.reason ?? 'signal')
-      void this.log.emit({ type: 'rollout-stopping', rolloutId: this.rolloutId, reason, cause, at: this.at() }).catch(() => {})
+      void this.log.record({ type: 'rollout-stopping', rolloutId: this.rolloutId, reason, cause, at: this.at() }).catch(() => {})
     }
     deps.stop?.addEventListener('abort', announce('signal'), { once: true })
     deps.kill?.addEventListener('abort', announce('abort'), { once: true })
@@ -96,21 +98,17 @@ export class RolloutRun {
   }
 
   /** Records an event of this rollout through its one journal: stored under the fence, then told to every listener. */
-  readonly journal = (event: RolloutEvent): Promise<void> => this.log.emit(event)
+  readonly journal = (event: RolloutEvent): Promise<void> => this.log.record(event)
 
   /** A promote request consumed by the inbox: the bake ends as passed, and who and why is in the audit trail. */
   private async promoted(request: RolloutRequestRecord): Promise<void> {
     this.promote()
-    await this.log.emit({ type: 'rollout-promoted', rolloutId: this.rolloutId, stage: this.stage, actor: request.actor, reason: request.reason ?? '', skipBake: request.skipBake, at: this.at() })
+    await this.log.record({ type: 'rollout-promoted', rolloutId: this.rolloutId, stage: this.stage, actor: request.actor, reason: request.reason ?? '', skipBake: request.skipBake, at: this.at() })
   }
 
   private readonly at = (): string => new Date(this.deps.clock.now()).toISOString()
 
-  private counts(): StatusCounts {
-    const counts = emptyCounts()
-    for (const host of this.state.plan.hosts) counts[this.statuses.get(host.name) ?? 'pending']++
-    return counts
-  }
+  private counts = (): StatusCounts => countStatuses(this.state.plan.hosts.map((h) => this.statuses.get(h.name) ?? 'pending'))
 
   private get gates(): GatesConfig | null {
     return gatesActive(this.settings.gates) ? this.settings.gates : null
@@ -133,11 +131,12 @@ export class RolloutRun {
   }
 
   /** Writes the new rollout and its planned hosts (all pending), then announces it. */
-  async record(seed: string): Promise<void> {
+  async record(seed: string, ignored: IgnoredCooldown | null = null): Promise<void> {
     const { plan, startedAt, target, owner } = this.state
     const fresh = { id: this.rolloutId, settings: this.settings, plan, target, seed, owner, startedAt }
     await this.retry.write(() => this.deps.store.createRollout(this.state.fence, newRolloutRecord(fresh), plan.hosts.map(pendingHostRecord)))
-    await this.log.emit(rolloutStarted(fresh))
+    await this.log.record(rolloutStarted(fresh))
+    if (ignored) await this.log.record(cooldownIgnoredEvent(ignored, this.rolloutId, startedAt))
   }
 
   /**
@@ -149,12 +148,14 @@ export class RolloutRun {
   async run(options: { yieldAtWait?: boolean } = {}): Promise<RolloutResult> {
     let state: RolloutState
     let error: string | null = null
+    let revertInterrupted = false
     try {
       const ending = await this.drive(options)
       if (this.hold.lost) return this.lostResult()
       if (ending.state === 'yielded') return await this.yieldToNextRun()
       state = ending.state
       error = ending.why ?? null
+      revertInterrupted = ending.revertInterrupted === true
       if (state === 'interrupted') error = `stopped by ${String((this.deps.kill?.aborted ? this.deps.kill : this.deps.stop)?.reason ?? 'the operator')}`
     } catch (caught) {
       if (Hold.ends(caught)) {
@@ -168,7 +169,7 @@ export class RolloutRun {
       error = errorMessage(caught)
     }
     try {
-      return await this.finish(state, error)
+      return await this.finish(state, error, { revertInterrupted })
     } catch (caught) {
       if (!Hold.ends(caught)) throw caught
       this.loseLease(caught)
@@ -249,7 +250,7 @@ export class RolloutRun {
         this.where.delayAnnounced = false
         await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { currentStage: decision.stage, state: 'running' }))
         const hosts = this.state.plan.byStage[decision.stage]!.map((h) => h.name)
-        await this.log.emit({ type: 'stage-started', rolloutId: this.rolloutId, stage: decision.stage, percent: this.state.plan.stages[decision.stage]!, hosts, at: this.at() })
+        await this.log.record({ type: 'stage-started', rolloutId: this.rolloutId, stage: decision.stage, percent: this.state.plan.stages[decision.stage]!, hosts, at: this.at() })
         return null
       }
       case 'finish-stage':
@@ -257,31 +258,32 @@ export class RolloutRun {
         this.where.bake = { since: this.where.stageFinishedAt, measurements: [], passed: false, promoted: this.promoteOnce }
         this.promoteOnce = false
         const { stage, counts, failureRate, halted } = decision
-        await this.log.emit({ type: 'stage-finished', rolloutId: this.rolloutId, stage, percent: this.state.plan.stages[stage]!, counts, failureRate, halted, at: this.at() })
+        await this.log.record({ type: 'stage-finished', rolloutId: this.rolloutId, stage, percent: this.state.plan.stages[stage]!, counts, failureRate, halted, at: this.at() })
         if (this.gates && !decision.halted && !this.stopped) await this.startBake(decision.stage)
         return null
       case 'measure':
-        await this.measure(decision.stage)
-        return null
+        return this.measure(decision.stage).then(() => null)
       case 'gates-passed':
         this.where.bake.passed = true
         await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state: 'running' }))
-        await this.log.emit({ type: 'gates-passed', rolloutId: this.rolloutId, stage: decision.stage, at: this.at() })
+        await this.log.record({ type: 'gates-passed', rolloutId: this.rolloutId, stage: decision.stage, at: this.at() })
         return null
       case 'gates-failed': {
-        await this.log.emit({ type: 'gates-failed', rolloutId: this.rolloutId, stage: decision.stage, reason: decision.reason, onFail: decision.onFail, at: this.at() })
+        await this.log.record({ type: 'gates-failed', rolloutId: this.rolloutId, stage: decision.stage, reason: decision.reason, onFail: decision.onFail, at: this.at() })
         const why = `gates failed at stage ${decision.stage + 1}: ${decision.reason}`
-        if (decision.onFail === 'revert') await this.revert(await this.deps.store.listRolloutHosts(this.rolloutId), `rolled back: ${why}`)
-        return { state: 'halted', why }
+        if (decision.onFail !== 'revert') return { state: 'halted', why }
+        return gateRevertEnding(why, await this.revert(await this.deps.store.listRolloutHosts(this.rolloutId), `rolled back: ${why}`))
       }
-      case 'pause':
-        await this.log.emit({ type: 'rollout-paused', rolloutId: this.rolloutId, stage: decision.stage, reason: decision.reason, at: this.at() })
+      case 'pause': {
+        const by = this.inbox.pausedBy // a person's pause, or the gates'
+        await this.log.record({ type: 'rollout-paused', rolloutId: this.rolloutId, stage: decision.stage, reason: by ? (by.reason ?? 'paused by hand') : decision.reason, ...(by ? { actor: by.actor, byHand: true } : {}), at: this.at() })
         return { state: 'paused', why: decision.reason }
+      }
       case 'wait-until': {
         const delayMs = decision.until - this.deps.clock.now()
         if (decision.for === 'stage-delay' && !this.where.delayAnnounced) {
           this.where.delayAnnounced = true
-          await this.log.emit({ type: 'stage-delay', rolloutId: this.rolloutId, stage: this.stage, delayMs: this.settings.stageDelayMs, at: this.at() })
+          await this.log.record({ type: 'stage-delay', rolloutId: this.rolloutId, stage: this.stage, delayMs: this.settings.stageDelayMs, at: this.at() })
         }
         // A stop or a request from another shell (pause, promote) cuts the wait short.
         await this.deps.clock.sleep(delayMs, this.deps.stop ? AbortSignal.any([this.deps.stop, this.inbox.wake]) : this.inbox.wake)
@@ -304,7 +306,7 @@ export class RolloutRun {
 
   private async startBake(stage: number): Promise<void> {
     await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state: 'baking' }))
-    await this.log.emit(bakeStarted(this.rolloutId, stage, this.gates!, this.where.bake.since, this.deps.clock.now()))
+    await this.log.record(bakeStarted(this.rolloutId, stage, this.gates!, this.where.bake.since, this.deps.clock.now()))
   }
 
   /** One measurement of every gate; the hosts moved so far are those of this stage and the ones before that succeeded. */
@@ -316,7 +318,7 @@ export class RolloutRun {
       ...(this.deps.stop ? { signal: this.deps.stop } : {}),
     })
     this.where.bake.measurements.push(record)
-    await this.log.emit(event)
+    await this.log.record(event)
   }
 
   /** Hosts a dead run left `updating`, with what it recorded of them (for settling). */
@@ -339,7 +341,7 @@ export class RolloutRun {
     this.inFlight.set(name, work)
   }
 
-  async finish(state: RolloutState, error: string | null, options: { revertHalted?: boolean } = {}): Promise<RolloutResult> {
+  async finish(state: RolloutState, error: string | null, options: FinishOptions = {}): Promise<RolloutResult> {
     const counts = this.counts()
     const exitCode = exitCodeFor(state, counts, options)
     const finishedAt = new Date(this.deps.clock.now())
@@ -347,7 +349,7 @@ export class RolloutRun {
     await this.retry.write(() => this.inbox.closeUnapplied(state))
     await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state, finishedAt, exitCode, error }))
     const durationMs = finishedAt.getTime() - this.state.startedAt.getTime()
-    await this.log.emit({ type: 'rollout-finished', rolloutId: this.rolloutId, state, exitCode, counts, durationMs, error, at: finishedAt.toISOString() })
+    await this.log.record({ type: 'rollout-finished', rolloutId: this.rolloutId, state, exitCode, counts, durationMs, error, at: finishedAt.toISOString() })
     await this.retry.write(() => this.deps.store.releaseLease(this.state.fence))
     return { rolloutId: this.rolloutId, state, exitCode, sha: this.state.target, counts, outcomes: this.outcomes }
   }
@@ -367,13 +369,8 @@ export class RolloutRun {
     }
   }
 
-  /**
-   * Abort --rollback (or a gate revert): every host this rollout updated
-   * goes back to its previous version, staged, under the same threshold.
-   * Returns false when a stage of the move back failed too often.
-   */
-  revert(rows: readonly RolloutHostRecord[], why = 'rolled back by `fleet rollout abort --rollback`'): Promise<boolean> {
-    const updated = rows.filter((r) => r.status === 'success' && r.previousVersion).map((r) => ({ host: this.byName.get(r.name)!, previous: r.previousVersion! }))
-    return moveBackStaged(updated, this.settings, (host, previous) => (this.stopped ? Promise.resolve(true) : this.hosts.moveBack(host, previous, why)))
+  /** Abort --rollback or a gate revert: see revertHosts. */
+  revert(rows: readonly RolloutHostRecord[], why = 'rolled back by `fleet rollout abort --rollback`'): Promise<RevertOutcome> {
+    return revertHosts(rows, this.byName, this.settings, () => this.stopped, (host, previous) => this.hosts.moveBack(host, previous, why))
   }
 }

@@ -79,6 +79,7 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest, opt
       host: request.settings,
       gates: request.gates ?? null,
       ...(request.checksDir ? { checksDir: request.checksDir } : {}),
+      ...(options.detach ? { detached: true } : {}),
     }
     run = new RolloutRun(deps, settings, {
       rolloutId,
@@ -90,7 +91,7 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest, opt
       sessions,
       storeRetryMs: request.storeRetryMs ?? STORE_RETRY_MS,
     })
-    await run.record(resolved.plan.seed)
+    await run.record(resolved.plan.seed, request.ignoredCooldown ?? null)
     return await run.run({ yieldAtWait: options.detach === true })
   } finally {
     stopRenewing()

@@ -31,15 +31,20 @@ const eventColumns = (e: NewEvent, at: Date) => toColumns(EVENT, { ...e, at, hos
 export class Events {
   constructor(private readonly db: Kysely<Schema>) {}
 
-  /** Several events in one INSERT, in order, by the holder of `fence` only. */
-  async appendEvents(fence: Fence, events: readonly (NewEvent & { at: Date })[]): Promise<void> {
-    if (events.length === 0) return
-    await fenced(this.db, fence, async (tx) => {
-      for (let i = 0; i < events.length; i += 500)
-        await tx
+  /** Several events in one INSERT, in order, by the holder of `fence` only; their ids, in order. */
+  async appendEvents(fence: Fence, events: readonly (NewEvent & { at: Date })[]): Promise<string[]> {
+    if (events.length === 0) return []
+    return fenced(this.db, fence, async (tx) => {
+      const ids: string[] = []
+      for (let i = 0; i < events.length; i += 500) {
+        const rows = await tx
           .insertInto('fleet_events')
           .values(events.slice(i, i + 500).map((e) => eventColumns(e, e.at)))
+          .returning('id')
           .execute()
+        ids.push(...rows.map((r) => String(r.id)))
+      }
+      return ids
     })
   }
 

@@ -127,4 +127,17 @@ export class RolloutHosts {
       .executeTakeFirst()
     return row?.previous_version ?? null
   }
+
+  /** The latest rollout that included the host (any outcome), or null. */
+  async latestRolloutOf(name: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('fleet_rollout_hosts')
+      .innerJoin('fleet_rollouts', 'fleet_rollouts.id', 'fleet_rollout_hosts.rollout_id')
+      .select('fleet_rollouts.id')
+      .where('fleet_rollout_hosts.name', '=', name)
+      .orderBy('fleet_rollouts.started_at', 'desc')
+      .limit(1)
+      .executeTakeFirst()
+    return row?.id ?? null
+  }
 }

@@ -26,7 +26,7 @@ export interface RolloutRecord {
   readonly epoch: number
 }
 
-export type RolloutPatch = Partial<Pick<RolloutRecord, 'state' | 'currentStage' | 'finishedAt' | 'heartbeatAt' | 'exitCode' | 'error'>>
+export type RolloutPatch = Partial<Pick<RolloutRecord, 'state' | 'currentStage' | 'finishedAt' | 'heartbeatAt' | 'exitCode' | 'error' | 'settings'>>
 
 const ROLLOUT = {
   id: 'id',
@@ -81,7 +81,9 @@ export class Rollouts {
   }
 
   async updateRollout(fence: Fence, patch: RolloutPatch): Promise<void> {
-    await fenced(this.db, fence, (tx) => tx.updateTable('fleet_rollouts').set(toColumns(ROLLOUT_PATCH, patch)).where('id', '=', fence.leaseId).execute())
+    const { settings, ...rest } = patch
+    const columns = { ...toColumns(ROLLOUT_PATCH, rest), ...(settings ? { settings: JSON.stringify(settings) } : {}) }
+    await fenced(this.db, fence, (tx) => tx.updateTable('fleet_rollouts').set(columns).where('id', '=', fence.leaseId).execute())
   }
 
   /** The given rollout, or the most recently started one. */

@@ -123,13 +123,17 @@ export class Store {
     return this.rolloutHosts.countRolloutHosts(ids)
   }
 
+  latestRolloutOf(name: string): Promise<string | null> {
+    return this.rolloutHosts.latestRolloutOf(name)
+  }
+
   latestPreviousVersion(name: string): Promise<string | null> {
     return this.rolloutHosts.latestPreviousVersion(name)
   }
 
   // ---- events (events.ts) --------------------------------------------------
 
-  appendEvents(fence: Fence, events: readonly (NewEvent & { at: Date })[]): Promise<void> {
+  appendEvents(fence: Fence, events: readonly (NewEvent & { at: Date })[]): Promise<string[]> {
     return this.events.appendEvents(fence, events)
   }
 

@@ -89,7 +89,7 @@ export interface RunResult extends RolloutResult {
 export async function rollout(store: Store, config: FleetConfig, options: { ref?: string; seed?: string; onEvent?: (event: RolloutEvent) => void } = {}): Promise<RunResult> {
   const inventory = await loadInventory(store, config)
   const events: RolloutEvent[] = []
-  const request = rolloutRequest(config, inventory.hosts, { ref: options.ref, seed: options.seed ?? 'test-seed', owner: 'test' })
+  const request = rolloutRequest({ config, configSource: null }, inventory.hosts, { ref: options.ref, seed: options.seed ?? 'test-seed', owner: 'test' })
   const result = await runRollout(
     { store, executor: makeExecutor(config, store), clock: systemClock, listeners: [(e) => (events.push(e), options.onEvent?.(e))] },
     request,

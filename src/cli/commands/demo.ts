@@ -62,7 +62,7 @@ export async function demo(flags: GlobalFlags & { hosts?: string }): Promise<num
 
       const run = async (ref: string) => {
         const inventory = await loadInventory(store, config)
-        const request = rolloutRequest(config, inventory.hosts, { ref, seed: SEED, owner: 'fleet demo' })
+        const request = rolloutRequest({ config, configSource: null }, inventory.hosts, { ref, seed: SEED, owner: 'fleet demo' })
         const renderer = pickRenderer(ctx)
         try {
           return await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [renderer.listener] }, request)

@@ -7,7 +7,7 @@ import { formatCounts } from '../../render/plain.js'
 import { formatTime } from '../../render/status-table.js'
 import { palette, shortSha, statusColor } from '../../render/style.js'
 import { makeContext, type GlobalFlags } from '../context.js'
-import { withReadSource } from '../read-source.js'
+import { withReadSource } from '../../report/read-source.js'
 import { printJson, say } from '../output.js'
 
 export interface HistoryFlags extends GlobalFlags {

@@ -6,7 +6,7 @@ import { visibleLength } from '../../render/width.js'
 import { knownHostName } from '../../ssh/known-hosts.js'
 import type { HostPatch, HostRow } from '../../store/store.js'
 import { makeContext, withStore, type Context, type GlobalFlags } from '../context.js'
-import { withReadSource } from '../read-source.js'
+import { withReadSource } from '../../report/read-source.js'
 import { printJson, say } from '../output.js'
 
 export interface HostFieldFlags extends GlobalFlags {

@@ -6,8 +6,9 @@ import { shortSha } from '../../render/style.js'
 import { sanitizeLine } from '../../text/sanitize.js'
 import { hostSettings, makeContext, makeExecutor, owner, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
+import { rolloutEffects } from '../../report/effects.js'
 
-export async function rollbackHostCommand(name: string, flags: GlobalFlags & { to?: string }): Promise<number> {
+export async function rollbackHostCommand(name: string, flags: GlobalFlags & { to?: string; reason?: string }): Promise<number> {
   const ctx = makeContext(flags)
   return withStore(ctx.config, async (store) => {
     const inventory = await loadInventory(store, ctx.config)
@@ -16,16 +17,17 @@ export async function rollbackHostCommand(name: string, flags: GlobalFlags & { t
       const rejected = inventory.rejected.find((r) => r.name === name)
       throw new UsageError(rejected ? `host ${name} is in the inventory but invalid: ${rejected.reason}` : `no active host named ${name} in the inventory`)
     }
-    const result = await rollbackOneHost(
-      { store, executor: makeExecutor(ctx.config, store), clock: await DatabaseClock.of(store) },
-      {
-        host,
-        ...(flags.to ? { to: flags.to } : {}),
-        settings: hostSettings(ctx.config),
-        connectTimeoutMs: ctx.config.ssh.connectTimeoutMs,
-        owner: owner(),
-      },
-    )
+    // Its events go through the journal like a rollout's: stored, then notified and published.
+    const effects = rolloutEffects(ctx.config, store, (line) => void ctx.out.stderr.write(`fleet: ${line}\n`))
+    let result: SingleRollbackResult
+    try {
+      result = await rollbackOneHost(
+        { store, executor: makeExecutor(ctx.config, store), clock: await DatabaseClock.of(store), onStored: effects.onStored },
+        { host, ...(flags.to ? { to: flags.to } : {}), settings: hostSettings(ctx.config), connectTimeoutMs: ctx.config.ssh.connectTimeoutMs, owner: owner(), reason: flags.reason ?? null },
+      )
+    } finally {
+      await effects.finish()
+    }
     if (ctx.out.json) printJson(ctx.out, { host: result.host, to: result.to, action: result.action, ...result.outcome, exitCode: result.exitCode })
     else for (const line of describeRollback(name, result)) say(ctx.out, line)
     return result.exitCode

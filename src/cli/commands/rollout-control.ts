@@ -1,8 +1,10 @@
 import { ExitCode, UsageError } from '../../errors.js'
 import { promoteRollout } from '../../rollout/engine.js'
-import { makeContext, owner, withStore, type Context, type GlobalFlags } from '../context.js'
-import { newRequestId, sendRequest, whoRunsIt } from '../control.js'
-import { driveHere } from '../drive.js'
+import { Journal } from '../../rollout/journal.js'
+import { rolloutEffects } from '../../report/effects.js'
+import { currentSettings, makeContext, owner, withStore, type Context, type GlobalFlags } from '../context.js'
+import { newRequestId, sendRequest, whoRunsIt } from '../../rollout/control.js'
+import { driveHere, handBack } from '../drive.js'
 import { printJson, say } from '../output.js'
 
 /** user@machine: who did it, for the audit trail. */
@@ -44,15 +46,17 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
       return ExitCode.ok
     }
     const fence = lease.fence
+    // Through the journal like every event: stored, then notified and published.
+    const effects = rolloutEffects(ctx.config, store, (line) => void ctx.out.stderr.write(`fleet: ${line}\n`))
     try {
       if (await store.settleRequest(fence, request.id, owner(), 'applied')) {
         await store.updateRollout(fence, { state: 'paused' })
-        const at = await store.now()
-        const reason = request.reason ? `paused by ${request.actor}: ${request.reason}` : `paused by ${request.actor}`
-        await store.appendEvents(fence, [{ rolloutId: latest.id, type: 'rollout-paused', data: { type: 'rollout-paused', rolloutId: latest.id, stage: latest.currentStage, reason, actor: request.actor, byHand: true, at: at.toISOString() }, at }])
+        const at = (await store.now()).toISOString()
+        await new Journal(store, fence, { told: [], stored: effects.onStored }).record({ type: 'rollout-paused', rolloutId: latest.id, stage: latest.currentStage, reason: request.reason ?? 'paused by hand', actor: request.actor, byHand: true, at })
       }
     } finally {
       await store.releaseLease(fence)
+      await effects.finish()
     }
     report(ctx, { paused: latest.id, request: request.id }, `rollout ${latest.id} paused at stage ${latest.currentStage + 1}; \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
     return ExitCode.ok
@@ -63,7 +67,7 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
  * `fleet rollout promote [--skip-bake] --reason`: ends the current bake as
  * passed. Asks a running process, or goes on here like resume.
  */
-export async function rolloutPromote(flags: GlobalFlags & { reason?: string; skipBake?: boolean }): Promise<number> {
+export async function rolloutPromote(flags: GlobalFlags & { reason?: string; skipBake?: boolean; detach?: boolean }): Promise<number> {
   if (!flags.reason?.trim()) throw new UsageError('promote needs --reason <text>: it is recorded in the audit trail')
   const ctx = makeContext(flags)
   const reason = flags.reason.trim()
@@ -79,7 +83,9 @@ export async function rolloutPromote(flags: GlobalFlags & { reason?: string; ski
   } finally {
     await running.close()
   }
-  return withStore(ctx.config, (store) => driveHere(ctx, store, (deps) => promoteRollout(deps, owner(), { reason, skipBake: flags.skipBake === true })))
+  return withStore(ctx.config, (store) =>
+    driveHere(ctx, store, (deps) => promoteRollout(deps, owner(), { reason, skipBake: flags.skipBake === true, current: currentSettings(ctx), ...(flags.detach ? { detach: true } : {}) }), undefined, handBack(ctx)),
+  )
 }
 
 function report(ctx: Context, json: Record<string, unknown>, text: string): void {

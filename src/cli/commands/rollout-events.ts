@@ -2,7 +2,7 @@ import { auditJson, auditMarkdown, auditText } from '../../audit/index.js'
 import { UsageError } from '../../errors.js'
 import { sanitizeLine } from '../../text/sanitize.js'
 import { makeContext, type GlobalFlags } from '../context.js'
-import { withReadSource } from '../read-source.js'
+import { withReadSource } from '../../report/read-source.js'
 
 export interface RolloutEventsFlags extends GlobalFlags {
   readonly markdown?: boolean

@@ -1,4 +1,3 @@
-import { dirname } from 'node:path'
 
 import type { RawConfigOverrides } from '../../config/load.js'
 import { formatDuration } from '../../duration.js'
@@ -9,9 +8,9 @@ import { gateLine } from '../../notify/summary.js'
 import { planRollout, runRollout } from '../../rollout/engine.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
-import { makeContext, makeExecutor, rolloutRequest, withStore, type GlobalFlags } from '../context.js'
-import { checkCooldownFlags, cooldownGate } from '../cooldown-gate.js'
-import { driveHere } from '../drive.js'
+import { makeContext, makeExecutor, rolloutRequest, configDir, withStore, type GlobalFlags } from '../context.js'
+import { checkCooldownFlags, cooldownGate } from '../../rollout/cooldown.js'
+import { driveHere, handBack } from '../drive.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer, type RendererFactory } from '../renderer.js'
 
@@ -46,13 +45,10 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     const inventory = await loadInventory(store, config)
     for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
     if (inventory.hosts.length === 0) throw new UsageError(`the inventory (${inventory.source === 'query' ? 'inventory.query' : 'fleet hosts table'}) has no valid active hosts`)
-    // Gate checks run next to the config file, like every relative path in it.
-    const checksDir = ctx.configSource ? dirname(ctx.configSource) : process.cwd()
-    const request = rolloutRequest(config, inventory.hosts, { ref: flags.ref, seed: flags.seed, checksDir })
-    const executor = makeExecutor(config, store)
-
     // Before any host is touched: exit 6 while a cooldown is in force (a dry run only says so).
     const ignored = await cooldownGate(store, config.rollout.cooldownMs, flags.dryRun ? { ignoreCooldown: true } : flags)
+    const request = rolloutRequest(ctx, inventory.hosts, { ref: flags.ref, seed: flags.seed, ignoredCooldown: flags.dryRun ? null : ignored })
+    const executor = makeExecutor(config, store)
     if (ignored) say(ctx.out, `cooldown until ${ignored.until.toISOString()} (${ignored.causedBy ?? 'the last rollout'} ${ignored.cause}) ${flags.dryRun ? 'is in force: a real start would exit 6' : `ignored by ${ignored.actor}: ${ignored.reason}`}`)
     if (flags.dryRun) {
       const sessions = new Map<string, Session>()
@@ -61,7 +57,7 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
         // The gate plan, and every gate measured once now, as the canary stage's bake would (changes nothing).
         const first = plan.byStage.findIndex((s) => s.length > 0)
         const gates = gatesActive(config.gates)
-          ? { bake: config.gates.bakeMs, interval: config.gates.intervalMs, onFail: config.gates.onFail, measurement: await measure(config.gates, { sha: target.sha, stage: first, hosts: plan.byStage[first]!.map((h) => h.name) }, { checkTimeoutMs: config.timeouts.commandMs, cwd: checksDir }) }
+          ? { bake: config.gates.bakeMs, interval: config.gates.intervalMs, onFail: config.gates.onFail, measurement: await measure(config.gates, { sha: target.sha, stage: first, hosts: plan.byStage[first]!.map((h) => h.name) }, { checkTimeoutMs: config.timeouts.commandMs, cwd: configDir(ctx) }) }
           : null
         const dry = {
           dryRun: true,
@@ -86,17 +82,6 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
       }
     }
 
-    return driveHere(
-      ctx,
-      store,
-      async (deps) => {
-        const result = await runRollout(deps, request, { detach: flags.detach === true })
-        if (flags.detach && (result.state === 'baking' || result.state === 'running'))
-          say(ctx.out, `rollout ${result.rolloutId} is ${result.state}; \`fleet rollout tick\` (from cron) goes on, \`fleet rollout status --watch\` follows it`)
-        return result
-      },
-      ignored,
-      renderer,
-    )
+    return driveHere(ctx, store, (deps) => runRollout(deps, request, { detach: flags.detach === true }), renderer, handBack(ctx))
   })
 }

@@ -10,7 +10,7 @@ import { renderStatus } from '../../render/status-table.js'
 import { palette } from '../../render/style.js'
 import { makeContext, type GlobalFlags } from '../context.js'
 import { printJson } from '../output.js'
-import { withReadSource } from '../read-source.js'
+import { withReadSource } from '../../report/read-source.js'
 
 export interface RolloutStatusFlags extends GlobalFlags {
   readonly watch?: boolean

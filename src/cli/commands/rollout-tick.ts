@@ -1,11 +1,12 @@
 import { ExitCode, LockedError } from '../../errors.js'
-import { checkCooldownFlags, cooldownGate } from '../cooldown-gate.js'
+import { checkCooldownFlags, cooldownGate } from '../../rollout/cooldown.js'
 import { planRollout, runRollout, tickRollout } from '../../rollout/engine.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
 import { shortSha } from '../../render/style.js'
-import { makeContext, makeExecutor, owner, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
-import { whoRunsIt } from '../control.js'
+import { currentSettings, makeContext, makeExecutor, owner, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
+import { startMetrics } from '../../report/metrics.js'
+import { whoRunsIt } from '../../rollout/control.js'
 import { printJson, say } from '../output.js'
 import { driveHere } from '../drive.js'
 
@@ -39,19 +40,24 @@ export async function rolloutTick(flags: GlobalFlags & { ref?: string; ignoreCoo
 
 async function tickWithStore(ctx: Context, flags: { ref?: string; ignoreCooldown?: boolean; reason?: string }): Promise<number> {
   return withStore(ctx.config, async (store) => {
+    // Idle ticks publish too: the last-run time is how an alert tells a healthy controller from a dead one.
+    const idle = async (code: number, json: Record<string, unknown>, text: string): Promise<number> => {
+      await startMetrics(store, ctx.config, (line) => void ctx.out.stderr.write(`fleet: ${line}\n`)).finish()
+      return report(ctx, code, json, text)
+    }
     const latest = await store.getRollout()
     if (latest && WAITS_FOR_A_PERSON.has(latest.state)) {
       const paused = (await store.listEvents(latest.id, ['rollout-paused'])).at(-1)?.data as { reason?: string } | undefined
       const why = latest.state === 'paused' ? (paused?.reason ?? latest.error ?? 'paused') : (latest.error ?? 'interrupted')
-      return report(ctx, ExitCode.paused, { action: 'none', rolloutId: latest.id, state: latest.state, reason: why }, `rollout ${latest.id} is ${latest.state} (${why}); \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
+      return idle(ExitCode.paused, { action: 'none', rolloutId: latest.id, state: latest.state, reason: why }, `rollout ${latest.id} is ${latest.state} (${why}); \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
     }
-    if (latest && IN_PROGRESS.has(latest.state)) return driveHere(ctx, store, (deps) => tickRollout(deps, owner()))
-    if (!flags.ref) return report(ctx, ExitCode.ok, { action: 'none' }, latest ? `no rollout in progress (the latest, ${latest.id}, is ${latest.state}); nothing to do` : 'no rollout yet; nothing to do')
+    if (latest && IN_PROGRESS.has(latest.state)) return driveHere(ctx, store, (deps) => tickRollout(deps, owner(), currentSettings(ctx)))
+    if (!flags.ref) return idle(ExitCode.ok, { action: 'none' }, latest ? `no rollout in progress (the latest, ${latest.id}, is ${latest.state}); nothing to do` : 'no rollout yet; nothing to do')
 
     const ignored = await cooldownGate(store, ctx.config.rollout.cooldownMs, flags)
     const inventory = await loadInventory(store, ctx.config)
     for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
-    const request = rolloutRequest(ctx.config, inventory.hosts, { ref: flags.ref })
+    const request = rolloutRequest(ctx, inventory.hosts, { ref: flags.ref, ignoredCooldown: ignored })
     const executor = makeExecutor(ctx.config, store)
     const done = (await store.listRollouts(20)).find((r) => r.state === 'completed')
     if (done) {
@@ -59,12 +65,12 @@ async function tickWithStore(ctx: Context, flags: { ref?: string; ignoreCooldown
       try {
         const { target } = await planRollout({ executor }, request, sessions)
         if (target.sha === done.sha)
-          return report(ctx, ExitCode.ok, { action: 'none', sha: target.sha, rolloutId: done.id }, `${flags.ref} is ${shortSha(target.sha)}, which rollout ${done.id} completed; nothing to do`)
+          return await idle(ExitCode.ok, { action: 'none', sha: target.sha, rolloutId: done.id }, `${flags.ref} is ${shortSha(target.sha)}, which rollout ${done.id} completed; nothing to do`)
       } finally {
         for (const s of sessions.values()) s.close()
       }
     }
-    return driveHere(ctx, store, (deps) => runRollout(deps, request, { detach: true }), ignored)
+    return driveHere(ctx, store, (deps) => runRollout(deps, request, { detach: true }))
   })
 }
 

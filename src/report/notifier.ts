@@ -1,4 +1,4 @@
-import { notificationFailed, notify, wantsEvent, type FleetEventLike, type NotifyContext, type NotifyTarget } from '../notify/index.js'
+import { idempotencyKey, notificationFailed, notify, wantsEvent, type FleetEventLike, type NotifyContext, type NotifyTarget } from '../notify/index.js'
 import type { StoredEvent } from '../rollout/request.js'
 import type { Fence, Store } from '../store/store.js'
 import { sanitizeLine } from '../text/sanitize.js'
@@ -39,21 +39,23 @@ export function makeNotifier(store: Store, targets: readonly NotifyTarget[], opt
     pending.add(p)
   }
 
-  async function deliver(event: FleetEventLike, rolloutId: string, skip: number | null, fence: Fence): Promise<void> {
+  async function deliver(event: FleetEventLike, rolloutId: string, eventId: string | null, skip: number | null, fence: Fence): Promise<void> {
     const chosen = targets.flatMap((target, index) => (index !== skip && wantsEvent(target.on, event) ? [{ target, index }] : []))
     await Promise.all(
       chosen.map(async ({ target, index }) => {
-        const [result] = await notify([target], event, { ...options.delivery, rolloutId })
+        // The stored row's id: one key for every attempt of this event, another for any other event.
+        const [result] = await notify([target], event, { ...options.delivery, rolloutId, idempotencyKey: idempotencyKey(event, rolloutId, eventId) })
         if (!result || result.ok) return
         const failed = notificationFailed({ ...result, index }, event, rolloutId)
         options.warn?.(`warning: ${sanitizeLine(`notification of ${event.type} to ${result.url} failed after ${result.attempts} attempt(s): ${result.error ?? '?'}`)}`)
+        let failedId: string | null
         try {
-          await store.appendEvents(fence, [{ rolloutId, type: failed.type, data: failed, at: new Date(failed.at) }])
+          ;[failedId = null] = await store.appendEvents(fence, [{ rolloutId, type: failed.type, data: failed, at: new Date(failed.at) }])
         } catch (error) {
           options.warn?.(`warning: could not record the failed notification: ${sanitizeLine(String(error))}`)
           return
         }
-        if (event.type !== 'notification-failed') await deliver(failed, rolloutId, index, fence)
+        if (event.type !== 'notification-failed') await deliver(failed, rolloutId, failedId, index, fence)
       }),
     )
   }
@@ -65,7 +67,7 @@ export function makeNotifier(store: Store, targets: readonly NotifyTarget[], opt
         const event = asEvent(stored)
         const rolloutId = stored.rolloutId ?? (typeof event.rolloutId === 'string' ? event.rolloutId : null)
         if (rolloutId === null || !targets.some((t) => wantsEvent(t.on, event))) continue
-        track(deliver(event, rolloutId, null, fence))
+        track(deliver(event, rolloutId, stored.id ?? null, null, fence))
       }
     },
     async done(boundMs = DONE_BOUND_MS) {

@@ -11,7 +11,6 @@ import { lockHolderGone, readDirLock } from '../store/dir-lock.js'
 import { storeFingerprint } from '../store/snapshot.js'
 import { hostRowOf, readStoreSnapshot, type ReadSnapshot } from './snapshot-data.js'
 import type { HostRow, RolloutRecord, Store } from '../store/store.js'
-import type { Context } from './context.js'
 import { keepSnapshot } from './snapshot-listener.js'
 
 /** What the read-only commands read, wherever it comes from. */
@@ -54,7 +53,14 @@ interface Reader<T> {
  *  - the store itself (opened, read, closed, leaving a new snapshot).
  * A holder without a snapshot (a short command) is waited for, up to LOCK_WAIT_MS.
  */
-export async function withReadSource<T>(ctx: Context, fn: (source: ReadSource) => Promise<T>): Promise<T> {
+/** What reading needs of a command: the config, where it came from, and where to say a note. */
+export interface ReadContext {
+  readonly config: FleetConfig
+  readonly configSource: string | null
+  readonly out: { readonly stderr: { write(text: string): unknown } }
+}
+
+export async function withReadSource<T>(ctx: ReadContext, fn: (source: ReadSource) => Promise<T>): Promise<T> {
   const { config } = ctx
   if (config.database.url) {
     const database = await openDatabase(config.database)

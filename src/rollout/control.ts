@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 
 import type { FleetConfig } from '../config/types.js'
-import { leaseIsStale } from '../rollout/lease.js'
+import { leaseIsStale } from './lease.js'
 import { isAlive, readDirLock } from '../store/dir-lock.js'
 import { openDatabase } from '../store/database.js'
 import { writeRequestFile, type RequestFile } from '../store/request-files.js'

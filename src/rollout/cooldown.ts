@@ -2,8 +2,8 @@ import { hostname, userInfo } from 'node:os'
 
 import { cooldownMessage, cooldownStatus, type Cooldown, type FinishedRollout } from '../audit/cooldown.js'
 import { ExitCode, FleetError, UsageError } from '../errors.js'
-import type { StoredEvent } from '../rollout/request.js'
-import type { Fence, Store } from '../store/store.js'
+import type { RolloutEvent } from './events.js'
+import type { Store } from '../store/store.js'
 
 /** What a person asked: `--ignore-cooldown --reason <text>`. */
 export interface CooldownOverride {
@@ -73,9 +73,9 @@ export async function cooldownGate(store: Store, cooldownMs: number, override: C
   return { until: cooldown.until, cause: cooldown.cause, causedBy: cooldown.rolloutId, reason: (override.reason ?? '').trim(), actor: actor() }
 }
 
-/** The audit event of an ignored cooldown, on the rollout that went ahead. */
-export const cooldownIgnoredEvent = (ignored: IgnoredCooldown, rolloutId: string | null, at: Date = new Date()) => ({
-  type: 'cooldown-ignored' as const,
+/** The audit event of an ignored cooldown, on the rollout that went ahead (recorded by its run, after rollout-started). */
+export const cooldownIgnoredEvent = (ignored: IgnoredCooldown, rolloutId: string, at: Date): RolloutEvent => ({
+  type: 'cooldown-ignored',
   rolloutId,
   until: ignored.until.toISOString(),
   cause: ignored.cause,
@@ -84,37 +84,3 @@ export const cooldownIgnoredEvent = (ignored: IgnoredCooldown, rolloutId: string
   reason: ignored.reason,
   at: at.toISOString(),
 })
-
-type OnStored = (events: readonly StoredEvent[], fence: Fence) => void
-
-/**
- * Records an ignored cooldown on the rollout that went ahead: wraps the engine's onStored so that,
- * once that rollout's `rollout-started` is stored (it has an id then), the `cooldown-ignored` event
- * is appended to it and handed on to `next` (the notifier) like any stored event. Without an ignored
- * cooldown it is `next` itself. `done()` waits for the write.
- */
-export function recordIgnoredCooldown(
-  store: Store,
-  ignored: IgnoredCooldown | null,
-  next: OnStored,
-  warn: (line: string) => void,
-): { onStored: OnStored; done(): Promise<void> } {
-  if (!ignored) return { onStored: next, done: async () => {} }
-  let written: Promise<void> | null = null
-  return {
-    onStored: (events, fence) => {
-      next(events, fence)
-      const started = events.find((e) => e.type === 'rollout-started' && e.rolloutId !== null)
-      if (!started || written) return
-      const event = cooldownIgnoredEvent(ignored, started.rolloutId)
-      const stored: StoredEvent = { rolloutId: started.rolloutId, type: event.type, host: null, data: event, at: new Date(event.at) }
-      written = store.appendEvents(fence, [stored]).then(
-        () => next([stored], fence),
-        (error: unknown) => warn(`warning: could not record the ignored cooldown: ${String(error)}`),
-      )
-    },
-    done: async () => {
-      await written
-    },
-  }
-}
