@@ -8,6 +8,10 @@ export const ExitCode = {
   rollbackFailed: 5,
   locked: 6,
   paused: 7,
+  /** `rollout status --watch --timeout`: the rollout was still in progress. */
+  watchTimeout: 8,
+  /** `hosts check`: a host is not ready, unreachable or drifted. */
+  notReady: 9,
   interrupted: 130,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]

@@ -96,6 +96,11 @@ describe('architecture', () => {
     expect(long).toEqual([])
   })
 
+  it('the CLI stays thin (flags → options → one engine call → a renderer): src/cli at most 1,600 lines', () => {
+    const cli = all.filter((f) => rel(f).startsWith(`cli${path.sep}`)).reduce((n, f) => n + readFileSync(f, 'utf8').split('\n').length - 1, 0)
+    expect(cli).toBeLessThanOrEqual(1600)
+  })
+
   it('shipped code reads no test-only environment variable', () => {
     // Reading one (process.env.FLEET_TEST_X, env['VITEST']) is what counts; load.ts names the prefix only to let such variables pass.
     const readers = all.filter((f) => /env(?:\.|\[['"])(?:FLEET_TEST_|VITEST)/.test(readFileSync(f, 'utf8'))).map(rel)

@@ -60,7 +60,7 @@ describe('fleet hosts check', () => {
     const heads = await Promise.all(fleet.hosts.map((h) => fleet.head(h.name)))
     const pids = fleet.hosts.map((h) => servicePid(h.name))
     const r = await runFleet(['hosts', 'check', '--json'], { cwd: dir })
-    expect(r.code, r.stderr).toBe(1)
+    expect(r.code, r.stderr).toBe(9)
     expect(r.stdout, r.stderr).toMatch(/^\{/)
     const report = JSON.parse(r.stdout) as Report
     expect(report.ready).toBe(false)
@@ -115,7 +115,7 @@ describe('fleet hosts check', () => {
 
   it('prints no escape sequence from a host, and no credentials', async () => {
     const r = await runFleet(['hosts', 'check', 'h05'], { cwd: dir })
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(9)
     expect(r.stdout).toContain('FAIL  remote origin is fetchable: fatal: no route, see https://***@example.invalid/\n')
     expect(r.stdout + r.stderr).not.toContain('s3cret')
     expect(r.stdout + r.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
@@ -123,7 +123,7 @@ describe('fleet hosts check', () => {
 
   it('finds an install program missing from the non-interactive PATH', async () => {
     const r = await runFleet(['hosts', 'check', 'h01', '--json'], { cwd: dir, env: { FLEET_STEPS_INSTALL: 'bun-nowhere install' } })
-    expect(r.code, r.stderr).toBe(1)
+    expect(r.code, r.stderr).toBe(9)
     const report = JSON.parse(r.stdout) as Report
     const bun = report.hosts[0]!.checks.find((c) => c.id === 'program:bun-nowhere')!
     expect(bun.status).toBe('fail')

@@ -235,7 +235,7 @@ Example:
     })
   hosts
     .command('check [names...]')
-    .description('read-only preflight of each active host (or the named ones): SSH login and host key, app dir a clean git work tree, remote fetchable, step programs on the non-interactive PATH, sudo without a password. Exit 0 when all are ready, 1 when some are not')
+    .description('read-only preflight of each active host (or the named ones): SSH login and host key, app dir a clean git work tree, remote fetchable, step programs on the non-interactive PATH, sudo without a password. Exit 0 when all are ready, 9 when some are not')
     .addHelpText('after', '\nExample:\n  fleet hosts check customer-42 --json')
     .action(async (names: string[], _opts, cmd: Command) => {
       const { hostsCheck } = await import('./commands/hosts-check.js')

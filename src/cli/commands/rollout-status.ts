@@ -23,7 +23,7 @@ export interface RolloutStatusFlags extends GlobalFlags {
 }
 
 /** `status --watch --timeout` ran out before the rollout ended: not one of the design's codes (0-7, 130). */
-export const WATCH_TIMEOUT_EXIT = 8
+export const WATCH_TIMEOUT_EXIT = ExitCode.watchTimeout
 
 const MIN_INTERVAL_MS = 100
 const IN_PROGRESS: ReadonlySet<string> = new Set(['running', 'baking'])
