@@ -11,11 +11,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 import { makeExecutor, rolloutRequest } from '../src/cli/context.js'
 import type { FleetConfig } from '../src/config/types.js'
-import { systemClock } from '../src/rollout/clock.js'
+import { systemClock, type Clock } from '../src/rollout/clock.js'
 import { resumeRollout, runRollout, type RolloutResult } from '../src/rollout/engine.js'
 import type { RolloutEvent, RolloutListener } from '../src/rollout/events.js'
 import { loadInventory } from '../src/rollout/inventory.js'
@@ -23,7 +23,7 @@ import { canaryOrder } from '../src/rollout/plan.js'
 import type { HostStatus } from '../src/types.js'
 import { Store } from '../src/store/store.js'
 import { runFleet } from './support/cli.js'
-import { cleanups, expectOn, hungInstalls, killSpawned, pgliteDirWithHosts, runCleanups, spawnFleet, until, withPglite, workdir } from './support/fault-kit.js'
+import { expectOn, hungInstalls, killSpawned, pgliteDirWithHosts, runCleanups, spawnFleet, until, withPglite, workdir } from './support/fault-kit.js'
 import { fleetConfigOverrides, openTestStore, registerHosts, testConfig, type TestStore } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js'
@@ -34,27 +34,56 @@ import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 let fleet: TestFleet | null = null
 let testStore: TestStore | null = null
 let database: TestDatabase | null = null
+/** The private server of the Postgres-restart tests: one for the file, a fresh database on it per test. */
 let privatePg: PrivatePostgres | null = null
+let privateDb: string | null = null
 
 afterEach(async () => {
   killSpawned()
   await testStore?.close().catch(() => {})
   await runCleanups()
   await database?.drop()
-  await privatePg?.destroy()
+  if (privatePg && privateDb) {
+    // A test that failed with the server down leaves it down: the next one needs it up.
+    if (!privatePg.running) await privatePg.start().catch(() => {})
+    await privateAdmin(`DROP DATABASE IF EXISTS ${privateDb} WITH (FORCE)`).catch(() => {})
+  }
   await fleet?.stop()
-  fleet = testStore = database = privatePg = null
+  fleet = testStore = database = privateDb = null
 })
+
+afterAll(async () => {
+  await privatePg?.destroy()
+  privatePg = null
+})
+
+async function privateAdmin(statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: privatePg!.url })
+  await client.connect()
+  try {
+    await client.query(statement)
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
 
 const TERMINAL: readonly HostStatus[] = ['success', 'failed', 'rolled_back', 'rollback_failed', 'skipped']
 
 // ---- helpers ----------------------------------------------------------------------------------
 
+/** An in-process store where its kind does not matter: a fresh Postgres database (~0.1 s, against ~2 s of CPU to open PGlite). */
+async function postgresStore(): Promise<Store | null> {
+  database = await createTestDatabase()
+  if (!database) return null
+  testStore = await openTestStore('postgres', database.url)
+  return testStore.store
+}
+
 /** A rollout in-process against the real fleet and store, with a listener that sees every event as it is recorded. */
 async function rolloutWith(
   store: Store,
   config: FleetConfig,
-  options: { listener?: RolloutListener; ref?: string; owner?: string; storeRetryMs?: number; seed?: string } = {},
+  options: { listener?: RolloutListener; ref?: string; owner?: string; storeRetryMs?: number; seed?: string; clock?: Clock } = {},
 ): Promise<RolloutResult & { events: RolloutEvent[] }> {
   const inventory = await loadInventory(store, config)
   const events: RolloutEvent[] = []
@@ -66,7 +95,7 @@ async function rolloutWith(
     events.push(event)
     options.listener?.(event)
   }
-  const result = await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [listener] }, request)
+  const result = await runRollout({ store, executor: makeExecutor(config, store), clock: options.clock ?? systemClock, listeners: [listener] }, request)
   return { ...result, events }
 }
 
@@ -74,6 +103,13 @@ const isStep = (host: string | null, step: string, phase: 'update' | 'rollback' 
   e.type === 'host-step' && (host === null || e.host === host) && e.step === step && e.phase === phase && (stage === undefined || e.stage === stage)
 
 
+
+/**
+ * Real time, but the engine's waits of a second or more (the reconnect backoff: 1, 2, 4 s) take a
+ * tenth: the attempts, their order and their outcome are the same. Shorter waits (verify delay and
+ * interval) are untouched.
+ */
+const hurriedClock: Clock = { now: () => systemClock.now(), sleep: (ms, signal) => systemClock.sleep(ms >= 1_000 ? ms / 10 : ms, signal) }
 
 /** The hung install really runs on the host now (the event comes just before the command starts). */
 const waitForHungInstall = (f: TestFleet, host: string) => until(`a hung bun install on ${host}`, () => hungInstalls(f, host).length > 0)
@@ -101,13 +137,16 @@ async function expectStoreMatchesHosts(f: TestFleet, store: Store, id: string, t
 // ---- 1. sshd killed mid-step ------------------------------------------------------------------
 
 /**
- * Two hosts, all in one stage; h01's install hangs, and once it really runs, h01's sshd is killed
- * (then `afterKill` runs, e.g. to bring it back). Returns the finished rollout.
+ * Two hosts, all in one stage, the store a fresh Postgres database (the CLI reaches it at once, no
+ * embedded store to hand over); h01's install hangs, and once it really runs, h01's sshd is killed
+ * (then `afterKill` runs, e.g. to bring it back). Returns the finished rollout, or null without Postgres.
  */
-async function rolloutKillingSshdDuringInstall(afterKill: (f: TestFleet) => Promise<void> = async () => {}) {
+async function rolloutKillingSshdDuringInstall(afterKill: (f: TestFleet) => Promise<void> = async () => {}, clock: Clock = systemClock) {
+  database = await createTestDatabase()
+  if (!database) return null
   fleet = await startTestFleet({ hosts: 2 })
   const f = fleet
-  testStore = await openTestStore('pglite')
+  testStore = await openTestStore('postgres', database.url)
   const { store } = testStore
   await registerHosts(store, f)
   const { v1, v2 } = f.origin.shas
@@ -115,6 +154,7 @@ async function rolloutKillingSshdDuringInstall(afterKill: (f: TestFleet) => Prom
   const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 } })
   let injected: Promise<void> | null = null
   const result = await rolloutWith(store, config, {
+    clock,
     listener: (e) => {
       if (!injected && e.type === 'host-step' && e.host === 'h01' && e.step === 'install' && e.phase === 'update')
         injected = (async () => {
@@ -125,16 +165,18 @@ async function rolloutKillingSshdDuringInstall(afterKill: (f: TestFleet) => Prom
     },
   })
   await injected
-  return { f, store, v1, v2, result }
+  return { f, store, v1, v2, result, url: database.url }
 }
 
 describe('sshd killed in the middle of a host’s install', () => {
-  it('the engine reconnects for the rollback once sshd is back → rolled_back, really on v1', async () => {
-    const { f, store, v1, v2, result } = await rolloutKillingSshdDuringInstall(async (f) => {
+  it('the engine reconnects for the rollback once sshd is back → rolled_back, really on v1', async (t) => {
+    const env = await rolloutKillingSshdDuringInstall(async (f) => {
       await sleep(500)
       await f.setFault('h01', 'install-hangs', false)
       await f.restartSshd('h01')
     })
+    if (!env) return t.skip()
+    const { f, store, v1, v2, result } = env
 
     expect(result.state).toBe('completed')
     expect(result.exitCode).toBe(4)
@@ -155,8 +197,11 @@ describe('sshd killed in the middle of a host’s install', () => {
     expect(hungInstalls(f, 'h01')).toEqual([])
   })
 
-  it('sshd stays dead → rollback_failed (version unknown); `fleet rollback h01 --to v1` repairs it once sshd is back', async () => {
-    const { f, store, v1, v2, result } = await rolloutKillingSshdDuringInstall()
+  it('sshd stays dead → rollback_failed (version unknown); `fleet rollback h01 --to v1` repairs it once sshd is back', async (t) => {
+    // All four reconnect attempts fail (sshd is gone); the hurried clock only shortens the backoff between them.
+    const env = await rolloutKillingSshdDuringInstall(async () => {}, hurriedClock)
+    if (!env) return t.skip()
+    const { f, store, v1, v2, result, url } = env
 
     expect(result.exitCode).toBe(5)
     const h01 = (await store.listRolloutHosts(result.rolloutId)).find((r) => r.name === 'h01')!
@@ -175,26 +220,18 @@ describe('sshd killed in the middle of a host’s install', () => {
     // The operator brings sshd back and moves the host back by hand, through the CLI.
     await f.setFault('h01', 'install-hangs', false)
     await f.restartSshd('h01')
-    const opened = testStore!
-    const dir = opened.databaseConfig.dir
-    await opened.database.close()
-    cleanups.push(() => rm(dir, { recursive: true, force: true }))
-    testStore = null
-    const cwd = await workdir({ ...fleetConfigOverrides(f), database: { dir } })
+    const cwd = await workdir({ ...fleetConfigOverrides(f), database: { url } })
     const run = await runFleet(['rollback', 'h01', '--to', v1], { cwd })
     expect(run.stderr).toBe('')
     expect(run.code).toBe(0)
     expect(run.stdout).toMatch(/h01: moved .* → .*, verified/)
     await expectOn(f, 'h01', v1)
     await expectOn(f, 'h02', v2)
-    await withPglite(dir, async (s) => {
-      // The recorded history is kept: a rollback does not make the bad release the host's "previous" version.
-      const row = (await s.listHosts()).find((h) => h.name === 'h01')!
-      expect(row).toMatchObject({ status: 'rolled_back', currentVersion: v1 })
-      expect(row.previousVersion).not.toBe(v2)
-      const lock = await s.leaseState()
-      expect(lock.holder).toBeNull()
-    })
+    // The recorded history is kept: a rollback does not make the bad release the host's "previous" version.
+    const row = (await store.listHosts()).find((h) => h.name === 'h01')!
+    expect(row).toMatchObject({ status: 'rolled_back', currentVersion: v1 })
+    expect(row.previousVersion).not.toBe(v2)
+    expect((await store.leaseState()).holder).toBeNull()
     // So `fleet rollback h01` now finds it already on the version before the rollout: nothing to do.
     const again = await runFleet(['rollback', 'h01'], { cwd })
     expect(again.code).toBe(0)
@@ -206,15 +243,15 @@ describe('sshd killed in the middle of a host’s install', () => {
 // ---- 2. a command that hangs past its timeout -------------------------------------------------
 
 describe('a command that hangs past its timeout', () => {
-  it('install times out → channel closed, host rolled back over the same connection, really on v1', async () => {
+  it('install times out → channel closed, host rolled back over the same connection, really on v1', async (t) => {
+    const store = await postgresStore()
+    if (!store) return t.skip()
     fleet = await startTestFleet({ hosts: 2 })
     const f = fleet
-    testStore = await openTestStore('pglite')
-    const { store } = testStore
     await registerHosts(store, f)
     const { v1, v2 } = f.origin.shas
     await f.setFault('h02', 'install-hangs', true)
-    const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 }, timeouts: { command: '2s' } })
+    const config = testConfig(f, testStore!.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 }, timeouts: { command: '2s' } })
 
     let cleared: Promise<void> | null = null
     const result = await rolloutWith(store, config, {
@@ -245,15 +282,15 @@ describe('a command that hangs past its timeout', () => {
 // ---- 3. the orchestrator SIGKILLed mid-stage ---------------------------------------------------
 
 describe('the orchestrator SIGKILLed mid-stage (real Postgres, read while the CLI runs)', () => {
-  /** 6 hosts in two stages (3 + 3), two at a time; returns once the CLI is dead mid-stage 2. */
+  /** 4 hosts in two stages (1 + 3), two at a time; returns once the CLI is dead mid-stage 2 (two hosts in flight, one not started). */
   async function killMidSecondStage() {
     database = await createTestDatabase()
     if (!database) return null
-    fleet = await startTestFleet({ hosts: 6 })
+    fleet = await startTestFleet({ hosts: 4 })
     testStore = await openTestStore('postgres', database.url)
     const { store } = testStore
     await registerHosts(store, fleet)
-    const cwd = await workdir(fleetConfigOverrides(fleet, { verify: { delay: '1s' }, rollout: { stages: [50, 100], concurrency: 2 } }))
+    const cwd = await workdir(fleetConfigOverrides(fleet, { verify: { delay: '1s' }, rollout: { stages: [25, 100], concurrency: 2 } }))
     const env = { FLEET_DATABASE_URL: database.url }
     const child = spawnFleet(['rollout', 'start', '--json'], { cwd, env })
     const started = await child.waitFor((e) => e.type === 'rollout-started')
@@ -339,12 +376,14 @@ describe('the orchestrator SIGKILLed mid-stage (real Postgres, read while the CL
     expect((await store.leaseState()).holder).toBeNull()
   })
 
-  it('SIGKILL while a host’s install runs (checked out, not restarted): after resume the stored status matches what really runs', async () => {
+  it('SIGKILL while a host’s install runs (checked out, not restarted): after resume the stored status matches what really runs', async (t) => {
+    const store = await postgresStore()
+    if (!store) return t.skip()
     fleet = await startTestFleet({ hosts: 2 })
     const f = fleet
     const { v1, v2 } = f.origin.shas
-    const dir = await pgliteDirWithHosts(f)
-    const cwd = await workdir({ ...fleetConfigOverrides(f, { rollout: { stages: [100], concurrency: 2 } }), database: { dir } })
+    await registerHosts(store, f)
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { rollout: { stages: [100], concurrency: 2 } }), database: { url: database!.url } })
     await f.setFault('h01', 'install-hangs', true)
     const child = spawnFleet(['rollout', 'start', '--json'], { cwd })
     const started = await child.waitFor((e) => e.type === 'rollout-started')
@@ -359,19 +398,15 @@ describe('the orchestrator SIGKILLed mid-stage (real Postgres, read while the CL
     // What the crash left: h01 half-way (new commit checked out, old release still running).
     expect(await f.head('h01')).toBe(v2)
     expect(await f.service('h01')).toEqual({ running: true, sha: v1 })
-    await withPglite(dir, async (s) => {
-      expect((await s.listRolloutHosts(rolloutId)).find((r) => r.name === 'h01')).toMatchObject({ status: 'updating', step: 'install', previousVersion: v1 })
-    })
+    expect((await store.listRolloutHosts(rolloutId)).find((r) => r.name === 'h01')).toMatchObject({ status: 'updating', step: 'install', previousVersion: v1 })
 
     const resume = await runFleet(['rollout', 'resume', '--json'], { cwd })
     expect([0, 4]).toContain(resume.code)
-    await withPglite(dir, async (s) => {
-      await expectNothingLost(s, rolloutId, ['h01', 'h02'])
-      const h01 = (await s.listRolloutHosts(rolloutId)).find((r) => r.name === 'h01')!
-      expect(['success', 'rolled_back']).toContain(h01.status)
-      // `success` must mean the new release really runs; `rolled_back` that the old one does on its own commit.
-      await expectStoreMatchesHosts(f, s, rolloutId, v2)
-    })
+    await expectNothingLost(store, rolloutId, ['h01', 'h02'])
+    const h01 = (await store.listRolloutHosts(rolloutId)).find((r) => r.name === 'h01')!
+    expect(['success', 'rolled_back']).toContain(h01.status)
+    // `success` must mean the new release really runs; `rolled_back` that the old one does on its own commit.
+    await expectStoreMatchesHosts(f, store, rolloutId, v2)
   })
 })
 
@@ -411,8 +446,8 @@ describe('SIGINT mid-stage (the built binary, PGlite)', () => {
     // known; that one connection, kept for its own update, is the only one allowed.
     expect(untouched.reduce((n, name) => n + f.acceptedConnections(name), 0)).toBeLessThanOrEqual(1)
 
-    // Nothing holds the lock: the next start runs and finishes the job.
-    const again = await runFleet(['rollout', 'start', '--json'], { cwd })
+    // Nothing holds the lock: the next start runs and finishes the job (two at a time).
+    const again = await runFleet(['rollout', 'start', '--json', '--concurrency', '2'], { cwd })
     expect(again.stderr).toBe('')
     expect(again.code).toBe(0)
     for (const name of names) await expectOn(f, name, v2)
@@ -456,17 +491,22 @@ describe('SIGINT mid-stage (the built binary, PGlite)', () => {
 // ---- 5. Postgres restarted mid-rollout --------------------------------------------------------
 
 describe('Postgres restarted mid-rollout (a private server)', () => {
+  /** The private server (started once for the file) with a fresh database on it, and a fleet of `hosts`. */
   async function setUpPrivate(hosts: number) {
-    privatePg = await startPrivatePostgres()
+    privatePg ??= await startPrivatePostgres()
     if (!privatePg) return null
+    privateDb = `fleet_test_${Date.now().toString(36)}`
+    await privateAdmin(`CREATE DATABASE ${privateDb}`)
+    const url = new URL(privatePg.url)
+    url.pathname = `/${privateDb}`
     fleet = await startTestFleet({ hosts })
-    testStore = await openTestStore('postgres', privatePg.url)
+    testStore = await openTestStore('postgres', url.toString())
     await registerHosts(testStore.store, fleet)
-    return { f: fleet, pg: privatePg, store: testStore.store, dbConfig: testStore.databaseConfig }
+    return { f: fleet, pg: privatePg, url: url.toString(), store: testStore.store, dbConfig: testStore.databaseConfig }
   }
 
   it('server killed when the 2nd host starts, back 3 s later → the rollout finishes, every host success and really on v2', async (t) => {
-    const env = await setUpPrivate(5)
+    const env = await setUpPrivate(3)
     if (!env) return t.skip()
     const { f, pg, store } = env
     const { v2 } = f.origin.shas
@@ -494,7 +534,7 @@ describe('Postgres restarted mid-rollout (a private server)', () => {
     expect(await store.getRollout(result.rolloutId)).toMatchObject({ state: 'completed', exitCode: 0 })
     const stored = (await store.listEvents(result.rolloutId)).map((e) => e.type)
     expect(stored.at(-1)).toBe('rollout-finished')
-    expect(stored.filter((t) => t === 'host-finished')).toHaveLength(5)
+    expect(stored.filter((t) => t === 'host-finished')).toHaveLength(3)
     expect((await store.leaseState()).holder).toBeNull()
     // The operator was told at once that writes were being retried (and until when), then that the database was back.
     const seen = result.events.map((e) => e.type)
@@ -571,11 +611,11 @@ describe('Postgres restarted mid-rollout (a private server)', () => {
     const { f, pg: server, store } = env
     const { v2 } = f.origin.shas
     const cwd = await workdir(fleetConfigOverrides(f, { verify: { delay: '1s' }, rollout: { stages: [100], concurrency: 2 } }))
-    const child = spawnFleet(['rollout', 'start', '--json'], { cwd, env: { FLEET_DATABASE_URL: server.url } })
+    const child = spawnFleet(['rollout', 'start', '--json'], { cwd, env: { FLEET_DATABASE_URL: env.url } })
     const started = await child.waitFor((e) => e.type === 'rollout-started')
     await child.waitFor(isStep(null, 'verify'))
     // Hold the host table so fleet's next write to it waits inside the server, then kill the server.
-    const admin = new pg.Client({ connectionString: server.url })
+    const admin = new pg.Client({ connectionString: env.url })
     admin.on('error', () => {})
     await admin.connect()
     await admin.query('BEGIN')
@@ -643,18 +683,18 @@ describe('Postgres restarted mid-rollout (a private server)', () => {
 // ---- 6. everything at once --------------------------------------------------------------------
 
 describe('fault matrix in one rollout', () => {
-  it('crash on start, install timeout, broken runtime, dirty worktree, healthy hosts: each host its own correct outcome → exit 5', async () => {
+  it('crash on start, install timeout, broken runtime, dirty worktree, healthy hosts: each host its own correct outcome → exit 5', async (t) => {
+    const store = await postgresStore()
+    if (!store) return t.skip()
     fleet = await startTestFleet({ hosts: 6 })
     const f = fleet
-    testStore = await openTestStore('pglite')
-    const { store } = testStore
     await registerHosts(store, f)
     const { v1, v2 } = f.origin.shas
     await f.setFault('h01', 'new-release-crashes', true)
     await f.setFault('h02', 'install-hangs', true)
     await f.setFault('h03', 'service-broken', true)
     await f.dirtyWorktree('h04')
-    const config = testConfig(f, testStore.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 }, timeouts: { command: '2s' } })
+    const config = testConfig(f, testStore!.databaseConfig, { rollout: { stages: [100], failureThreshold: 1 }, timeouts: { command: '2s' } })
     let cleared: Promise<void> | null = null
     const result = await rolloutWith(store, config, {
       listener: (e) => {
