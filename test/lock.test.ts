@@ -6,10 +6,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 
-import { runFleet } from './support/cli.js'
-import { expectOn, hungInstalls, killSpawned, spawnFleet, until } from './support/fault-kit.js'
+import { runFleet, type FleetRun } from './support/cli.js'
+import { expectOn, heldStep, hold, hungInstalls, killSpawned, spawnFleet, until } from './support/fault-kit.js'
 import { fleetConfigOverrides, openTestStore, registerHosts, type TestStore } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
@@ -49,6 +50,19 @@ async function pgliteDirWithHosts(f: TestFleet): Promise<string> {
 
 
 
+/**
+ * Two processes from `start` at the same instant, their hosts' installs held (heldStep) until one
+ * of them has exited (the loser, refused) or 30 s have passed: the winner cannot finish before the
+ * loser has met the lock, however loaded the machine. Resolves with both runs.
+ */
+async function raceHeld(f: TestFleet, start: () => Promise<FleetRun>): Promise<FleetRun[]> {
+  await hold(f, true)
+  const runs = [start(), start()]
+  await Promise.race([...runs, sleep(30_000)])
+  await hold(f, false)
+  return Promise.all(runs)
+}
+
 // ---- 7a. the embedded store ---------------------------------------------------------------------
 
 describe('two `rollout start` on one embedded store (PGlite, same dir)', () => {
@@ -56,8 +70,9 @@ describe('two `rollout start` on one embedded store (PGlite, same dir)', () => {
     fleet = await startTestFleet({ hosts: 2 })
     const f = fleet
     const dir = await pgliteDirWithHosts(f)
-    // A 4 s verify keeps the first busy while the second starts, even on a loaded machine.
-    const cwd = await workdir({ ...fleetConfigOverrides(f, { verify: { delay: '4s' }, rollout: { stages: [100] } }), database: { dir } })
+    // The hosts' installs are held, so the first stays busy until the second has been refused, however loaded the machine.
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { steps: { install: heldStep('bun install') }, rollout: { stages: [100] } }), database: { dir } })
+    await hold(f, true)
     const first = spawnFleet(['rollout', 'start', '--json'], { cwd })
     await first.waitFor((e) => e.type === 'rollout-started')
 
@@ -65,6 +80,7 @@ describe('two `rollout start` on one embedded store (PGlite, same dir)', () => {
     expect(second.code).toBe(6)
     expect(second.stdout).toBe('')
     expect(second.stderr).toMatch(new RegExp(`embedded store .* is in use by pid ${first.pid} on ${os.hostname()}`))
+    await hold(f, false)
 
     const done = await first.exited
     expect(done.code).toBe(0)
@@ -79,8 +95,8 @@ describe('two `rollout start` on one embedded store (PGlite, same dir)', () => {
     fleet = await startTestFleet({ hosts: 2 })
     const f = fleet
     const dir = await pgliteDirWithHosts(f)
-    const cwd = await workdir({ ...fleetConfigOverrides(f, { verify: { delay: '1s' }, rollout: { stages: [100] } }), database: { dir } })
-    const runs = await Promise.all([runFleet(['rollout', 'start'], { cwd }), runFleet(['rollout', 'start'], { cwd })])
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { steps: { install: heldStep('bun install') }, rollout: { stages: [100] } }), database: { dir } })
+    const runs = await raceHeld(f, () => runFleet(['rollout', 'start'], { cwd }))
     expect(runs.map((r) => r.code).sort()).toEqual([0, 6])
     // Racing to the very same instant the loser may find the lock file created but not yet written, hence no pid.
     expect(runs.find((r) => r.code === 6)!.stderr).toMatch(/embedded store .* is in use by (pid \d+|another fleet process)/)
@@ -99,7 +115,7 @@ describe('two `rollout start` racing on one Postgres database', () => {
     testStore = await openTestStore('postgres', database.url)
     const { store } = testStore
     await registerHosts(store, f)
-    const cwd = await workdir(fleetConfigOverrides(f, { verify: { delay: '2s' }, rollout: { stages: [100] } }))
+    const cwd = await workdir(fleetConfigOverrides(f, { steps: { install: heldStep('bun install') }, rollout: { stages: [100] } }))
     const env = { FLEET_DATABASE_URL: database.url }
 
     const rounds = [
@@ -109,9 +125,7 @@ describe('two `rollout start` racing on one Postgres database', () => {
     ]
     for (const [i, round] of rounds.entries()) {
       const pids: number[] = []
-      const runs = await Promise.all(
-        [0, 1].map(() => runFleet(['rollout', 'start', '--ref', round.ref, '--json'], { cwd, env, onSpawn: (pid) => pids.push(pid) })),
-      )
+      const runs = await raceHeld(f, () => runFleet(['rollout', 'start', '--ref', round.ref, '--json'], { cwd, env, onSpawn: (pid) => pids.push(pid) }))
       expect(runs.map((r) => r.code).sort(), `round ${i + 1}: ${runs.map((r) => r.stderr).join(' | ')}`).toEqual([0, 6])
       const winner = runs.find((r) => r.code === 0)!
       const loser = runs.find((r) => r.code === 6)!
@@ -139,14 +153,17 @@ describe('`fleet rollback <host>` and the rollout lock (Postgres)', () => {
     testStore = await openTestStore('postgres', database.url)
     const { store } = testStore
     await registerHosts(store, f)
-    const cwd = await workdir(fleetConfigOverrides(f, { verify: { delay: '2s' }, rollout: { stages: [100] } }))
+    const cwd = await workdir(fleetConfigOverrides(f, { steps: { install: heldStep('bun install') }, rollout: { stages: [100] } }))
     const env = { FLEET_DATABASE_URL: database.url }
 
+    // The rollout's installs wait until the rollback has been refused.
+    await hold(f, true)
     const rollout = spawnFleet(['rollout', 'start', '--json'], { cwd, env })
     const started = await rollout.waitFor((e) => e.type === 'rollout-started')
     const refused = await runFleet(['rollback', 'h01', '--to', v1], { cwd, env })
     expect(refused.code).toBe(6)
     expect(refused.stderr).toMatch(new RegExp(`rollout ${started.rolloutId as string} holds the lock`))
+    await hold(f, false)
 
     expect((await rollout.exited).code).toBe(0)
     for (const h of f.hosts) await expectOn(f, h.name, v2)

@@ -1,4 +1,5 @@
-import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 
 import { Command, CommanderError, Option } from 'commander'
 
@@ -6,6 +7,7 @@ import { CONFIG_FILE_DEFAULTS } from '../config/load.js'
 import { ExitCode, FleetError, errorMessage } from '../errors.js'
 import type { GlobalFlags } from './context.js'
 import { guardStdio } from './stdio.js'
+import { packageRoot } from '../package-root.js'
 
 /**
  * The command tree: flags in, a plain function per command, an exit code out.
@@ -255,8 +257,8 @@ Example:
   return program
 }
 
-/** The version is package.json's, read next to the built module (dist/cli → ../../package.json). */
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
+/** The version is package.json's, at the package root. */
+const VERSION = (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version
 
 /** A built-in default as help shows it (`10,50,100`, `0.3`, `10s`), from the config schema so it cannot drift. */
 const builtIn = (dotted: string): string => {

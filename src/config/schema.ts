@@ -58,6 +58,7 @@ export const SCHEMA = {
     restart: field('sudo systemctl restart {service}', step),
     verify: field('systemctl is-active --quiet {service}', step),
     health: field(null, nullable(step)),
+    diagnose: field('systemctl status {service}', nullable(step)),
   },
   verify: { delay: durationField('5s'), retries: field(3, integer(0, 100)), interval: durationField('2s') },
   timeouts: { command: durationField('120s', true) },

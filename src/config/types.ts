@@ -36,6 +36,8 @@ export interface FleetConfig {
     readonly restart: string
     readonly verify: string
     readonly health: string | null
+    /** Run once when verify fails for good: the tail of its output is the failure's reason. */
+    readonly diagnose: string | null
   }
   readonly verify: { readonly delayMs: number; readonly retries: number; readonly intervalMs: number }
   readonly timeouts: { readonly commandMs: number }

@@ -107,6 +107,23 @@ export function hungInstalls(f: TestFleet, host: string): number[] {
   return found
 }
 
+/**
+ * A step command that first waits while the host's faults/hold file exists (see hold()), then runs
+ * `command`: a test keeps a rollout in flight exactly as long as it needs (while another process
+ * is refused, while it reads from another shell), instead of a verify delay long enough for a
+ * loaded machine.
+ */
+export const heldStep = (command: string): string => `while [ -e "$FLEET_SIM_HOST/faults/hold" ]; do sleep 0.05; done; ${command}`
+
+/** Holds (on) or releases (off) the heldStep commands of these hosts (default: all). */
+export async function hold(f: TestFleet, on: boolean, hosts: readonly string[] = f.hosts.map((h) => h.name)): Promise<void> {
+  for (const name of hosts) {
+    const file = path.join(f.host(name).dir, 'faults', 'hold')
+    if (on) await writeFile(file, '')
+    else await rm(file, { force: true })
+  }
+}
+
 export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await check())) {
