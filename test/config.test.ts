@@ -66,6 +66,7 @@ const expectedDefaults = (dbDir: string): FleetConfig => ({
     restart: 'sudo systemctl restart {service}',
     verify: 'systemctl is-active --quiet {service}',
     health: null,
+    diagnose: 'systemctl status {service}',
   },
   verify: { delayMs: 5_000, retries: 3, intervalMs: 2_000 },
   timeouts: { commandMs: 120_000 },
@@ -83,6 +84,7 @@ const expectedDefaults = (dbDir: string): FleetConfig => ({
   },
   notify: [],
   metrics: { pushgateway: null, textfile: null, job: 'fleet' },
+  otel: { endpoint: null },
 })
 
 describe('defaults', () => {

@@ -409,3 +409,42 @@ describe('live view: the bake', () => {
     expect(renderLive(state, { color: false, width: 100, now: T0 + 71_000 })).not.toContain('baking')
   })
 })
+
+describe('live view: the header says what the rollout does; a revert is shown as one', () => {
+  it('baking in the header; gates failing with revert: reverting, the moved hosts leave success for rolled back "by the revert"', () => {
+    const state = new LiveState()
+    const at = (s: number) => new Date(T0 + s * 1000).toISOString()
+    const base = { rolloutId: 'r' }
+    state.apply({ type: 'rollout-started', ...base, ref: 'main', sha: SHA, stages: [50, 100], stageSizes: [1, 1], hosts: 2, concurrency: 1, failureThreshold: 0.3, seed: 's', at: at(0) })
+    state.apply({ type: 'stage-started', ...base, stage: 0, percent: 50, hosts: ['a'], at: at(0) })
+    state.apply({ type: 'host-started', ...base, stage: 0, host: 'a', address: '127.0.0.1', at: at(0) })
+    state.apply({ type: 'host-finished', ...base, stage: 0, host: 'a', status: 'success', previousVersion: OLD, newVersion: SHA, failedStep: null, error: null, durationMs: 900, at: at(1) })
+    state.apply({ type: 'stage-finished', ...base, stage: 0, percent: 50, counts: { ...emptyCounts(), success: 1, pending: 1 }, failureRate: 0, halted: false, at: at(1) })
+    state.apply({ type: 'bake-started', ...base, stage: 0, bakeMs: 60_000, intervalMs: 10_000, endsAt: at(61), at: at(1) })
+    expect(renderLive(state, { color: false, width: 120, now: T0 + 2_000 }).split('\n')[0]).toMatch(/rollout r baking /)
+
+    state.apply({ type: 'gates-failed', ...base, stage: 0, reason: 'error_rate 0.2 > max 0.01', onFail: 'revert', at: at(20) })
+    state.apply({ type: 'host-step', ...base, stage: 0, host: 'a', step: 'checkout', phase: 'update', at: at(21) })
+    const during = renderLive(state, { color: false, width: 120, now: T0 + 22_000 })
+    expect(during.split('\n')[0]).toMatch(/reverting: moving the updated hosts back/)
+    expect(during).toMatch(/a {15} revert › checkout/)
+    expect(state.counts).toMatchObject({ success: 0, updating: 1, pending: 1 })
+    state.apply({ type: 'host-finished', ...base, stage: 0, host: 'a', status: 'rolled_back', previousVersion: OLD, newVersion: OLD, failedStep: null, error: 'rolled back: gates failed at stage 1', durationMs: 3000, at: at(24) })
+    expect(state.counts).toMatchObject({ success: 0, updating: 0, rolled_back: 1, pending: 1 })
+    const after = renderLive(state, { color: false, width: 120, now: T0 + 25_000 })
+    expect(after).toContain('✗ a rolled back by the revert (stage 1)')
+    expect(after).not.toContain('unknown step')
+    // The stage's own tally is not counted twice.
+    expect(state.stages[0]!.finished).toBe(1)
+  })
+
+  it('a terminal that reports 0 columns gets a usable frame (80 columns), not a 20-column stub', () => {
+    const stream = Object.assign(new PassThrough(), { isTTY: true, columns: 0, rows: 24 })
+    let out = ''
+    stream.on('data', (d: Buffer) => (out += d.toString()))
+    const { listener, done } = createLiveRenderer({ stream: stream as unknown as NodeJS.WriteStream, color: false })
+    listener({ type: 'rollout-started', rolloutId: 'r-zero-columns', ref: 'main', sha: SHA, stages: [100], stageSizes: [1], hosts: 1, concurrency: 1, failureThreshold: 0.3, seed: 's', at: new Date().toISOString() })
+    done()
+    expect(out).toMatch(/rollout r-zero-columns running  main → abcdef1\w*  1 host  00:00\n/)
+  })
+})

@@ -147,6 +147,10 @@ describe('unattended rollouts from the CLI (built binary, sim fleet, PGlite)', (
     const b = await withPglite(dir, async (s) => (await s.getRollout())!)
     ids.b = b.id
     expect(b.state).toBe('halted')
+    // "verify failed" comes with the service's own status (steps.diagnose), cleaned, next to it.
+    const crashed = await withPglite(dir, async (s) => (await s.listRolloutHosts(b.id)).find((h) => h.status === 'rolled_back')!)
+    expect(crashed.error).toMatch(/verify failed \(exit 3\) \(after \d+ attempts?\)\ndiagnose: [^]*Active: inactive \(dead\)/)
+    expect(halted.stdout).toMatch(/exit 3: halted: a stage failed too often/)
     if (gateway) {
       const pushed = await gateway.metrics()
       expect(series(pushed, 'fleet_rollout_state', { state: 'halted' })).toBe(1)

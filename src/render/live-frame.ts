@@ -59,7 +59,7 @@ export function renderStageBar(stages: readonly StageView[], c: ChalkInstance): 
 
 /** One failure: a single line in the frame, the header plus its error lines when printed to scrollback. */
 export function formatFailure(f: FailureView, c: ChalkInstance, multiline: boolean): string {
-  const at = `at ${f.failedStep ?? 'unknown step'} (stage ${f.stage + 1})`
+  const at = f.reverted && f.status === 'rolled_back' ? `by the revert (stage ${f.stage + 1})` : `${f.failedStep ? `at ${f.failedStep} ` : ''}(stage ${f.stage + 1})`
   const head =
     f.status === 'rollback_failed'
       ? c.red.bold(`✖ HOST MAY BE DOWN: ${f.host} rollback failed ${at}`)
@@ -111,7 +111,9 @@ export function renderLive(state: LiveState, options: LiveRenderOptions): string
       ? c.yellow('killing: rolling back the hosts in flight')
       : state.stopping === 'signal'
         ? c.yellow('stopping: hosts in flight finish (Ctrl-C again to abort)')
-        : c.cyan('running')
+        : state.mode === 'reverting'
+          ? c.yellow('reverting: moving the updated hosts back')
+          : c.cyan(state.mode)
   lines.push(`${spinner} rollout ${state.rolloutId} ${mode}  ${where}`)
   lines.push(`  stages   ${renderStageBar(state.stages, c)}`)
   lines.push(...renderCounts(state, c))
@@ -127,7 +129,7 @@ export function renderLive(state: LiveState, options: LiveRenderOptions): string
     let shown = 0
     for (const [host, f] of state.inFlight) {
       if (shown++ === maxInFlight) break // Map iteration: O(maxInFlight), never O(hosts)
-      const step = f.step ? (f.phase === 'rollback' ? c.yellow(`rollback › ${f.step}`) : f.step) : c.gray('starting')
+      const step = f.step ? (f.phase === 'rollback' || f.reverting ? c.yellow(`${f.reverting ? 'revert' : 'rollback'} › ${f.step}`) : f.step) : c.gray('starting')
       const secs = Math.floor(Math.max(0, now - f.since) / 1000) // whole seconds: the frame changes at most once a second per host
       const age = secs < 60 ? `${secs}s` : formatDuration(secs * 1000)
       lines.push(`    ${host.padEnd(16)} ${step.padEnd(18 + (step.length - visibleLength(step)))} ${c.gray(age)}`)

@@ -32,6 +32,8 @@ export interface InFlightHost {
   phase: Phase
   /** When the host started (ms since epoch): the age shown is the host's, not the step's. */
   readonly since: number
+  /** Being moved back by a revert (gates failed, abort --rollback), not updated. */
+  readonly reverting?: boolean
 }
 
 export interface FailureView {
@@ -41,6 +43,8 @@ export interface FailureView {
   readonly failedStep: StepName | null
   /** At most ERROR_LINES lines, sanitised (remote stderr may carry escape codes). */
   readonly error: readonly string[]
+  /** Moved back by a revert: it did not fail a step, the release was taken back. */
+  readonly reverted?: boolean
 }
 
 /** A host that did not succeed, as the end-of-rollout table shows it. */
@@ -89,6 +93,8 @@ export class LiveState {
   counts: StatusCounts = emptyCounts()
   startedAt: number | null = null
   stopping: 'signal' | 'abort' | null = null
+  /** What the rollout is doing now, for the header: updating hosts, baking a stage, or moving hosts back. */
+  mode: 'running' | 'baking' | 'reverting' = 'running'
   /** The bake in progress: its stage, when it ends, and the last value of every gate. */
   bake: { stage: number; endsAt: number; gates: readonly GateResult[]; verdict: string | null } | null = null
   /** Insertion-ordered, so the first entries are the hosts that have been running longest. */
@@ -118,6 +124,7 @@ export class LiveState {
         })
         if (this.stages[event.stage]) this.stages[event.stage]!.status = 'current'
         this.bake = null
+        this.mode = 'running'
         return
       case 'host-started':
         this.inFlight.set(event.host, { stage: event.stage, step: null, phase: 'update', since: Date.parse(event.at) })
@@ -128,15 +135,21 @@ export class LiveState {
         if (host) {
           host.step = event.step
           host.phase = event.phase
-        } else this.inFlight.set(event.host, { stage: event.stage, step: event.step, phase: event.phase, since: Date.parse(event.at) })
+        } else {
+          const reverting = this.mode === 'reverting'
+          this.inFlight.set(event.host, { stage: event.stage, step: event.step, phase: event.phase, since: Date.parse(event.at), reverting })
+          if (reverting) this.move('success', 'updating')
+        }
         return
       }
-      case 'host-finished':
+      case 'host-finished': {
+        const reverted = this.inFlight.get(event.host)?.reverting === true
         // A host we never saw start (renderer attached late) was counted as pending, not updating.
-        this.move(this.inFlight.delete(event.host) ? 'updating' : 'pending', event.status)
-        if (this.stages[event.stage]) this.stages[event.stage]!.finished++
-        if (isFailure(event.status)) this.recordFailure(event, event.status)
+        this.move(this.inFlight.delete(event.host) ? 'updating' : reverted || this.mode === 'reverting' ? 'success' : 'pending', event.status)
+        if (!reverted && this.mode !== 'reverting' && this.stages[event.stage]) this.stages[event.stage]!.finished++
+        if (isFailure(event.status)) this.recordFailure(event, event.status, reverted || this.mode === 'reverting')
         return
+      }
       case 'stage-finished': {
         const stage = this.stages[event.stage]
         if (stage) stage.status = event.halted ? 'halted' : stage.finished < stage.size ? 'stopped' : 'done'
@@ -146,13 +159,21 @@ export class LiveState {
         return
       case 'bake-started':
         this.bake = { stage: event.stage, endsAt: Date.parse(event.endsAt), gates: [], verdict: null }
+        this.mode = 'baking'
         return
       case 'gate-measured':
         if (this.bake) this.bake = { ...this.bake, gates: event.gates, verdict: event.verdict }
         return
       case 'gates-passed':
+        this.bake = null
+        this.mode = 'running'
+        return
       case 'gates-failed':
         this.bake = null
+        this.mode = event.onFail === 'revert' ? 'reverting' : 'running'
+        return
+      case 'rollout-aborting':
+        if (event.rollback) this.mode = 'reverting'
         return
       case 'rollout-stopping':
         // A second Ctrl-C escalates; nothing de-escalates.
@@ -172,9 +193,9 @@ export class LiveState {
     this.counts[to]++
   }
 
-  private recordFailure(event: HostFinished, status: FailureStatus): void {
+  private recordFailure(event: HostFinished, status: FailureStatus, reverted: boolean): void {
     const error = errorTail(event.error)
-    this.recentFailures.push({ host: event.host, stage: event.stage, status, failedStep: event.failedStep, error })
+    this.recentFailures.push({ host: event.host, stage: event.stage, status, failedStep: event.failedStep, error, reverted })
     if (this.recentFailures.length > RECENT_FAILURES) this.recentFailures.shift() // bounded: O(RECENT_FAILURES)
     const list = status === 'rollback_failed' ? this.critical : this.otherFailures
     if (list.length < MAX_STORED_OUTCOMES)

@@ -7,6 +7,9 @@ import { palette } from './style.js'
 import { summaryFromState } from './summary.js'
 import { visibleLength } from './width.js'
 
+/** A terminal that reports 0 columns (some pseudo-terminals, `stty cols 0`) gets the usual 80. */
+const columnsOf = (stream: { columns?: number }): number => (stream.columns && stream.columns > 0 ? stream.columns : 80)
+
 export interface LiveRendererOptions {
   readonly stream: NodeJS.WritableStream & { columns?: number; rows?: number }
   readonly color: boolean
@@ -49,7 +52,7 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
 
   const frameLines = (finalFrame: boolean): string[] => {
     if (state.startedAt === null && !finalFrame) return []
-    const width = Math.max(20, (stream.columns ?? 80) - 1) // one spare column: no auto-wrap at the edge
+    const width = Math.max(20, columnsOf(stream) - 1) // one spare column: no auto-wrap at the edge
     // maxFailures 0: each failure is already written above the frame; the frame keeps only the count.
     const lines = renderLive(state, { color, width, now: now(), maxFailures: 0 }).split('\n')
     // A frame taller than the screen cannot be erased by moving up; keep its top (the summary lines).
@@ -60,7 +63,7 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
     const lines = frameLines(false)
     const frame = lines.join('\n')
     if (frame === lastFrame && above.length === 0) return
-    let out = eraseRows(rowsOf(drawn, stream.columns)) + above.map((l) => `${l}\n`).join('')
+    let out = eraseRows(rowsOf(drawn, columnsOf(stream))) + above.map((l) => `${l}\n`).join('')
     if (lines.length > 0) {
       if (!cursorHidden) out = HIDE_CURSOR + out
       cursorHidden = true
@@ -97,7 +100,7 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
     stream.off?.('resize', onResize)
     process.off('exit', restoreCursor)
     const final = state.startedAt === null ? '' : `${frameLines(true).join('\n')}\n`
-    stream.write(eraseRows(rowsOf(drawn, stream.columns)) + above.map((l) => `${l}\n`).join('') + final + tail + (cursorHidden ? SHOW_CURSOR : ''))
+    stream.write(eraseRows(rowsOf(drawn, columnsOf(stream))) + above.map((l) => `${l}\n`).join('') + final + tail + (cursorHidden ? SHOW_CURSOR : ''))
     cursorHidden = false
     drawn = []
     above = []
@@ -118,7 +121,7 @@ export function createLiveRenderer(options: LiveRendererOptions): { listener: Ro
         above.push(formatPlainEvent(event, { color, verbose: false, timestamps: false }) ?? event.type)
         return draw() // the operator just pressed Ctrl-C, or the database went away: say so now, not on the next tick
       case 'rollout-finished':
-        return close(`${summaryFromState(state, { color, width: (stream.columns ?? 80) - 1 }) ?? ''}\n`)
+        return close(`${summaryFromState(state, { color, width: Math.max(20, columnsOf(stream) - 1) }) ?? ''}\n`)
       default:
         return
     }

@@ -10,7 +10,7 @@ export interface HostSettings {
   readonly remote: string
   readonly branch: string
   readonly service: string
-  readonly steps: { readonly install: string; readonly restart: string; readonly verify: string; readonly health: string | null }
+  readonly steps: { readonly install: string; readonly restart: string; readonly verify: string; readonly health: string | null; readonly diagnose?: string | null }
   readonly verify: { readonly delayMs: number; readonly retries: number; readonly intervalMs: number }
   readonly commandTimeoutMs: number
 }
@@ -174,8 +174,14 @@ async function verify(runner: StepRunner, settings: HostSettings, values: Templa
     }
   }
   const attempts = settings.verify.retries + 1
-  throw new StepError(lastError?.step ?? 'verify', `${lastError?.message ?? 'verify failed'} (after ${attempts} attempt${attempts === 1 ? '' : 's'})`)
+  // `systemctl is-active --quiet` says nothing: the diagnose step (the service's status) says why.
+  const why = settings.steps.diagnose && !runner.kill?.aborted ? await runner.diagnose(operatorStep(settings.steps.diagnose, values)) : null
+  throw new StepError(lastError?.step ?? 'verify', `${lastError?.message ?? 'verify failed'} (after ${attempts} attempt${attempts === 1 ? '' : 's'})${why ? `\n${why}` : ''}`)
 }
+
+/** At most this much of what the diagnose step printed: its last lines, where the cause usually is. */
+const DIAGNOSE_LINES = 6
+const DIAGNOSE_CHARS = 600
 
 class StepRunner {
   lost = false
@@ -186,6 +192,18 @@ class StepRunner {
     readonly hooks: HostUpdateHooks,
     public kill: AbortSignal | undefined,
   ) {}
+
+  /** The diagnose step's output tail (host text: sanitised where it is shown), or null; never throws, bounded in time. */
+  async diagnose(command: string): Promise<string | null> {
+    try {
+      const result = await this.session.run(command, { timeoutMs: Math.min(this.timeoutMs, 10_000) })
+      const lines = `${result.stdout}\n${result.stderr}`.split(/\r?\n/).filter((l) => l.trim() !== '')
+      const tail = lines.slice(-DIAGNOSE_LINES).join('\n').slice(-DIAGNOSE_CHARS)
+      return tail ? `diagnose: ${tail}` : null
+    } catch {
+      return null
+    }
+  }
 
   async run(step: StepName, phase: Phase, command: string, options: { quietStep?: boolean } = {}): Promise<CommandResult> {
     if (this.kill?.aborted) throw new StepError(step, `${step} not started: killed by the operator`)

@@ -36,6 +36,7 @@ export function parseSettings(rolloutId: string, raw: unknown): RolloutSettings 
         restart: str(steps.restart, 'host.steps.restart'),
         verify: str(steps.verify, 'host.steps.verify'),
         health: steps.health === null || steps.health === undefined ? null : str(steps.health, 'host.steps.health'),
+        diagnose: steps.diagnose === null || steps.diagnose === undefined ? null : str(steps.diagnose, 'host.steps.diagnose'),
       },
       verify: { delayMs: num(verify.delayMs, 'host.verify.delayMs'), retries: num(verify.retries, 'host.verify.retries'), intervalMs: num(verify.intervalMs, 'host.verify.intervalMs') },
       commandTimeoutMs: num(host.commandTimeoutMs, 'host.commandTimeoutMs', 1),

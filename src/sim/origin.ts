@@ -16,12 +16,12 @@
 import { execFile } from 'node:child_process'
 import { cp, mkdir, readdir, rm } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { packageRoot } from '../package-root.js'
 import { promisify } from 'node:util'
 
 const execFileAsync = promisify(execFile)
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const REPO_ROOT = packageRoot()
 export const FIXTURES_DIR = path.join(REPO_ROOT, 'fixtures')
 export const RELEASES_DIR = path.join(FIXTURES_DIR, 'releases')
 

@@ -1,15 +1,15 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { dirname, join, resolve } from 'node:path'
 
 import { expandHome } from '../../config/parsers.js'
 import { CONFIG_FILE_NAME } from '../../config/sources.js'
 import { UsageError, errorMessage } from '../../errors.js'
+import { packageRoot } from '../../package-root.js'
 import type { GlobalFlags } from '../context.js'
 import { makeOutput, printJson, say } from '../output.js'
 
-/** Shipped at the package root ("files" in package.json): three levels up from src/ or dist/cli/commands. */
-export const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../rollout.config.example.json', import.meta.url))
+/** Shipped at the package root ("files" in package.json). */
+export const EXAMPLE_CONFIG = join(packageRoot(), 'rollout.config.example.json')
 
 /** Errors about the path the operator gave (exit 2), not about fleet (EEXIST: a file where a directory must be). */
 const BAD_PATH = new Set(['EACCES', 'EPERM', 'EISDIR', 'ENOTDIR', 'EROFS', 'EEXIST'])
