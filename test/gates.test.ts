@@ -4,6 +4,7 @@
  * Prometheus and one 3-host fleet for the file (stages 33/100: one canary, then two); every
  * scenario starts from v1 everywhere and checks real host state and stored state.
  */
+import os from 'node:os'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 
 import type { RawConfigOverrides } from '../src/config/load.js'
@@ -91,8 +92,8 @@ describe.skipIf(!available)('health gates against a real Prometheus', () => {
   it('Prometheus down during a bake: nothing changes, paused at errorTimeout (exit 7); back up → resume → completed', async () => {
     const { v1, v2 } = fleet.origin.shas
     let stopped: Promise<void> | null = null
-    // The bake outlasts errorTimeout, so Prometheus going away must end it paused, never passed.
-    const config = gated({ bake: '8s' })
+    // The bake outlasts errorTimeout by 4 s, so Prometheus going away must end it paused, never passed.
+    const config = gated({ bake: '6s', errorTimeout: '2s' })
     const first = await rollout(testStore.store, config, {
       ref: 'main',
       onEvent: (e) => {
@@ -111,7 +112,9 @@ describe.skipIf(!available)('health gates against a real Prometheus', () => {
     await prom.restart()
     // Fresh samples again (Prometheus scrapes again only ~5 s after a start): rates over 5 s have data.
     await prom.waitFor('count(rate(http_requests_total{code="200"}[5s]) > 0)', (r) => Number((r[0] as { value: [number, string] })?.value[1]) === 3, 30_000)
-    const resumed = (await resumeRollout({ store: testStore.store, executor: makeExecutor(config, testStore.store), clock: systemClock, listeners: [] }, 'test')) as RolloutResult
+    // Resumed with the usual 3 s bake (the long one only had to outlast errorTimeout): the operator's config at resume time is what counts.
+    const current = { gates: gated({}).gates, checksDir: os.tmpdir() }
+    const resumed = (await resumeRollout({ store: testStore.store, executor: makeExecutor(config, testStore.store), clock: systemClock, listeners: [] }, 'test', { current })) as RolloutResult
     expect(resumed).toMatchObject({ rolloutId: first.rolloutId, state: 'completed', exitCode: 0 })
     for (const h of fleet.hosts) await expectOn(fleet, h.name, v2)
   })

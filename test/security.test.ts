@@ -55,6 +55,19 @@ async function pgliteDir(f: TestFleet | null): Promise<string> {
 
 
 
+/**
+ * A fresh database on the test Postgres with (some of) the fleet's hosts, for tests where the
+ * store's kind does not matter (a command costs ~0.3 s there, against ~1.5 s of CPU to open
+ * PGlite); the embedded store is covered by the secrets test. Null without Postgres (skip).
+ */
+async function postgresStore(f: TestFleet | null): Promise<{ url: string; store: Store } | null> {
+  database = await createTestDatabase()
+  if (!database) return null
+  testStore = await openTestStore('postgres', database.url)
+  if (f) await registerHosts(testStore.store, f)
+  return { url: database.url, store: testStore.store }
+}
+
 /** `[127.0.0.1]:port ssh-ed25519 AAAA…` → its parts. */
 const parseLine = (line: string) => {
   const [hostId, keyType, key] = line.trim().split(/\s+/) as [string, string, string]
@@ -69,18 +82,19 @@ const pins = async (store: Store) =>
 // ---- 9. host keys -----------------------------------------------------------------------------
 
 describe('host keys', () => {
-  it('pinned on first use (empty known_hosts, accept-new); a changed key is refused before any command; a fixed known_hosts wins over the pin', async () => {
+  it('pinned on first use (empty known_hosts, accept-new); a changed key is refused before any command; a fixed known_hosts wins over the pin', async (t) => {
     fleet = await startTestFleet({ hosts: 3 })
     const f = fleet
     const { v1, v2, v3 } = f.origin.shas
-    testStore = await openTestStore('pglite')
-    const { store } = testStore
-    await registerHosts(store, f)
+    const pgStore = await postgresStore(f)
+    if (!pgStore) return t.skip()
+    const { store } = pgStore
+    const databaseConfig = { url: pgStore.url, dir: '' }
     const empty = path.join(await tempDir('fleet-kh-'), 'known_hosts')
     await writeFile(empty, '')
     const base = { ssh: { knownHosts: empty, hostKeyPolicy: 'accept-new' }, rollout: { stages: [100], failureThreshold: 0.5 } }
 
-    const first = await rollout(store, testConfig(f, testStore.databaseConfig, base))
+    const first = await rollout(store, testConfig(f, databaseConfig, base))
     expect(first.exitCode).toBe(0)
     for (const h of f.hosts) await expectOn(f, h.name, v2)
     const original = Object.fromEntries(await Promise.all(f.hosts.map(async (h) => [h.name, parseLine(await f.knownHostsLine(h.name))] as const)))
@@ -91,7 +105,7 @@ describe('host keys', () => {
     // h02 is "reinstalled" (or impersonated): new host key.
     await f.rotateHostKey('h02')
     const h02Connections = f.acceptedConnections('h02')
-    const second = await rollout(store, testConfig(f, testStore.databaseConfig, base), { ref: 'v3' })
+    const second = await rollout(store, testConfig(f, databaseConfig, base), { ref: 'v3' })
     expect(second.exitCode).toBe(4)
     const rows = Object.fromEntries((await store.listRolloutHosts(second.rolloutId)).map((r) => [r.name, r]))
     expect(rows.h02).toMatchObject({ status: 'failed', step: 'connect', previousVersion: null })
@@ -119,7 +133,7 @@ describe('host keys', () => {
       ].join('\n'),
     )
     const h03Connections = f.acceptedConnections('h03')
-    const third = await rollout(store, testConfig(f, testStore.databaseConfig, { ...base, ssh: { knownHosts, hostKeyPolicy: 'accept-new' } }), { ref: 'v1' })
+    const third = await rollout(store, testConfig(f, databaseConfig, { ...base, ssh: { knownHosts, hostKeyPolicy: 'accept-new' } }), { ref: 'v1' })
     expect(third.exitCode).toBe(4)
     const rows3 = Object.fromEntries((await store.listRolloutHosts(third.rolloutId)).map((r) => [r.name, r]))
     expect(rows3.h01).toMatchObject({ status: 'success' })
@@ -132,14 +146,15 @@ describe('host keys', () => {
     await expectOn(f, 'h03', v3)
   })
 
-  it('hostKeyPolicy strict with an empty known_hosts: no host is trusted, so nothing can even be resolved → exit 1, nothing changed, nothing pinned', async () => {
+  it('hostKeyPolicy strict with an empty known_hosts: no host is trusted, so nothing can even be resolved → exit 1, nothing changed, nothing pinned', async (t) => {
     fleet = await startTestFleet({ hosts: 2 })
     const f = fleet
     const { v1, v2 } = f.origin.shas
-    const dir = await pgliteDir(f)
+    const pgStore = await postgresStore(f)
+    if (!pgStore) return t.skip()
     const cwd = await workdir({
       ...fleetConfigOverrides(f, { ssh: { knownHosts: 'empty_known_hosts', hostKeyPolicy: 'strict' }, rollout: { stages: [100] } }),
-      database: { dir },
+      database: { url: pgStore.url },
     })
     await writeFile(path.join(cwd, 'empty_known_hosts'), '')
 
@@ -153,17 +168,17 @@ describe('host keys', () => {
       await expectOn(f, h.name, v1)
       expect(f.acceptedConnections(h.name)).toBe(0)
     }
-    await withPglite(dir, async (store) => {
-      expect(await pins(store)).toEqual({})
-      expect(await store.listRollouts(10)).toEqual([])
-    })
+    expect(await pins(pgStore.store)).toEqual({})
+    expect(await pgStore.store.listRollouts(10)).toEqual([])
   })
 })
 
 // ---- 10. hostile inventory values -------------------------------------------------------------
 
 describe('hostile values in the operator’s inventory table', () => {
-  it('never reach a shell: names are labels (even hostile-looking ones roll out, each to its own host), bad rows are reported and left out, a hostile app_dir is quoted and simply does not exist', async () => {
+  it('never reach a shell: names are labels (even hostile-looking ones roll out, each to its own host), bad rows are reported and left out, a hostile app_dir is quoted and simply does not exist', async (t) => {
+    const pgStore = await postgresStore(null)
+    if (!pgStore) return t.skip()
     fleet = await startTestFleet({ hosts: 7 })
     const f = fleet
     const { v1, v2 } = f.origin.shas
@@ -192,8 +207,7 @@ describe('hostile values in the operator’s inventory table', () => {
     // A name with a newline, built in SQL.
     values.push(`('new' || chr(10) || 'line', '127.0.0.1', ${lit(String(h('h01').port))}, ${lit(h('h01').appDir)}, NULL)`)
     const query = `SELECT * FROM (VALUES ${values.join(',\n')}) AS t(name, address, port, app_dir, "user")`
-    const dir = await pgliteDir(null)
-    const cwd = await workdir({ ...fleetConfigOverrides(f, { rollout: { stages: [100], failureThreshold: 0.5 } }), inventory: { query }, database: { dir } })
+    const cwd = await workdir({ ...fleetConfigOverrides(f, { rollout: { stages: [100], failureThreshold: 0.5 } }), inventory: { query }, database: { url: pgStore.url } })
 
     const run = await runFleet(['rollout', 'start'], { cwd })
     // Each bad row is named in a warning (the newline stays escaped, never a line of its own), and left out.
@@ -224,7 +238,8 @@ describe('hostile values in the operator’s inventory table', () => {
     expect(flagRef.code).toBe(2)
     expect(existsSync(marker)).toBe(false)
     expect(f.hosts.map((x) => f.acceptedConnections(x.name))).toEqual(connections)
-    await withPglite(dir, async (store) => {
+    {
+      const { store } = pgStore
       // Only the one real rollout was recorded.
       const [rollout, ...others] = await store.listRollouts(10)
       expect(others).toEqual([])
@@ -234,7 +249,7 @@ describe('hostile values in the operator’s inventory table', () => {
       expect(evil).toMatchObject({ status: 'failed', step: 'version', previousVersion: null, appDir: `/tmp/x'; ${touch}; echo '` })
       expect(evil.error).toMatch(/No such file or directory|cannot change to/)
       expect(hosts.filter((x) => x.name !== 'evil-dir').every((x) => x.status === 'success')).toBe(true)
-    })
+    }
 
     for (const entry of readdirSync('/tmp')) expect(entry.startsWith(path.basename(marker))).toBe(false)
   })
