@@ -12,7 +12,7 @@ import { sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 
 import { pgliteCopy, runFleet } from './support/cli.js'
-import { killSpawned, spawnFleet, withPglite } from './support/fault-kit.js'
+import { heldStep, hold, killSpawned, spawnFleet, withPglite } from './support/fault-kit.js'
 import { fleetConfigOverrides, seedRollout } from './support/harness.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 
@@ -78,7 +78,8 @@ describe('while a real rollout holds the embedded store', () => {
     const storeDir = await pgliteCopy(path.join(cwd, '.fleet')) // a migrated copy: no initdb here
     await writeFile(
       path.join(cwd, 'rollout.config.json'),
-      JSON.stringify({ ...fleetConfigOverrides(f, { verify: { delay: '6s' }, rollout: { stages: [100] } }), database: { dir: storeDir } }),
+      // Every host's install waits (heldStep) until the reads below are done: the rollout holds the store meanwhile, however loaded the machine.
+      JSON.stringify({ ...fleetConfigOverrides(f, { steps: { install: heldStep('bun install') }, rollout: { stages: [100] } }), database: { dir: storeDir } }),
     )
     const rows = f.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, app_dir: h.appDir }))
     await writeFile(path.join(cwd, 'hosts.json'), JSON.stringify(rows))
@@ -94,11 +95,12 @@ describe('while a real rollout holds the embedded store', () => {
       ),
     )
 
+    await hold(f, true)
     const rollout = spawnFleet(['rollout', 'start', '--json'], { cwd })
-    const verifying = new Set<string>()
+    const installing = new Set<string>()
     await rollout.waitFor((e) => {
-      if (e.type === 'host-step' && e.step === 'verify') verifying.add(String(e.host))
-      return verifying.size === 3
+      if (e.type === 'host-step' && e.step === 'install') installing.add(String(e.host))
+      return installing.size === 3
     })
     await new Promise((r) => setTimeout(r, 1_200)) // the holder's snapshot is refreshed every second
 
@@ -131,6 +133,7 @@ describe('while a real rollout holds the embedded store', () => {
     expect(older.code).toBe(6)
     expect(older.stderr).toMatch(new RegExp(`in use by pid ${rollout.pid}.*only the latest rollout \\(${running.id}\\) can be shown`))
 
+    await hold(f, false)
     expect((await rollout.exited).code).toBe(0)
     // Once it is done: exact data, no note (the snapshot left at close, or the store itself).
     const after = await runFleet(['history', '--json'], { cwd })
