@@ -12,7 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 import { spawn } from 'node:child_process'
 
-import { cliStore, FLEET_BIN, runFleet, type CliStore } from './support/cli.js'
+import { cliStore, FLEET_BIN, pgliteCopy, runFleet, type CliStore } from './support/cli.js'
+import { heldStep, hold } from './support/fault-kit.js'
 import { fleetConfigOverrides } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
@@ -177,16 +178,19 @@ describe('a host that was really reinstalled', () => {
 describe('status from another shell while a rollout holds the embedded store', () => {
   it('reads the snapshot the running rollout keeps next to PGlite', async () => {
     fleet = await startTestFleet({ hosts: 3 })
-    const dir = await workdir(fleetConfigOverrides(fleet, { verify: { delay: '3s' }, rollout: { stages: [100] } })) // the default embedded store
+    // The default embedded store (./.fleet), a migrated copy rather than an initdb here; every install waits (heldStep) until status has been asked.
+    const dir = await workdir(fleetConfigOverrides(fleet, { steps: { install: heldStep('bun install') }, rollout: { stages: [100] } }))
+    await pgliteCopy(path.join(dir, '.fleet'))
     await addHosts(dir, fleet)
+    await hold(fleet, true)
     const child = spawn(process.execPath, [FLEET_BIN, 'rollout', 'start', '--json'], { cwd: dir, env: { PATH: process.env.PATH, HOME: process.env.HOME } })
     let out = ''
     const finished = new Promise<number | null>((resolve) => child.on('close', resolve))
-    // Wait until every host is in its verify delay, then ask from "another shell".
+    // Wait until every host is in its (held) install, then ask from "another shell".
     await new Promise<void>((resolve) => {
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString()
-        if ((out.match(/"step":"verify"/g) ?? []).length === 3) resolve()
+        if ((out.match(/"step":"install"/g) ?? []).length === 3) resolve()
       })
     })
     await new Promise((r) => setTimeout(r, 1_200)) // the snapshot is refreshed every second
@@ -196,6 +200,7 @@ describe('status from another shell while a rollout holds the embedded store', (
     const s = JSON.parse(status.stdout)
     expect(s.state).toBe('running')
     expect(s.counts.updating).toBe(3)
+    await hold(fleet, false)
     expect(await finished).toBe(0)
     const after = JSON.parse((await runFleet(['rollout', 'status', '--json'], { cwd: dir })).stdout)
     expect(after).toMatchObject({ id: s.id, state: 'completed', counts: { success: 3 } })
