@@ -81,7 +81,10 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
       const run = await tick(cwd, '--ref', 'main')
       codes.push(run.code ?? -1)
       expect(run.stderr, `tick ${i + 1}`).toBe('')
-      state = await withDb(db, async (s) => (await s.getRollout())?.state ?? '')
+      // As a cron job's operator would look: `rollout status` (from the snapshot the tick left, no store to open).
+      const status = await runFleet(['rollout', 'status', '--json'], { cwd })
+      expect(status.code, status.stderr).toBe(0)
+      state = (JSON.parse(status.stdout) as { state?: string } | null)?.state ?? ''
       await sleep(500)
     }
     console.log(`cron simulation: ${codes.length} ticks to completed`)
