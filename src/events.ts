@@ -43,6 +43,7 @@ export const EVENT_CATALOGUE = {
   'store-unavailable': { about: 'database writes fail and are retried until retryUntil', unstored: true },
   'store-recovered': { about: 'the database is back after an outage' },
   'rollout-finished': { about: "the run's end: state, counts, exit code and why", notifyByDefault: true },
+  'trace-started': { about: 'the rollout is traced (otel.endpoint): its OpenTelemetry trace id' },
   'notification-failed': { about: 'a notification could not be delivered (it changes nothing else)' },
 } as const satisfies Record<string, EventKind>
 

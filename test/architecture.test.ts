@@ -24,6 +24,7 @@ const LAYERS: Record<string, number> = {
   store: 3,
   rollout: 4,
   report: 5,
+  dashboard: 6,
   render: 6,
   sim: 6,
   cli: 7,

@@ -254,6 +254,17 @@ Example:
       exit(await history(globals(cmd)))
     })
 
+  const see = () => import('./commands/see.js')
+  program.command('dashboard').description('a read-only web page of the rollouts, live: stages, hosts, gate plots, audit trail; prints its URL')
+    .option('--port <n>', 'port to listen on (0: any free one)', '7070').option('--host <address>', 'address to listen on (another than 127.0.0.1 shows the fleet to that network)', '127.0.0.1')
+    .addHelpText('after', '\nExample:\n  fleet dashboard --port 8080   # then open http://127.0.0.1:8080/')
+    .action(async (_opts, cmd: Command) => exit(await (await see()).dashboard(globals(cmd))))
+  program.command('completion <shell>').description('print a completion script for bash, zsh or fish: commands, options, host names from the inventory')
+    .addHelpText('after', '\nExample:\n  source <(fleet completion bash)   # in ~/.bashrc')
+    .action(async (shell: string) => exit((await see()).completion(shell, program)))
+  program.command('__complete <what>', { hidden: true }).description('host names for the completion scripts (what: hosts), one a line')
+    .action(async (_what: string, _opts, cmd: Command) => exit(await (await see()).complete(globals(cmd))))
+
   return program
 }
 

@@ -86,6 +86,7 @@ export const SCHEMA = {
     textfile: field(null, nullable(notify.textfile)),
     job: field('fleet', notify.job),
   },
+  otel: { endpoint: field(null, nullable(notify.pushgateway)) },
 } satisfies Record<keyof FleetConfig, Record<string, Field>>
 
 export const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)

@@ -61,4 +61,9 @@ export interface FleetConfig {
     readonly textfile: string | null
     readonly job: string
   }
+  /** OpenTelemetry traces (design "Seeing the fleet"). */
+  readonly otel: {
+    /** OTLP/HTTP base URL (`/v1/traces` is appended unless it is there), or null: no traces. */
+    readonly endpoint: string | null
+  }
 }

@@ -113,6 +113,8 @@ export function summary(event: FleetEventLike): string {
       const exit = num(event, 'exitCode')
       return `rollout ${text(event, 'state', 20) ?? '?'}${duration(num(event, 'durationMs'))}: ${counts(event.counts)}${error ? `; error: ${error}` : ''}${exit === null ? '' : `; exit ${exit}`}`
     }
+    case 'trace-started':
+      return `traced: trace id ${text(event, 'traceId', 32) ?? '?'} (${text(event, 'endpoint', 120) ?? '?'})`
     case 'notification-failed':
       return `notification of ${text(event, 'event', 40) ?? '?'} to ${text(event, 'url', 120) ?? '?'} failed${num(event, 'attempts') === null ? '' : ` after ${plural(num(event, 'attempts')!, 'attempt')}`}: ${text(event, 'error') ?? '?'}`
     default:

@@ -3,6 +3,7 @@ import type { Fence, Store } from '../store/store.js'
 import type { FleetConfig } from '../config/types.js'
 import { startMetrics } from './metrics.js'
 import { makeNotifier } from './notifier.js'
+import { startTracing, traceIdOf } from './trace.js'
 
 /** What a command that runs a rollout (start, resume, abort, tick, promote) adds to the engine. */
 export interface RolloutEffects {
@@ -12,18 +13,28 @@ export interface RolloutEffects {
   finish(): Promise<void>
 }
 
+/** With traces on, every notified event carries its rollout's trace id. */
+const withTraceId = (events: readonly StoredEvent[]): StoredEvent[] =>
+  events.map((e) => (e.rolloutId && typeof e.data === 'object' && e.data !== null ? { ...e, data: { ...e.data, traceId: traceIdOf(e.rolloutId) } } : e))
+
 /**
- * What the journal feeds once an event is stored: notifications (`notify`), and metrics now and every
- * 30 s (`metrics.*`). Neither can fail the command: problems are warnings on stderr (and
- * `notification-failed` events).
+ * What the journal feeds once an event is stored: notifications (`notify`), metrics now and every
+ * 30 s (`metrics.*`), and the rollout's trace (`otel.endpoint`). None can fail the command:
+ * problems are warnings on stderr (and `notification-failed` events).
  */
 export function rolloutEffects(config: FleetConfig, store: Store, warn: (line: string) => void): RolloutEffects {
   const notifier = makeNotifier(store, config.notify, { warn })
   const metrics = startMetrics(store, config, warn)
+  const tracing = startTracing(config, store, warn)
   return {
-    onStored: notifier.onStored,
+    onStored: tracing
+      ? (events, fence) => {
+          tracing.onStored(events, fence)
+          notifier.onStored(withTraceId(events), fence)
+        }
+      : notifier.onStored,
     finish: async () => {
-      await notifier.done()
+      await Promise.all([notifier.done(), tracing?.finish()])
       await metrics.finish()
     },
   }

@@ -9,7 +9,7 @@ import { readStatus, type RolloutStatus } from '../rollout/status.js'
 import { embeddedStoreExists, NoStoreError, openDatabase } from '../store/database.js'
 import { lockHolderGone, readDirLock } from '../store/dir-lock.js'
 import { storeFingerprint } from '../store/snapshot.js'
-import { hostRowOf, readStoreSnapshot, type ReadSnapshot } from './snapshot-data.js'
+import { hostRowOf, readStoreSnapshot, readTrail, type ReadSnapshot, type Trail } from './snapshot-data.js'
 import type { HostRow, RolloutRecord, Store } from '../store/store.js'
 import { keepSnapshot } from './snapshot-listener.js'
 
@@ -23,6 +23,8 @@ export interface ReadSource {
   status(id?: string): Promise<RolloutStatus | null>
   /** The audit trail (record and events) of the given rollout, or the latest; null when there is none. */
   events(id?: string): Promise<AuditTrail | null>
+  /** A rollout's decisions without host progress (snapshot-data.ts), as the dashboard shows them. */
+  trail(id: string): Promise<Trail | null>
 }
 
 export interface AuditTrail {
@@ -159,10 +161,19 @@ export async function withReadSource<T>(ctx: ReadContext, fn: (source: ReadSourc
         },
         null,
       ),
+    trail: (id) =>
+      read(
+        {
+          fromSnapshot: (s) => (s.trail?.rolloutId === id ? s.trail : undefined),
+          fromStore: (s) => store(s).trail(id),
+          missing: () => 'until it finishes only the latest rollout can be shown',
+        },
+        null,
+      ),
   })
 }
 
-function storeSource(store: Store, config: FleetConfig): ReadSource {
+export function storeSource(store: Store, config: FleetConfig): ReadSource {
   return {
     hosts: () => store.listHosts(),
     inventory: () => loadInventory(store, config),
@@ -172,5 +183,6 @@ function storeSource(store: Store, config: FleetConfig): ReadSource {
       const rollout = await store.getRollout(id)
       return rollout ? { rollout, events: await store.listEvents(rollout.id) } : null
     },
+    trail: (id) => readTrail(store, id),
   }
 }

@@ -1,3 +1,4 @@
+import { EVENT_TYPES, PROGRESS_TYPES } from '../events.js'
 import { MAX_HISTORY_LIMIT, readHistory, type HistoryEntry } from '../rollout/history.js'
 import { readStatus, type RolloutStatus } from '../rollout/status.js'
 import { readSnapshot, type StoreSnapshot } from '../store/snapshot.js'
@@ -13,6 +14,30 @@ export interface SnapshotData {
   readonly history: readonly HistoryEntry[]
   /** The most recently started rollout. */
   readonly latest: RolloutStatus | null
+  /** Its decisions (no host progress), the last TRAIL_MAX: the dashboard's audit trail and gate plots. */
+  readonly trail?: Trail | null
+}
+
+export interface Trail {
+  readonly rolloutId: string
+  readonly events: readonly { readonly at: string; readonly type: string; readonly host: string | null; readonly data: unknown }[]
+}
+
+/** What a trail leaves out: host progress and host outcomes (the status has those, one row per host). */
+export const TRAIL_TYPES = EVENT_TYPES.filter((t) => !PROGRESS_TYPES.includes(t) && t !== 'host-finished')
+const TRAIL_MAX = 2_000
+
+/** A check's output (up to 2 KiB a gate and measurement) stays in the store: the values are what a plot needs. */
+const withoutOutput = (data: unknown): unknown => {
+  const gates = (data as { gates?: unknown } | null)?.gates
+  if (!Array.isArray(gates)) return data
+  return { ...(data as object), gates: gates.map((g: unknown) => (typeof g === 'object' && g !== null ? { ...g, output: undefined } : g)) }
+}
+
+/** The decisions of a rollout, oldest first, at most the last TRAIL_MAX. */
+export async function readTrail(store: Store, rolloutId: string): Promise<Trail> {
+  const events = await store.listEvents(rolloutId, TRAIL_TYPES)
+  return { rolloutId, events: events.slice(-TRAIL_MAX).map((e) => ({ ...e, data: withoutOutput(e.data), at: e.at.toISOString() })) }
 }
 
 export type SnapshotHost = Omit<HostRow, 'updatedAt'> & { readonly updatedAt: string | null }
@@ -40,7 +65,8 @@ export async function collectSnapshot(store: Store, inventoryQuery: string | nul
       inventory = null // a reader runs it itself and reports the error
     }
   }
-  return { hosts: hosts.map((h) => ({ ...h, updatedAt: h.updatedAt?.toISOString() ?? null })), inventory, history, latest }
+  const trail = latest ? await readTrail(store, latest.id) : null
+  return { hosts: hosts.map((h) => ({ ...h, updatedAt: h.updatedAt?.toISOString() ?? null })), inventory, history, latest, trail }
 }
 
 export const hostRowOf = (h: SnapshotHost): HostRow => ({ ...h, updatedAt: h.updatedAt === null ? null : new Date(h.updatedAt) })
