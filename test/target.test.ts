@@ -17,17 +17,23 @@ import { runFleet } from './support/cli.js'
 import { expectOn, runCleanups, workdir } from './support/fault-kit.js'
 import { ageLease, fleetConfigOverrides, openTestStore, registerHosts, testConfig, type TestStore } from './support/harness.js'
 import { startHostile, type HostileListener } from './support/hostile-hosts.js'
+import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 
-// One fleet and store for the whole file (in order: the read-only cases, then real rollouts).
+// One fleet and store for the whole file (in order: the read-only cases, then real rollouts). The
+// store is a fresh database on the test Postgres: the CLI can use it while the test holds it open.
 let fleet: TestFleet
+let database: TestDatabase
 let testStore: TestStore
 let config: ReturnType<typeof testConfig>
 const listeners: HostileListener[] = []
 
 beforeAll(async () => {
+  const db = await createTestDatabase()
+  if (!db) throw new Error('target tests need Postgres (127.0.0.1:5432)')
+  database = db
   fleet = await startTestFleet({ hosts: 6 })
-  testStore = await openTestStore('pglite')
+  testStore = await openTestStore('postgres', database.url)
   await registerHosts(testStore.store, fleet)
   config = testConfig(fleet, testStore.databaseConfig, { ssh: { connectTimeout: '2s' } })
 })
@@ -39,6 +45,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await testStore?.close()
+  await database?.drop()
   await fleet?.stop()
 })
 
@@ -95,20 +102,14 @@ describe('resolving the target', () => {
     expect((error as FleetError).exitCode).toBe(2)
     expect((error as FleetError).message).toMatch(/deadbeefdeadbeef.* does not name a commit of remote "origin" .*nothing was changed/)
 
-    // The binary needs the embedded store to itself for a moment.
-    await testStore.database.close()
-    const cwd = await workdir({ ...fleetConfigOverrides(f), database: { dir: testStore.databaseConfig.dir } })
-    try {
-      for (const args of [['rollout', 'start', '--dry-run', '--ref', missing], ['rollout', 'start', '--ref', missing], ['rollout', 'start', '--ref', 'deadbee']]) {
-        const run = await runFleet(args, { cwd })
-        expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2)
-        expect(run.stderr).toMatch(/does not name a commit/)
-      }
-      const history = await runFleet(['history', '--json'], { cwd })
-      expect(JSON.parse(history.stdout)).toEqual([])
-    } finally {
-      testStore = await reopen(testStore)
+    const cwd = await workdir({ ...fleetConfigOverrides(f), database: { url: database.url } })
+    for (const args of [['rollout', 'start', '--dry-run', '--ref', missing], ['rollout', 'start', '--ref', missing], ['rollout', 'start', '--ref', 'deadbee']]) {
+      const run = await runFleet(args, { cwd })
+      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2)
+      expect(run.stderr).toMatch(/does not name a commit/)
     }
+    const history = await runFleet(['history', '--json'], { cwd })
+    expect(JSON.parse(history.stdout)).toEqual([])
     for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v1)
   })
 
@@ -148,16 +149,3 @@ describe('resolving the target', () => {
     expect((await store.leaseState()).holder).toBeNull()
   })
 })
-
-/** The same PGlite dir opened again (after a `fleet` process used it). */
-async function reopen(old: TestStore): Promise<TestStore> {
-  const { rm } = await import('node:fs/promises')
-  const { openDatabase } = await import('../src/store/database.js')
-  const { Store } = await import('../src/store/store.js')
-  const database = await openDatabase(old.databaseConfig)
-  const close = async () => {
-    await database.close()
-    await rm(old.databaseConfig.dir, { recursive: true, force: true })
-  }
-  return { ...old, database, store: new Store(database), close }
-}

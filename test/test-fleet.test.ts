@@ -136,8 +136,8 @@ describe('test fleet over real OpenSSH sshd', { timeout: 30_000 }, () => {
 
   it('crash release: restart succeeds, then the service is not active', async () => {
     await deploy(fleet, h01, fleet.origin.shas.crash)
-    await sleep(700)
-    const r = await ssh(fleet, h01, 'systemctl is-active rachel8')
+    // Active once launched, until it crashes: wait for that (at most 3 s) rather than a fixed while.
+    const r = await eventually(() => ssh(fleet, h01, 'systemctl is-active rachel8'), (x) => x.code !== 0)
     expect(r.code).not.toBe(0)
     expect(r.stdout).toBe('failed')
     expect((await fleet.service('h01')).running).toBe(false)
@@ -160,8 +160,7 @@ describe('test fleet over real OpenSSH sshd', { timeout: 30_000 }, () => {
   it('new-release-crashes: v2 dies at start on that host, v1 still starts', async () => {
     await fleet.setFault('h02', 'new-release-crashes', true)
     await deploy(fleet, h02, fleet.origin.shas.v2)
-    await sleep(700)
-    expect((await ssh(fleet, h02, 'systemctl is-active --quiet rachel8')).code).not.toBe(0)
+    expect((await eventually(() => ssh(fleet, h02, 'systemctl is-active --quiet rachel8'), (x) => x.code !== 0)).code).not.toBe(0)
     await deploy(fleet, h02, fleet.origin.shas.v1)
     await sleep(700)
     expect((await ssh(fleet, h02, 'systemctl is-active --quiet rachel8')).code).toBe(0)
@@ -172,8 +171,7 @@ describe('test fleet over real OpenSSH sshd', { timeout: 30_000 }, () => {
   it('service-broken: nothing starts, not even v1', async () => {
     await fleet.setFault('h02', 'service-broken', true)
     await ok(fleet, h02, 'sudo systemctl restart rachel8')
-    await sleep(300)
-    expect((await ssh(fleet, h02, 'systemctl is-active --quiet rachel8')).code).not.toBe(0)
+    expect((await eventually(() => ssh(fleet, h02, 'systemctl is-active --quiet rachel8'), (x) => x.code !== 0)).code).not.toBe(0)
     expect(await fleet.service('h02')).toEqual({ running: false, sha: null })
     await fleet.setFault('h02', 'service-broken', false)
     await ok(fleet, h02, 'sudo systemctl restart rachel8')
