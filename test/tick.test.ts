@@ -41,7 +41,7 @@ async function withDb<T>(db: Db, fn: (store: Store) => Promise<T>): Promise<T> {
 
 /**
  * 4 hosts in stages of 1, 1, 2; each stage bakes 2 s with one check; `gates-down` in the work dir
- * makes it error, `gates-slow` makes a measurement take 4 s.
+ * makes it error, `gates-held` makes a measurement wait until the file is removed.
  */
 async function setUp(kind: 'pglite' | 'postgres' = 'postgres') {
   fleet = await startTestFleet({ hosts: 4 })
@@ -60,7 +60,7 @@ async function setUp(kind: 'pglite' | 'postgres' = 'postgres') {
     gates: {
       bake: '1s',
       interval: '500ms',
-      checks: [{ name: 'smoke', command: `[ ! -e ${path.join(cwd, 'gates-slow')} ] || sleep 4; [ ! -e ${path.join(cwd, 'gates-down')} ] || exit 2` }],
+      checks: [{ name: 'smoke', command: `while [ -e ${path.join(cwd, 'gates-held')} ]; do sleep 0.05; done; [ ! -e ${path.join(cwd, 'gates-down')} ] || exit 2` }],
       errorTimeout: '1h',
     },
     database: db.url ? { url: db.url } : { dir },
@@ -114,14 +114,15 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
     const started = await runFleet(['rollout', 'start', '--detach', '--json'], { cwd })
     expect(started.code).toBe(0)
     expect(await withDb(db, async (s) => (await s.getRollout())?.state)).toBe('baking')
-    // A tick whose measurement takes 4 s holds the rollout; a second tick meanwhile has nothing to do.
-    await writeFile(path.join(cwd, 'gates-slow'), '')
+    // A tick whose measurement is held (until the second tick is done) holds the rollout; a second tick meanwhile has nothing to do.
+    await writeFile(path.join(cwd, 'gates-held'), '')
     await sleep(1_000)
     const first = spawnFleet(['rollout', 'tick', '--json'], { cwd })
     await until('the first tick to hold the rollout', async () => ((await withDb(db, (s) => s.leaseState())).holder ?? '').endsWith(`pid ${first.pid}`), 10_000)
     const second = await tick(cwd)
     expect(second.code).toBe(0)
     expect(lastJson(second)).toMatchObject({ action: 'none', holder: expect.stringContaining(`pid ${first.pid}`) })
+    await rm(path.join(cwd, 'gates-held'))
     expect((await first.exited).code).toBe(0)
   })
 
