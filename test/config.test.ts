@@ -50,7 +50,7 @@ const fileError = (content: unknown): string => {
 const home = homedir()
 const expectedDefaults = (dbDir: string): FleetConfig => ({
   database: { url: null, dir: dbDir },
-  inventory: { query: null },
+  inventory: { query: null, timeoutMs: 10_000 },
   ssh: {
     user: 'rachel',
     port: 22,
@@ -387,7 +387,7 @@ describe('validation errors name the source and the key', () => {
       '--stage-delay: "rollout.stageDelay" must be a duration like 1500ms, 10s, 5m or 1h (a bare number means seconds), got "soon"',
     )
     expect(usageError(() => load({ overrides: { database: { url: 'mysql://h/db' } } }))).toBe(
-      '--database-url: "database.url" must be a postgres:// or postgresql:// URL, got "mysql://h/db"',
+      '--database-url: "database.url" must be a postgres:// or postgresql:// URL (a key/value DSN is not taken), got "mysql://h/db"',
     )
   })
 
@@ -494,10 +494,10 @@ describe('database passwords never reach a message', () => {
 
   test('bad database URLs are shown redacted, wherever they come from', () => {
     expect(usageError(() => load({ env: { DATABASE_URL: 'mysql://admin:s3cr3t@db/app' } }))).toBe(
-      '$DATABASE_URL: "database.url" must be a postgres:// or postgresql:// URL, got "mysql://admin:***@db/app"',
+      '$DATABASE_URL: "database.url" must be a postgres:// or postgresql:// URL (a key/value DSN is not taken), got "mysql://admin:***@db/app"',
     )
     expect(fileError({ database: { url: 'admin:s3cr3t@db/app' } })).toBe(
-      'rollout.config.json: "database.url" must be a postgres:// or postgresql:// URL, got "admin:***@db/app"',
+      'rollout.config.json: "database.url" must be a postgres:// or postgresql:// URL (a key/value DSN is not taken), got "admin:***@db/app"',
     )
     const misplaced = fileError({ inventory: { query: 'postgres://admin:s3cr3t@db/app' } })
     const broken = fileError('{ "database": { "url": "postgres://admin:s3cr3t@db/app" x } }')

@@ -101,7 +101,9 @@ describe.skipIf(!available)('metric gates against a real Prometheus', () => {
   test('NaN (0/0) is inconclusive; +Inf is a number compared with the range', async () => {
     expect(await query('vector(0) / vector(0)')).toEqual({ kind: 'inconclusive', reason: expect.stringMatching(/NaN/) })
     const inf = await measure(gates([metric('ratio', 'vector(1) / vector(0)', { max: 1 })]), ctx('x'), { checkTimeoutMs: 1000 })
-    expect(inf.gates[0]).toMatchObject({ value: Number.POSITIVE_INFINITY, verdict: 'fail', reason: 'Infinity > max 1' })
+    // Judged as itself; kept as text (JSON has no infinities), so the event says +Inf, not null.
+    expect(inf.gates[0]).toMatchObject({ value: null, valueText: '+Inf', verdict: 'fail', reason: '+Inf > max 1' })
+    expect(JSON.parse(JSON.stringify(inf.gates[0]))).toMatchObject({ valueText: '+Inf' })
     expect(await query('scalar(vector(0.25))')).toEqual({ kind: 'value', value: 0.25, labels: {} })
   })
 

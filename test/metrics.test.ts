@@ -141,7 +141,7 @@ describe.skipIf(pushgatewaySkipReason() !== null && !process.env.CI)('a real Pus
     try {
       const refused = await publish(snapshot, { pushgateway: gw.url, job: 'fleet-test' })
       expect(refused.pushgateway).toMatchObject({ ok: false })
-      expect(refused.pushgateway!.error).toMatch(/status 400/)
+      expect(refused.pushgateway!.error).toMatch(/^HTTP 400: pushed metrics are invalid/)
     } finally {
       await fetch(`${gw.url}/metrics/job/other`, { method: 'DELETE' })
     }

@@ -39,7 +39,7 @@ describe('builders', () => {
     expect(render(gitHead('/srv/app'))).toBe('git -C /srv/app rev-parse --verify HEAD')
     expect(render(gitCheckout('/srv/my app', SHA))).toBe(`git -C '/srv/my app' checkout --quiet --force --detach ${SHA}`)
     expect(gitFetch('/srv/app', 'origin', SHA)).toBe(
-      `git -C /srv/app fetch --quiet --tags -- origin && { git -C /srv/app cat-file -e '${SHA}^{commit}' 2>/dev/null || git -C /srv/app fetch --quiet -- origin ${SHA}; }`,
+      `git -C /srv/app fetch --quiet --tags --prune --prune-tags -- origin && { git -C /srv/app cat-file -e '${SHA}^{commit}' 2>/dev/null || git -C /srv/app fetch --quiet -- origin ${SHA}; }`,
     )
   })
 

@@ -8,6 +8,7 @@ import { ExitCode, FleetError, errorMessage } from '../errors.js'
 import type { GlobalFlags } from './context.js'
 import { guardStdio } from './stdio.js'
 import { packageRoot } from '../package-root.js'
+import { cleanReason, sanitize } from '../text/sanitize.js'
 
 /**
  * The command tree: flags in, a plain function per command, an exit code out.
@@ -35,7 +36,11 @@ Example:
   fleet hosts import hosts.csv && fleet rollout start --dry-run && fleet rollout start --ref v2.3.0`,
     )
 
-  const globals = (cmd: Command): GlobalFlags => cmd.optsWithGlobals()
+  // A --reason is stored and shown to others: one clean line from the start (no escape sequence, no \r).
+  const globals = (cmd: Command): GlobalFlags => {
+    const flags = cmd.optsWithGlobals<GlobalFlags & { reason?: string }>()
+    return flags.reason === undefined ? flags : ({ ...flags, reason: cleanReason(flags.reason) } as GlobalFlags)
+  }
 
   const rollout = program
     .command('rollout')
@@ -303,11 +308,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       return ExitCode.usage
     }
     if (error instanceof FleetError) {
-      process.stderr.write(`fleet: ${error.message}\n`)
+      // Messages quote what others wrote (a lock holder's argv, a server's error): cleaned at the edge.
+      process.stderr.write(`fleet: ${sanitize(error.message)}\n`)
       return error.exitCode
     }
     const verbose = argv.includes('-v') || argv.includes('--verbose')
-    process.stderr.write(`fleet: internal error: ${errorMessage(error)}\n${verbose && error instanceof Error ? `${error.stack}\n` : '(run with -v for details)\n'}`)
+    process.stderr.write(`fleet: internal error: ${sanitize(errorMessage(error))}\n${verbose && error instanceof Error ? `${error.stack}\n` : '(run with -v for details)\n'}`)
     return ExitCode.internal
   }
 }

@@ -1,5 +1,7 @@
 import type { Writable } from 'node:stream'
 
+import { sanitize, sanitizeDeep } from '../text/sanitize.js'
+
 /** Where and how a command prints; decided once from flags, env and the terminal. */
 export interface Output {
   readonly stdout: Writable & { isTTY?: boolean; columns?: number }
@@ -33,11 +35,18 @@ export function makeOutput(flags: OutputFlags, env: NodeJS.ProcessEnv = process.
   }
 }
 
-/** Human text: stdout normally, stderr under --json so stdout stays machine-readable. */
-export const say = (out: Output, line: string): void => {
+/**
+ * Human text: stdout normally, stderr under --json so stdout stays machine-readable. The output
+ * edge: no escape sequence or control character reaches the terminal, whoever wrote the text
+ * (a host, the inventory, another operator's --reason). Only renderers that sanitise their own
+ * fields and add colour use sayStyled.
+ */
+export const say = (out: Output, line: string): void => sayStyled(out, sanitize(line))
+
+export const sayStyled = (out: Output, line: string): void => {
   ;(out.json ? out.stderr : out.stdout).write(`${line}\n`)
 }
 
 export const printJson = (out: Output, value: unknown): void => {
-  out.stdout.write(`${JSON.stringify(value)}\n`)
+  out.stdout.write(`${JSON.stringify(sanitizeDeep(value))}\n`)
 }

@@ -1,4 +1,4 @@
-import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser'
+import { parse as parseJsonc, printParseErrorCode, visit, type ParseError } from 'jsonc-parser'
 
 /** What the parser wanted at the error, in words. */
 const EXPECTED: Record<string, string> = {
@@ -40,4 +40,21 @@ export function jsonProblem(text: string): string {
         ? `${EXPECTED[code]}, found ${found}${trailingComma ? ' (trailing comma?)' : ''}`
         : (EXPECTED[code] ?? `unexpected ${found}`)
   return `invalid JSON at line ${line}, column ${column}: ${what}`
+}
+
+/** The first key that appears twice in one object (its dotted path and line), or null. */
+export function duplicateKey(text: string): { readonly path: string; readonly line: number } | null {
+  const objects: Set<string>[] = []
+  let found: { path: string; line: number } | null = null
+  visit(text, {
+    onObjectBegin: () => void objects.push(new Set()),
+    onObjectEnd: () => void objects.pop(),
+    onObjectProperty: (name, _offset, _length, startLine, _startCharacter, pathSupplier) => {
+      const keys = objects.at(-1)
+      if (found || !keys) return
+      if (keys.has(name)) found = { path: [...pathSupplier().map(String), name].join('.'), line: startLine + 1 }
+      keys.add(name)
+    },
+  })
+  return found
 }

@@ -127,5 +127,5 @@ export const checkQuery: Check = (query) =>
 export const databaseUrl: Parse = nullable((value, key) =>
   typeof value === 'string' && /^postgres(ql)?:\/\/\S/.test(value)
     ? value
-    : fail(key, 'must be a postgres:// or postgresql:// URL', typeof value === 'string' ? redactUrl(value) : value),
+    : fail(key, 'must be a postgres:// or postgresql:// URL (a key/value DSN is not taken)', typeof value === 'string' ? maskSecrets(value) : value),
 )

@@ -37,7 +37,7 @@ const notify = notifyParsers(fail, localPath)
 /** Every key of the config file: its default (as written in the file) and its parser. */
 export const SCHEMA = {
   database: { url: field(null, databaseUrl), dir: field('.fleet', localPath) },
-  inventory: { query: field(null, nullable(str(checkQuery))) },
+  inventory: { query: field(null, nullable(str(checkQuery))), timeout: durationField('10s', true) },
   ssh: {
     user: field('rachel', str(checkUser)),
     port: field(22, port),

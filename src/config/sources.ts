@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 
 import { UsageError, errorMessage } from '../errors.js'
-import { jsonProblem } from './json-error.js'
+import { duplicateKey, jsonProblem } from './json-error.js'
 import { expandHome, show } from './parsers.js'
 import { BY_KEY, FIELDS, kebab, SCHEMA } from './schema.js'
 import { suggest } from './suggest.js'
@@ -95,6 +95,12 @@ export function readConfigFile(file: ConfigFile, errors: string[]): Entry[] {
     json = JSON.parse(text)
   } catch {
     errors.push(`${file.label}: ${jsonProblem(text)}`)
+    return []
+  }
+  // JSON.parse keeps the last of two equal keys: a setting written twice would silently lose one.
+  const twice = duplicateKey(text)
+  if (twice) {
+    errors.push(`${file.label}: key "${twice.path}" is written twice (line ${twice.line}); keep one`)
     return []
   }
   // A relative path in the file means "next to the file", wherever fleet is run from (cron, another shell).

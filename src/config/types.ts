@@ -13,7 +13,11 @@ export interface FleetConfig {
     /** From loadConfig, absolute: a relative `dir` in a config file (or the default with one) lives next to that file, else in cwd. */
     readonly dir: string
   }
-  readonly inventory: { readonly query: string | null }
+  readonly inventory: {
+    readonly query: string | null
+    /** The query's statement timeout. */
+    readonly timeoutMs: number
+  }
   readonly ssh: {
     readonly user: string
     readonly port: number

@@ -4,6 +4,9 @@
  * a timeout or a failure to start: error.
  */
 import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { quote } from '../remote/shell.js'
 import { sanitize, sanitizeLine } from '../text/sanitize.js'
 import type { GateContext, Verdict } from './types.js'
@@ -136,8 +139,13 @@ export function runCommand(command: string, options: CheckOptions): Promise<Chec
       settled = true
       clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
-      // Whatever the command left behind (a background job holding the pipes) goes with it.
+      // Whatever the command left behind (a background job holding the pipes) goes with it; a child
+      // that left the group (`setsid -f …`) may keep the pipes open, so our ends are closed: it can
+      // never keep fleet alive.
       killGroup()
+      child.stdout.destroy()
+      child.stderr.destroy()
+      child.unref()
       const output = sanitize(tail.text())
       const last = lastLine(output)
       resolve({ verdict, exitCode, reason: last ? `${why}: ${last}` : why, output, durationMs: Date.now() - started })
@@ -175,7 +183,12 @@ export function runCommand(command: string, options: CheckOptions): Promise<Chec
   })
 }
 
-/** A check gate: substitutes the placeholders, runs the command, classifies. */
+/**
+ * A check gate: substitutes the placeholders, runs the command, classifies. Besides the placeholders
+ * (each one shell-quoted word) a check gets the same facts in its environment, so a script never has
+ * to re-parse a word it was given: FLEET_SHA, FLEET_STAGE (0-based, as {stage}), FLEET_HOSTS (names,
+ * one a line) and FLEET_HOSTS_FILE (a file with one name a line, removed after the check).
+ */
 export async function runCheck(command: string, ctx: GateContext, options: CheckOptions): Promise<CheckResult> {
   let substituted: string
   try {
@@ -183,5 +196,13 @@ export async function runCheck(command: string, ctx: GateContext, options: Check
   } catch (err) {
     return { verdict: 'error', exitCode: null, reason: sanitizeLine((err as Error).message), output: '', durationMs: 0 }
   }
-  return runCommand(substituted, options)
+  const dir = await mkdtemp(join(tmpdir(), 'fleet-check-'))
+  const hostsFile = join(dir, 'hosts')
+  try {
+    await writeFile(hostsFile, ctx.hosts.map((h) => `${h}\n`).join(''), { mode: 0o600 })
+    const env = { ...(options.env ?? process.env), FLEET_SHA: ctx.sha, FLEET_STAGE: String(ctx.stage), FLEET_HOSTS: ctx.hosts.join('\n'), FLEET_HOSTS_FILE: hostsFile }
+    return await runCommand(substituted, { ...options, env })
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 }

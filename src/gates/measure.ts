@@ -15,12 +15,15 @@ export interface MeasureOptions {
   readonly signal?: AbortSignal
 }
 
+/** Prometheus' spelling of the infinities. */
+const show = (value: number): string => (value === Number.POSITIVE_INFINITY ? '+Inf' : value === Number.NEGATIVE_INFINITY ? '-Inf' : String(value))
+
 /** `value` against the gate's range, with the reason in words. */
 export function judgeValue(value: number, min: number | null, max: number | null): { verdict: 'pass' | 'fail'; reason: string } {
-  if (min !== null && value < min) return { verdict: 'fail', reason: `${value} < min ${min}` }
-  if (max !== null && value > max) return { verdict: 'fail', reason: `${value} > max ${max}` }
+  if (min !== null && value < min) return { verdict: 'fail', reason: `${show(value)} < min ${min}` }
+  if (max !== null && value > max) return { verdict: 'fail', reason: `${show(value)} > max ${max}` }
   const range = min !== null && max !== null ? `within ${min}..${max}` : min !== null ? `>= min ${min}` : max !== null ? `<= max ${max}` : 'no range'
-  return { verdict: 'pass', reason: `${value} ${range}` }
+  return { verdict: 'pass', reason: `${show(value)} ${range}` }
 }
 
 async function measureMetric(config: GatesConfig, gate: MetricGate, ctx: GateContext, signal?: AbortSignal): Promise<GateResult> {
@@ -36,7 +39,9 @@ async function measureMetric(config: GatesConfig, gate: MetricGate, ctx: GateCon
   }
   const result = await instantQuery(url, query, { timeoutMs: config.prometheus.timeoutMs, ...(signal ? { signal } : {}) })
   if (result.kind !== 'value') return { ...base, value: null, verdict: result.kind, reason: result.reason }
-  return { ...base, value: result.value, ...judgeValue(result.value, gate.min, gate.max) }
+  // ±Inf is judged as itself and kept as text: JSON (events, --json, the store) has no infinities.
+  const infinite = Number.isFinite(result.value) ? {} : { valueText: result.value > 0 ? '+Inf' : '-Inf' }
+  return { ...base, value: Number.isFinite(result.value) ? result.value : null, ...infinite, ...judgeValue(result.value, gate.min, gate.max) }
 }
 
 export async function measure(config: GatesConfig, ctx: GateContext, options: MeasureOptions): Promise<Measurement> {

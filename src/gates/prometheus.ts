@@ -34,8 +34,8 @@ export function parseSampleValue(text: unknown): number | null {
   if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY
   if (text === '-Inf') return Number.NEGATIVE_INFINITY
   if (text === 'NaN') return Number.NaN
-  const n = Number(text)
-  return text.trim() === '' || Number.isNaN(n) ? null : n
+  // Plain decimal only: Number() would also take " 0 ", "0x0" or "", which no Prometheus sends.
+  return /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : null
 }
 
 const describeLabels = (labels: Record<string, string>): string =>
@@ -90,7 +90,9 @@ export async function instantQuery(baseUrl: string, query: string, options: Quer
     const res = await fetch(url, { method: 'POST', headers, body, signal, redirect: 'error' })
     status = res.status
     statusText = res.statusText
-    text = await res.text()
+    const read = await readCapped(res, MAX_ANSWER_BYTES)
+    if (read === null) return { kind: 'error', reason: `Prometheus at ${where} answered more than ${MAX_ANSWER_BYTES >> 20} MB; a gate query must return one number (aggregate it, e.g. sum or max)` }
+    text = read
   } catch (err) {
     if (options.signal?.aborted) throw options.signal.reason
     if (timeout.aborted) return { kind: 'error', reason: `Prometheus at ${where} did not answer within ${options.timeoutMs} ms` }
@@ -117,6 +119,28 @@ export async function instantQuery(baseUrl: string, query: string, options: Quer
   return classify(reply.data.resultType, reply.data.result)
 }
 
+/** A gate asks for one number: an answer this large is a query that returns series per host, or not Prometheus. */
+const MAX_ANSWER_BYTES = 16 << 20
+
+/** The body as text, or null past `max` bytes (the rest is never read: the stream is cancelled). */
+async function readCapped(res: Response, max: number): Promise<string | null> {
+  if (!res.body) return ''
+  const reader = res.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > max) {
+      await reader.cancel().catch(() => {})
+      return null
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
 function classify(resultType: unknown, result: unknown): QueryResult {
   if (resultType === 'scalar') return fromSample(Array.isArray(result) ? result[1] : undefined, {})
   if (resultType === 'vector' && Array.isArray(result)) {
@@ -141,7 +165,7 @@ function classify(resultType: unknown, result: unknown): QueryResult {
 
 function fromSample(raw: unknown, labels: Record<string, string>): QueryResult {
   const value = parseSampleValue(raw)
-  if (value === null) return { kind: 'error', reason: `unreadable sample value ${clip(JSON.stringify(raw) ?? 'none')}` }
+  if (value === null) return { kind: 'inconclusive', reason: `the value ${clip(JSON.stringify(raw) ?? 'none')} is not a number` }
   if (Number.isNaN(value)) return { kind: 'inconclusive', reason: 'the value is NaN (e.g. 0/0: no requests in the window)' }
   return { kind: 'value', value, labels }
 }

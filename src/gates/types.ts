@@ -31,7 +31,8 @@ export interface CheckGate {
 export interface GatesConfig {
   readonly bakeMs: number
   readonly intervalMs: number
-  readonly prometheus: { readonly url: string | null; readonly timeoutMs: number }
+  /** fingerprint: of the real URL, in stored settings only (where the URL's password is masked). */
+  readonly prometheus: { readonly url: string | null; readonly timeoutMs: number; readonly fingerprint?: string }
   readonly metrics: readonly MetricGate[]
   readonly checks: readonly CheckGate[]
   readonly failureLimit: number
@@ -56,6 +57,8 @@ export interface GateResult {
   readonly kind: 'metric' | 'check'
   /** The metric's value; a check's exit code; null when there is none (no data, timeout, unreachable). */
   readonly value: number | null
+  /** `+Inf` or `-Inf`: a value JSON cannot carry (value is null then). */
+  readonly valueText?: string
   readonly min: number | null
   readonly max: number | null
   readonly verdict: Verdict

@@ -1,9 +1,7 @@
-import http from 'node:http'
-import https from 'node:https'
-
 import type { Registry } from 'prom-client'
 
 import { errorMessage } from '../errors.js'
+import { postOnce } from '../notify/post.js'
 import { displayUrl } from '../notify/url.js'
 import { sanitizeLine } from '../text/sanitize.js'
 import type { MetricsSnapshot } from './snapshot.js'
@@ -37,26 +35,20 @@ export interface PublishResult {
 
 const failure = (error: unknown): PublishOutcome => ({ ok: false, error: sanitizeLine(errorMessage(error)).slice(0, 300) })
 
+/**
+ * PUT of the job's group: replaced by exactly this snapshot (series of a previous rollout go away).
+ * Our own request, not prom-client's Pushgateway class: that one reads the whole answer into a
+ * string, and a gateway answering with hundreds of MB crashed the process after the run.
+ */
 async function push(registry: Registry, url: string, job: string, timeoutMs: number): Promise<PublishOutcome> {
-  const { Pushgateway } = await import('prom-client')
-  // A private agent without keep-alive: no socket outlives the push and keeps a tick's process alive.
-  const agent = url.startsWith('https:') ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false })
-  const gateway = new Pushgateway(url, { timeout: timeoutMs, agent }, registry)
-  let timer: NodeJS.Timeout | undefined
   try {
-    // PUT: the job's group is replaced by exactly this snapshot (series of a previous rollout go away).
-    await Promise.race([
-      gateway.push({ jobName: job }),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs)
-      }),
-    ])
-    return { ok: true, error: null }
+    const target = `${url.replace(/\/+$/, '')}/metrics/job/${encodeURIComponent(job)}`
+    const outcome = await postOnce(target, await registry.metrics(), { method: 'PUT', contentType: registry.contentType, timeoutMs, headers: {} })
+    if (outcome.kind === 'network') return { ok: false, error: outcome.error }
+    if (outcome.status >= 200 && outcome.status < 300) return { ok: true, error: null }
+    return { ok: false, error: `HTTP ${outcome.status}${outcome.body ? `: ${outcome.body}` : ''}` }
   } catch (error) {
     return failure(error)
-  } finally {
-    clearTimeout(timer)
-    agent.destroy()
   }
 }
 

@@ -8,6 +8,10 @@ export interface PostOptions {
   /** For the whole exchange, connect to the end of the response. */
   readonly timeoutMs: number
   readonly headers: Readonly<Record<string, string>>
+  /** Default POST; the Pushgateway replaces a group with PUT. */
+  readonly method?: 'POST' | 'PUT'
+  /** Default application/json. */
+  readonly contentType?: string
 }
 
 export type PostOutcome =
@@ -39,8 +43,8 @@ function send(url: string, payload: string, options: PostOptions, resolve: (outc
     resolve(outcome)
   }
   const req = client.request(target, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'user-agent': 'fleet', ...options.headers },
+    method: options.method ?? 'POST',
+    headers: { 'content-type': options.contentType ?? 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'user-agent': 'fleet', ...options.headers },
   })
   const timer = setTimeout(() => {
     done({ kind: 'network', error: `timed out after ${options.timeoutMs} ms` })
@@ -50,10 +54,16 @@ function send(url: string, payload: string, options: PostOptions, resolve: (outc
   req.on('response', (res) => {
     let body = ''
     res.setEncoding('utf8')
+    const answered = (): void => done({ kind: 'response', status: res.statusCode ?? 0, body: sanitizeLine(body).slice(0, 200) })
     res.on('data', (chunk: string) => {
-      if (body.length < MAX_BODY) body += chunk
+      body += chunk
+      // Only the start of a body is ever shown: a server that sends hundreds of MB is cut off, never read whole.
+      if (body.length >= MAX_BODY) {
+        answered()
+        res.destroy()
+      }
     })
-    res.on('end', () => done({ kind: 'response', status: res.statusCode ?? 0, body: sanitizeLine(body).slice(0, 200) }))
+    res.on('end', answered)
     res.on('error', (error) => done({ kind: 'network', error: sanitizeLine(errorMessage(error)) }))
   })
   req.end(payload)

@@ -27,7 +27,7 @@ export function gateLine(gate: unknown): string {
     .filter(Boolean)
     .join(', ')
   // A check's value is its exit code: the verdict and reason say it better.
-  const value = typeof g.value === 'number' && g.kind !== 'check' ? `=${formatValue(g.value)}` : ''
+  const value = typeof g.value === 'number' && g.kind !== 'check' ? `=${formatValue(g.value)}` : g.valueText === '+Inf' || g.valueText === '-Inf' ? `=${g.valueText}` : ''
   const reason = text(g, 'reason', 80)
   return `${name}${value}${bounds ? ` (${bounds})` : ''} ${text(g, 'verdict', 20) ?? '?'}${reason && g.verdict !== 'pass' ? ` (${reason})` : ''}`
 }

@@ -7,8 +7,36 @@ import { type Argv, inDir, quote, render } from './shell.js'
  */
 export const gitHead = (dir: string): Argv => ['git', '-C', dir, 'rev-parse', '--verify', 'HEAD']
 
-/** The full SHA of a commit the host knows, given a (short) SHA already validated as hex. */
-export const gitResolveCommit = (dir: string, rev: string): Argv => ['git', '-C', dir, 'rev-parse', '--verify', '--quiet', `${rev}^{commit}`]
+/**
+ * Every object whose name starts with `prefix` (hex, validated), with its type, then every ref whose
+ * last part is exactly `prefix`. A hex string is looked up as an object name only, never as a ref
+ * (`rev-parse <x>` would prefer a tag named like a commit's abbreviation); the refs are listed so an
+ * abbreviation that is also a ref's name can be refused as ambiguous.
+ */
+export const gitObjectsNamed = (dir: string, prefix: string): string =>
+  `${render(['git', '-C', dir, 'rev-parse', `--disambiguate=${prefix}`])} 2>/dev/null | ${render(['git', '-C', dir, 'cat-file', '--batch-check'])}; ` +
+  `${render(['git', '-C', dir, 'show-ref', '--', prefix])} 2>/dev/null; true`
+
+export interface ObjectsNamed {
+  readonly commits: readonly string[]
+  /** Objects of other types with that prefix (trees, blobs, annotated tags). */
+  readonly others: readonly string[]
+  readonly refs: readonly string[]
+}
+
+/** Parses gitObjectsNamed's output (host text: only well-formed lines count). */
+export function parseObjectsNamed(stdout: string): ObjectsNamed {
+  const commits: string[] = []
+  const others: string[] = []
+  const refs: string[] = []
+  for (const line of stdout.split('\n')) {
+    const object = /^([0-9a-f]{40,64}) (commit|tree|blob|tag) \d+$/.exec(line)
+    if (object) (object[2] === 'commit' ? commits : others).push(`${object[1]} (${object[2]})`.replace(/ \(commit\)$/, ''))
+    const ref = /^[0-9a-f]{40,64} (refs\/\S+)$/.exec(line)
+    if (ref) refs.push(ref[1]!)
+  }
+  return { commits, others, refs }
+}
 
 /** Tracked files with local modifications; untracked files (logs, caches) are not our business. */
 export const gitDirtyFiles = (dir: string): Argv => ['git', '-C', dir, 'status', '--porcelain', '--untracked-files=no']
@@ -18,7 +46,8 @@ export const gitLsRemote = (dir: string, remote: string, ref: string): Argv => [
 ]
 
 /** All branches and tags of the remote (remote-tracking refs only: the checkout is untouched). */
-export const gitFetchAll = (dir: string, remote: string): string => render(['git', '-C', dir, 'fetch', '--quiet', '--tags', '--', remote])
+/** Tags are pruned too: a tag deleted on the origin (say, one named like a commit) does not live on in hosts. */
+export const gitFetchAll = (dir: string, remote: string): string => render(['git', '-C', dir, 'fetch', '--quiet', '--tags', '--prune', '--prune-tags', '--', remote])
 
 /** One commit by its full name, for a SHA no branch or tag reaches (where the remote allows it). */
 export const gitFetchCommit = (dir: string, remote: string, sha: string): string => render(['git', '-C', dir, 'fetch', '--quiet', '--', remote, sha])

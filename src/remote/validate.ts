@@ -54,8 +54,21 @@ export const checkHostName: Check = (v) => {
   if (length === 0 || length > 253) return 'must be 1 to 253 characters'
   if (v.trim() === '') return 'must not be blank'
   if (LABEL_UNSAFE.test(v)) return 'must not contain control characters (newlines, tabs, escape sequences)'
+  // Two names that print alike must not be two hosts: `x` and `x` + a zero-width space, a leading U+200F.
+  const hidden = [...v].findIndex((ch) => INVISIBLE.test(ch))
+  if (hidden >= 0) return `must not contain invisible characters (${codePoint([...v][hidden]!)} at character ${hidden + 1})`
   return null
 }
+
+/**
+ * Characters that show as nothing (or as a plain space) and so make two names look alike: format
+ * characters (zero-width space and joiners, bidi marks, soft hyphen, BOM), private use, line and
+ * paragraph separators, spaces other than U+0020, and the fillers fonts draw blank.
+ */
+export const INVISIBLE = /[\p{Cf}\p{Co}\p{Zl}\p{Zp}\u00a0\u034f\u115f\u1160\u1680\u180e\u2000-\u200a\u202f\u205f\u2800\u3000\u3164\uffa0]/u
+
+/** `U+200B` for a character, to name what was refused without printing it. */
+export const codePoint = (ch: string): string => `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`
 
 const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 /** Dotted decimal only: no leading zeros (octal to some resolvers), no hex, no short forms like 127.1. */

@@ -3,7 +3,7 @@ import type { RolloutEvent, StatusCounts } from '../rollout/events.js'
 import { describeOutcome } from '../rollout/outcome.js'
 import { palette, shortSha, statusColor } from './style.js'
 import { summary } from '../notify/summary.js'
-import { sanitize } from '../text/sanitize.js'
+import { sanitize, sanitizeLine } from '../text/sanitize.js'
 
 export interface PlainOptions {
   readonly color: boolean
@@ -31,9 +31,9 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'stage-started':
         return `stage ${event.stage + 1} (${event.percent}%): ${event.hosts.length} host${event.hosts.length === 1 ? '' : 's'}`
       case 'host-started':
-        return options.verbose ? `  ${event.host} (${event.address}) updating` : null
+        return options.verbose ? `  ${sanitizeLine(event.host)} (${sanitizeLine(event.address)}) updating` : null
       case 'host-step':
-        return options.verbose ? `  ${event.host} ${event.phase === 'rollback' ? 'rollback ' : ''}${event.step}` : null
+        return options.verbose ? `  ${sanitizeLine(event.host)} ${event.phase === 'rollback' ? 'rollback ' : ''}${event.step}` : null
       case 'host-finished': {
         const status = statusColor(c, event.status)(event.status)
         const versions =
@@ -43,7 +43,7 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
               ? ` already on ${shortSha(event.newVersion)}`
               : ''
         const error = event.error ? ` [${event.failedStep ?? 'error'}] ${sanitize(event.error).replace(/\n/g, ' | ')}` : ''
-        return `  ${event.host} ${status}${versions}${error} (${formatDuration(event.durationMs)})`
+        return `  ${sanitizeLine(event.host)} ${status}${versions}${error} (${formatDuration(event.durationMs)})`
       }
       case 'stage-finished':
         return `stage ${event.stage + 1} (${event.percent}%) ${event.halted ? c.yellow('HALTED') : 'done'}: ${formatCounts(event.counts)}; failure rate ${(event.failureRate * 100).toFixed(0)}%`
@@ -52,7 +52,7 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'rollout-stopping':
         return c.yellow(
           event.reason === 'signal'
-            ? `stopping${event.cause ? ` (${event.cause})` : ''}: no new hosts will start; hosts in flight finish (Ctrl-C again to abort them and roll them back)`
+            ? `stopping${event.cause ? ` (${sanitizeLine(event.cause)})` : ''}: no new hosts will start; hosts in flight finish (Ctrl-C again to abort them and roll them back)`
             : 'killing: commands in flight are killed and their hosts rolled back',
         )
       case 'bake-started':
@@ -73,13 +73,13 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'host-rollback-step':
         return options.verbose ? summary(event) : null
       case 'rollout-lost':
-        return c.red(`lost the rollout: ${event.reason}; this process stops without recording more (exit 6)`)
+        return c.red(`lost the rollout: ${sanitizeLine(event.reason)}; this process stops without recording more (exit 6)`)
       case 'store-unavailable':
-        return c.yellow(`database unreachable (${event.error}): retrying writes until ${event.retryUntil}; no new hosts start meanwhile, hosts in flight finish`)
+        return c.yellow(`database unreachable (${sanitizeLine(event.error)}): retrying writes until ${event.retryUntil}; no new hosts start meanwhile, hosts in flight finish`)
       case 'store-recovered':
         return `database back after ${formatDuration(event.outageMs)}; going on`
       case 'rollout-finished':
-        return `rollout ${event.rolloutId} ${statusColor(c, event.state)(event.state)} in ${formatDuration(event.durationMs)}: ${formatCounts(event.counts)}${event.error ? `; error: ${event.error}` : ''}\nexit ${event.exitCode}: ${describeOutcome(event)}`
+        return `rollout ${event.rolloutId} ${statusColor(c, event.state)(event.state)} in ${formatDuration(event.durationMs)}: ${formatCounts(event.counts)}${event.error ? `; error: ${sanitizeLine(event.error)}` : ''}\nexit ${event.exitCode}: ${describeOutcome(event)}`
     }
   })()
   if (line === null) return null

@@ -93,7 +93,7 @@ export function renderSummary(input: SummaryInput, options: SummaryOptions): str
 
   const state = statusColor(c, finished.state)(finished.state)
   lines.push(
-    `rollout ${finished.rolloutId} ${state} in ${formatDuration(finished.durationMs)}: ${formatCounts(finished.counts)}${finished.error ? `; error: ${finished.error}` : ''}`,
+    `rollout ${finished.rolloutId} ${state} in ${formatDuration(finished.durationMs)}: ${formatCounts(finished.counts)}${finished.error ? `; error: ${sanitizeLine(finished.error)}` : ''}`,
   )
   const code = finished.exitCode
   const tone = code === 0 ? c.green : code === 5 ? c.red.bold : c.yellow

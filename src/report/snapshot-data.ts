@@ -1,4 +1,5 @@
 import { EVENT_TYPES, PROGRESS_TYPES } from '../events.js'
+import { MAX_INVENTORY_ROWS } from '../rollout/inventory.js'
 import { MAX_HISTORY_LIMIT, readHistory, type HistoryEntry } from '../rollout/history.js'
 import { readStatus, type RolloutStatus } from '../rollout/status.js'
 import { readSnapshot, type StoreSnapshot } from '../store/snapshot.js'
@@ -50,6 +51,9 @@ export const readStoreSnapshot = (dir: string): ReadSnapshot | null => readSnaps
  * Reads from the store everything the read-only commands show (see snapshot.ts). On PGlite the
  * queries share the one connection in turn, so no write of this process lands halfway through one.
  */
+/** The snapshot's copy of the query's rows is a convenience: a slow query is left to the readers, who run it with the configured timeout. */
+const QUERY_TIMEOUT_MS = 10_000
+
 export async function collectSnapshot(store: Store, inventoryQuery: string | null): Promise<SnapshotData> {
   const hosts = await store.listHosts()
   const history = await readHistory(store, MAX_HISTORY_LIMIT)
@@ -57,7 +61,7 @@ export async function collectSnapshot(store: Store, inventoryQuery: string | nul
   let inventory: SnapshotData['inventory'] = null
   if (inventoryQuery) {
     try {
-      const rows = await store.runReadOnlyQuery(inventoryQuery)
+      const rows = await store.runReadOnlyQuery(inventoryQuery, { timeoutMs: QUERY_TIMEOUT_MS, maxRows: MAX_INVENTORY_ROWS })
       // Values JSON cannot carry (bigint) or would come back as other types (dates): run the query instead.
       const plain = (v: unknown) => v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
       inventory = rows.every((r) => Object.values(r).every(plain)) ? { query: inventoryQuery, rows } : null

@@ -1,6 +1,8 @@
 import type { FleetConfig } from '../config/types.js'
+import { formatDuration } from '../duration.js'
 import { UsageError } from '../errors.js'
-import { checkAbsolutePath, checkAddress, checkHostName, checkPort, checkUser } from '../remote/validate.js'
+import { sanitizeLine } from '../text/sanitize.js'
+import { checkAbsolutePath, checkAddress, checkHostName, checkPort, checkUser, codePoint, INVISIBLE } from '../remote/validate.js'
 import type { Store } from '../store/store.js'
 import type { Host } from '../types.js'
 
@@ -25,14 +27,19 @@ export interface InventoryRow {
   readonly app_dir?: unknown
 }
 
-const printable = (value: unknown): string => JSON.stringify(String(value)).slice(0, 80)
+/** A rejected value, quoted, every control and invisible character shown as its code point. */
+const printable = (value: unknown): string =>
+  JSON.stringify(String(value))
+    .replace(new RegExp(`${INVISIBLE.source}|[\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]`, 'gu'), (ch) => `<${codePoint(ch)}>`)
+    .slice(0, 80)
 
 /**
  * Validates one row; a malformed row is rejected whole, never half-used.
  * Host fields come from a database fleet does not own, so they are untrusted.
  */
 export function validateRow(row: InventoryRow, defaults: FleetConfig['ssh'] & { appDir: string }): Host | RejectedHost {
-  const name = typeof row.name === 'string' ? row.name : row.name == null ? '' : String(row.name)
+  // NFC: a name typed with a composed é and one with e + a combining accent are the same host.
+  const name = (typeof row.name === 'string' ? row.name : row.name == null ? '' : String(row.name)).normalize('NFC')
   const nameProblem = checkHostName(name)
   // A valid name labels its row as is; an invalid one is shown quoted and escaped, so a newline in it never starts a line.
   const label = !nameProblem ? name : row.name == null ? '(no name)' : printable(row.name)
@@ -80,18 +87,33 @@ export function validateRows(rows: readonly InventoryRow[], config: FleetConfig)
   return { hosts, rejected }
 }
 
+/** More hosts than any fleet fleet drives: a query that returns more is a mistake (a join gone wrong). */
+export const MAX_INVENTORY_ROWS = 100_000
+
+/** The operator's query under its guards (store/hosts-table.ts); every way it can go wrong is bad configuration (exit 2). */
+export async function runInventoryQuery(store: Store, inventory: FleetConfig['inventory']): Promise<Record<string, unknown>[]> {
+  try {
+    return await store.runReadOnlyQuery(inventory.query!, { timeoutMs: inventory.timeoutMs, maxRows: MAX_INVENTORY_ROWS })
+  } catch (error) {
+    const message = sanitizeLine(error instanceof Error ? error.message : String(error))
+    const why = /statement timeout/i.test(message)
+      ? `it ran longer than inventory.timeout (${formatDuration(inventory.timeoutMs)}) and was cancelled`
+      : /multiple commands|prepared statement/i.test(message)
+        ? 'it must be one SELECT statement (several statements are refused)'
+        : /read-only transaction|data-modifying/i.test(message)
+          ? `it tried to write (${message}); it runs in a read-only transaction and nothing was written`
+          : message
+    throw new UsageError(`inventory.query failed: ${why}`)
+  }
+}
+
 /**
  * The active inventory: fleet's hosts table, or the operator's read-only query.
  * includeDisabled also returns the table's disabled hosts (for maintenance such as forget-key).
  */
 export async function loadInventory(store: Store, config: FleetConfig, options: { readonly includeDisabled?: boolean } = {}): Promise<Inventory> {
   if (config.inventory.query) {
-    let rows: Record<string, unknown>[]
-    try {
-      rows = await store.runReadOnlyQuery(config.inventory.query)
-    } catch (error) {
-      throw new UsageError(`inventory.query failed: ${error instanceof Error ? error.message : String(error)}`)
-    }
+    const rows = await runInventoryQuery(store, config.inventory)
     const first = rows[0]
     if (first && (!('name' in first) || !('address' in first)))
       throw new UsageError(`inventory.query must return the columns "name" and "address" (got: ${Object.keys(first).join(', ')})`)

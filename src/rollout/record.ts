@@ -3,6 +3,7 @@ import type { Sha } from '../types.js'
 import type { RolloutEvent } from './events.js'
 import type { Plan, PlannedHost } from './plan.js'
 import type { RolloutSettings } from './request.js'
+import { storableSettings } from './settings.js'
 
 /** A rollout about to be recorded: what it is, who asked, when. */
 export interface NewRollout {
@@ -24,7 +25,7 @@ export const newRolloutRecord = (r: NewRollout): Omit<RolloutRecord, 'epoch'> =>
   stages: r.plan.stages,
   seed: r.seed,
   currentStage: 0,
-  settings: r.settings as unknown as Record<string, unknown>,
+  settings: storableSettings(r.settings) as unknown as Record<string, unknown>,
   owner: r.owner,
   startedAt: r.startedAt,
   finishedAt: null,

@@ -7,7 +7,7 @@ import type { Plan, PlannedHost } from './plan.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { stageProgress, STAGE_EVENT_TYPES, type StageProgress } from './restore.js'
 import { RolloutRun } from './run.js'
-import { gateChanges, parseSettings } from './settings.js'
+import { gateChanges, parseSettings, storableSettings } from './settings.js'
 import type { GatesConfig } from '../gates/types.js'
 import { gatesActive } from '../gates/types.js'
 import { STORE_RETRY_MS } from './store-retry.js'
@@ -28,7 +28,7 @@ export interface Cleared {
   readonly cleared: string
 }
 
-type Verb = 'resume' | 'abort' | 'promote' | 'tick'
+type Verb = 'resume' | 'abort' | 'promote' | 'tick' | 'pause'
 
 /** What the command's config says now: gates and where checks run replace the recorded ones (a fixed gate query applies). */
 export interface CurrentSettings {
@@ -66,7 +66,7 @@ async function takeOverAndSettle<T>(
     const recorded = parseSettings(rollout.id, rollout.settings)
     const changes = current ? gateChanges(recorded.gates, current.gates) : []
     const settings = current ? { ...recorded, gates: current.gates, checksDir: current.checksDir } : recorded
-    if (current && (changes.length > 0 || recorded.checksDir !== current.checksDir)) await store.updateRollout(fence, { settings: { ...settings } as unknown as Record<string, unknown> })
+    if (current && (changes.length > 0 || recorded.checksDir !== current.checksDir)) await store.updateRollout(fence, { settings: storableSettings(settings) as unknown as Record<string, unknown> })
     // Going on from a pause: the record says so at once (a re-bake is `baking`), not at the next decision.
     if (rollout.state === 'paused' && verb !== 'abort') {
       const baking = progress.stageFinishedAt !== null && gatesActive(settings.gates) && !progress.bake.passed && !progress.bake.promoted
@@ -184,4 +184,13 @@ export function promoteRollout(deps: RolloutDeps, owner: string, options: { reas
  */
 export function tickRollout(deps: RolloutDeps, owner: string, current: CurrentSettings | null = null): Promise<RolloutResult | Cleared> {
   return takeOverAndSettle(deps, owner, 'tick', null, (run) => run.run({ yieldAtWait: true }), undefined, current)
+}
+
+/**
+ * `fleet rollout pause` between cron ticks: the request is already stored; taking the rollout over
+ * lets the decision core apply it the way a running process does (hosts left updating settled first).
+ */
+export function pauseRollout(deps: RolloutDeps, owner: string, current: CurrentSettings): Promise<RolloutResult | Cleared> {
+  // At most what a tick would do: the pending request is the first fact the run sees.
+  return takeOverAndSettle(deps, owner, 'pause', null, (run) => run.run({ yieldAtWait: true }), undefined, current)
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 
 import { ExitCode, FleetError, LockedError, UsageError, errorMessage } from '../errors.js'
-import { gitHead, gitResolveCommit } from '../remote/commands.js'
+import { gitHead, gitObjectsNamed } from '../remote/commands.js'
 import { render } from '../remote/shell.js'
 import type { Executor } from '../ssh/executor.js'
 import type { Fence, Store } from '../store/store.js'
@@ -13,7 +13,7 @@ import { fencedSession } from '../ssh/fenced-session.js'
 import { anchorOf } from './clock.js'
 import { keepLease, leaseIsStale, refuseIfInActiveRollout, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
 import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
-import { isCommitName } from './target.js'
+import { commitNamed, isCommitName } from './target.js'
 import type { Host, Sha } from '../types.js'
 
 export interface SingleRollbackRequest {
@@ -109,13 +109,10 @@ export async function rollbackOneHost(
     }
     const sessions = [session]
     try {
-      // A short SHA becomes the full one on the host itself; an unknown commit is bad input.
-      const resolved = await session.run(render(gitResolveCommit(host.appDir, wanted)), {
-        timeoutMs: request.settings.commandTimeoutMs,
-      })
-      const target = resolved.stdout.trim()
-      if (resolved.code !== 0 || !/^[0-9a-f]{40,64}$/.test(target))
-        throw new UsageError(`commit ${wanted} is not known on ${host.name} (git rev-parse found no such commit)`)
+      // A short SHA becomes the full one on the host itself (as an object name, never a ref); unknown or ambiguous is bad input.
+      const named = await session.run(gitObjectsNamed(host.appDir, wanted), { timeoutMs: request.settings.commandTimeoutMs })
+      const target = commitNamed(named.stdout, wanted, host.name)
+      if (!target) throw new UsageError(`commit ${wanted} is not known on ${host.name} (no commit has that name)`)
       // "Previous" is what the host ran before the rollout that last moved it. Once it runs that
       // again, a second call has nothing to do: going back and forth is what --to is for.
       if (request.to === undefined) {

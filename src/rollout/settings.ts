@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto'
+
 import { UsageError } from '../errors.js'
+import { redactUrl } from '../redact.js'
 import type { GatesConfig } from '../gates/types.js'
 import type { RolloutSettings } from './request.js'
 
@@ -56,7 +59,11 @@ function parseGates(g: Record<string, unknown>, bad: (field: string, want: strin
   return {
     bakeMs: num('bakeMs'),
     intervalMs: num('intervalMs'),
-    prometheus: { url: typeof prometheus.url === 'string' ? prometheus.url : null, timeoutMs: typeof prometheus.timeoutMs === 'number' ? prometheus.timeoutMs : bad('gates.prometheus.timeoutMs', 'a number') },
+    prometheus: {
+      url: typeof prometheus.url === 'string' ? prometheus.url : null,
+      timeoutMs: typeof prometheus.timeoutMs === 'number' ? prometheus.timeoutMs : bad('gates.prometheus.timeoutMs', 'a number'),
+      ...(typeof prometheus.fingerprint === 'string' ? { fingerprint: prometheus.fingerprint } : {}),
+    },
     metrics: list('metrics').map((m, i) => ({
       name: typeof m.name === 'string' ? m.name : bad(`gates.metrics[${i}].name`, 'text'),
       query: typeof m.query === 'string' ? m.query : bad(`gates.metrics[${i}].query`, 'text'),
@@ -74,8 +81,34 @@ function parseGates(g: Record<string, unknown>, bad: (field: string, want: strin
   }
 }
 
+const fingerprint = (text: string): string => `sha256:${createHash('sha256').update(text).digest('hex').slice(0, 16)}`
+
+/**
+ * The settings as they are stored with the rollout: no secret in them. Prometheus' URL is kept with
+ * its password masked and a fingerprint of the real one; check commands (which may carry tokens)
+ * only as fingerprints. A command that takes the rollout over reads the gates from the live config
+ * (CurrentSettings), so a rotated password applies, and the fingerprints say whether they changed.
+ */
+export function storableSettings(settings: RolloutSettings): RolloutSettings {
+  const gates = storableGates(settings.gates ?? null)
+  return { ...settings, gates }
+}
+
+function storableGates(gates: GatesConfig | null): GatesConfig | null {
+  if (!gates) return null
+  const url = gates.prometheus.url
+  return {
+    ...gates,
+    prometheus: { ...gates.prometheus, url: url && redactUrl(url), ...(url ? { fingerprint: gates.prometheus.fingerprint ?? fingerprint(url) } : {}) },
+    checks: gates.checks.map((c) => ({ name: c.name, command: c.command.startsWith('sha256:') ? c.command : fingerprint(c.command) })),
+  }
+}
+
 /** What a person changed in the gates between the start and now, in words: `metric error_rate changed`, `bake 10m → 5m`. */
-export function gateChanges(before: GatesConfig | null | undefined, after: GatesConfig | null): string[] {
+export function gateChanges(recorded: GatesConfig | null | undefined, current: GatesConfig | null): string[] {
+  // Compared in the stored form: fingerprints stand for the secrets on both sides.
+  const before = storableGates(recorded ?? null)
+  const after = storableGates(current)
   if (!before && !after) return []
   if (!before) return ['gates added']
   if (!after) return ['gates removed']

@@ -1,5 +1,5 @@
 import { ExitCode, FleetError, UsageError, errorMessage } from '../errors.js'
-import { gitFetchAll, gitFetchCommit, gitLsRemote, gitResolveCommit, parseLsRemote } from '../remote/commands.js'
+import { gitFetchAll, gitFetchCommit, gitLsRemote, gitObjectsNamed, parseLsRemote, parseObjectsNamed } from '../remote/commands.js'
 import { render } from '../remote/shell.js'
 import { checkRef } from '../remote/validate.js'
 import type { CommandResult, Executor, Session } from '../ssh/executor.js'
@@ -87,11 +87,7 @@ async function findCommit(session: Session, host: Host, request: ResolveRequest)
   const run = (command: string) => session.run(command, { timeoutMs: request.commandTimeoutMs })
   const fetched = await run(gitFetchAll(host.appDir, request.remote))
   if (fetched.code !== 0) throw new HostProblem(`git fetch failed: ${lastLine(fetched)}`)
-  const lookUp = async () => {
-    const found = await run(render(gitResolveCommit(host.appDir, request.ref)))
-    const sha = found.stdout.trim()
-    return found.code === 0 && /^[0-9a-f]{40,64}$/.test(sha) ? (sha as Sha) : null
-  }
+  const lookUp = async () => commitNamed((await run(gitObjectsNamed(host.appDir, request.ref))).stdout, request.ref, host.name)
   let sha = await lookUp()
   // A full SHA no branch or tag reaches may still be fetched by name, where the remote allows it.
   if (!sha && request.ref.length >= 40 && (await run(gitFetchCommit(host.appDir, request.remote, request.ref))).code === 0) sha = await lookUp()
@@ -100,4 +96,18 @@ async function findCommit(session: Session, host: Host, request: ResolveRequest)
       `${request.ref} does not name a commit of remote "${request.remote}" (asked ${host.name} after fetching; a short SHA must be unique); nothing was changed`,
     )
   return sha
+}
+
+/**
+ * The one commit a hex name stands for, or null when none does. An abbreviation that several objects
+ * share, or that a branch or tag is also named, is refused with the candidates: fleet never guesses.
+ */
+export function commitNamed(stdout: string, name: string, host: string): Sha | null {
+  const found = parseObjectsNamed(stdout)
+  const full = isFullSha(name)
+  const candidates = [...found.commits, ...found.others, ...(full ? [] : found.refs)]
+  if (found.commits.length === 1 && candidates.length === 1) return found.commits[0]! as Sha
+  if (found.commits.length === 0 && (full || found.refs.length === 0)) return null
+  const shown = candidates.slice(0, 6).map(sanitizeLine).join(', ') + (candidates.length > 6 ? `, +${candidates.length - 6} more` : '')
+  throw new UsageError(`${name} is ambiguous on ${host}: ${shown}; give more digits of the commit (a hex name is never read as a branch or tag); nothing was changed`)
 }

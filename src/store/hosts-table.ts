@@ -161,10 +161,19 @@ export class Hosts {
   }
 
   /** The operator's inventory query, in a read-only transaction so it can never write. */
-  async runReadOnlyQuery(query: string): Promise<Record<string, unknown>[]> {
+  /**
+   * The operator's inventory query, held to what it is for: one statement (wrapped as a subquery and
+   * sent with a parameter, so the extended protocol runs exactly one), in a READ ONLY transaction
+   * (a write, or a `COMMIT` to leave it, fails), under a statement timeout, at most `maxRows` rows.
+   */
+  async runReadOnlyQuery(query: string, options: { readonly timeoutMs: number; readonly maxRows: number }): Promise<Record<string, unknown>[]> {
     return this.db.transaction().execute(async (tx) => {
       await sql`SET TRANSACTION READ ONLY`.execute(tx)
-      const result = await sql.raw<Record<string, unknown>>(query).execute(tx)
+      await sql.raw(`SET LOCAL statement_timeout = ${Math.max(1, Math.round(options.timeoutMs))}`).execute(tx)
+      // Newlines around the body: a trailing `-- comment` cannot swallow the closing parenthesis.
+      const body = query.trim().replace(/;\s*$/, '')
+      const result = await sql<Record<string, unknown>>`SELECT * FROM (\n${sql.raw(body)}\n) AS fleet_inventory LIMIT ${options.maxRows + 1}`.execute(tx)
+      if (result.rows.length > options.maxRows) throw new Error(`it returned more than ${options.maxRows} rows`)
       return result.rows
     })
   }

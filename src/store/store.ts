@@ -80,8 +80,8 @@ export class Store {
     return this.hosts.recordHostState(fence, name, state)
   }
 
-  runReadOnlyQuery(query: string): Promise<Record<string, unknown>[]> {
-    return this.hosts.runReadOnlyQuery(query)
+  runReadOnlyQuery(query: string, options: { readonly timeoutMs: number; readonly maxRows: number }): Promise<Record<string, unknown>[]> {
+    return this.hosts.runReadOnlyQuery(query, options)
   }
 
   // ---- rollouts (rollouts.ts) and their hosts (rollout-hosts.ts) -----------

@@ -18,3 +18,15 @@ export const sanitize = (text: string): string => stripAnsi(text).replace(CONTRO
 
 /** sanitize() for a single line: newlines and tabs become spaces too. */
 export const sanitizeLine = (text: string): string => sanitize(text).replace(/[\n\t]+/g, ' ')
+
+/** sanitize() applied to every string inside a JSON-like value (keys included): for `--json` and notification bodies. */
+export function sanitizeDeep(value: unknown): unknown {
+  if (typeof value === 'string') return sanitize(value)
+  if (Array.isArray(value)) return value.map(sanitizeDeep)
+  if (typeof value === 'object' && value !== null && !(value instanceof Date))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [sanitize(k), sanitizeDeep(v)]))
+  return value
+}
+
+/** What a person types as a reason (`--reason`): one clean line, bounded, so the audit trail and every view can show it. */
+export const cleanReason = (text: string | undefined): string | undefined => (text === undefined ? undefined : sanitizeLine(text).trim().slice(0, 500))

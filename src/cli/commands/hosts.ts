@@ -35,8 +35,9 @@ const queryNote = (ctx: Context): void => {
 }
 
 /** Adds a new host; an existing name is refused so nothing the operator did not name changes. */
-export async function hostsAdd(name: string, address: string, flags: HostAddFlags): Promise<number> {
+export async function hostsAdd(typed: string, address: string, flags: HostAddFlags): Promise<number> {
   const ctx = makeContext(flags)
+  const name = typed.normalize('NFC') // the form the inventory compares
   checkRow(ctx, { name, address, port: flags.port ?? null, user: flags.user ?? null, app_dir: flags.appDir ?? null })
   const added = await withStore(ctx.config, (store) =>
     store.addHost({

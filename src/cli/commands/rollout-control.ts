@@ -1,7 +1,5 @@
 import { ExitCode, UsageError } from '../../errors.js'
-import { promoteRollout } from '../../rollout/engine.js'
-import { Journal } from '../../rollout/journal.js'
-import { rolloutEffects } from '../../report/effects.js'
+import { pauseRollout, promoteRollout } from '../../rollout/engine.js'
 import { currentSettings, makeContext, owner, withStore, type Context, type GlobalFlags } from '../context.js'
 import { newRequestId, sendRequest, whoRunsIt } from '../../rollout/control.js'
 import { driveHere, handBack } from '../drive.js'
@@ -39,25 +37,10 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
       return ExitCode.ok
     }
     await store.addRequest({ ...request, rolloutId: latest.id })
-    // Nobody drives it (between cron ticks): take the lease and apply the request here.
-    const lease = await store.acquireLease(latest.id, owner())
-    if (!lease.acquired) {
-      report(ctx, { requested: 'pause', request: request.id, holder: lease.held.holder }, `pause recorded (request ${request.id}); ${lease.held.holder ?? 'the process holding rollout ' + latest.id} has stopped renewing its lease, and whoever takes the rollout over (resume, tick) applies it first`)
-      return ExitCode.ok
-    }
-    const fence = lease.fence
-    // Through the journal like every event: stored, then notified and published.
-    const effects = rolloutEffects(ctx.config, store, (line) => void ctx.out.stderr.write(`fleet: ${line}\n`))
-    try {
-      if (await store.settleRequest(fence, request.id, owner(), 'applied')) {
-        await store.updateRollout(fence, { state: 'paused' })
-        const at = (await store.now()).toISOString()
-        await new Journal(store, fence, { told: [], stored: effects.onStored }).record({ type: 'rollout-paused', rolloutId: latest.id, stage: latest.currentStage, reason: request.reason ?? 'paused by hand', actor: request.actor, byHand: true, at })
-      }
-    } finally {
-      await store.releaseLease(fence)
-      await effects.finish()
-    }
+    // Nobody drives it (between cron ticks): take it over here; the decision core applies the request like any run's.
+    const quiet = () => ({ listener: () => {}, done: () => {} })
+    const code = await driveHere(ctx, store, (deps) => pauseRollout(deps, owner(), currentSettings(ctx)), quiet)
+    if (code !== ExitCode.paused) return code
     report(ctx, { paused: latest.id, request: request.id }, `rollout ${latest.id} paused at stage ${latest.currentStage + 1}; \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
     return ExitCode.ok
   })
