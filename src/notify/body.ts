@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto'
 
 import type { FleetEventLike } from './event-types.js'
+import { sanitizeDeep } from '../text/sanitize.js'
 import { summary } from './summary.js'
 
 export type NotifyFormat = 'json' | 'slack'
 
 /** `json`: the event exactly as the `--json` stream has it, plus `rolloutId` and a one-line `summary`. */
 export function jsonBody(event: FleetEventLike, rolloutId: string): Record<string, unknown> {
-  return { ...event, rolloutId, summary: summary(event) }
+  // Receivers print what they get: every string is cleaned of escape sequences and controls, like every other output.
+  return sanitizeDeep({ ...event, rolloutId, summary: summary(event) }) as Record<string, unknown>
 }
 
 /** Slack treats `<…>` as links and mentions (`<!channel>`) and `&` as an entity: escaped, a host name can do neither. */

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import { formatDuration } from '../duration.js'
+import { sanitize } from '../text/sanitize.js'
 import type { FleetConfig } from '../config/types.js'
 import { LockedError } from '../errors.js'
 import { readHistory, type HistoryEntry } from '../rollout/history.js'
@@ -76,7 +77,7 @@ export async function withReadSource<T>(ctx: ReadContext, fn: (source: ReadSourc
   const dir = config.database.dir
   let noted = false
   const note = (line: string): void => {
-    if (!noted) ctx.out.stderr.write(`fleet: ${line}\n`)
+    if (!noted) ctx.out.stderr.write(`fleet: ${sanitize(line)}\n`) // may quote another process's argv
     noted = true
   }
   const read = async <R>(reader: Reader<R>, empty: R): Promise<R> => {
