@@ -157,7 +157,7 @@ describe('traces over OTLP/HTTP (built CLI, sim fleet)', () => {
     expect(events.at(-1)).toMatchObject({ type: 'rollout-finished', state: 'completed', exitCode: 0 })
     expect(run.stderr.match(/warning: traces: export to http:\/\/127\.0\.0\.1:\d+\/… failed/g)).toHaveLength(1)
     for (const h of fleet.hosts) expect(await fleet.head(h.name)).toBe(fleet.origin.shas.v2)
-    // Two bakes of 2 s and four hosts: nothing waited for the collector on top.
-    expect(wall).toBeLessThan(20_000)
+    // Two bakes of 2 s and four hosts: no export timeout piled up per span or per batch (a loaded CI machine is slow, not this slow).
+    expect(wall).toBeLessThan(40_000)
   }, 60_000)
 })
