@@ -1,103 +1,22 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
-
-import { loadConfig } from '../../config/load.js'
-import { systemClock } from '../../rollout/clock.js'
-import { runRollout } from '../../rollout/engine.js'
-import { loadInventory } from '../../rollout/inventory.js'
-import { canaryOrder } from '../../rollout/plan.js'
+import { UsageError } from '../../errors.js'
 import { shortSha } from '../../render/style.js'
-import { startSimFleet } from '../../sim/fleet.js'
-import { openDatabase } from '../../store/database.js'
-import { Store } from '../../store/store.js'
-import { makeContext, makeExecutor, rolloutRequest, type GlobalFlags } from '../context.js'
+import { runDemo } from '../../sim/demo.js'
+import { makeContext, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer } from '../renderer.js'
 
-const SEED = 'demo'
-
-/**
- * `fleet demo`: the main job on the embedded defaults, with nothing to set up.
- * A throw-away fleet of simulated hosts (each its own sshd on 127.0.0.1, or
- * ssh2's server where no sshd is installed), its own origin repo and a PGlite
- * store; two real rollouts: one completes with one host rolled back, one
- * halts at the canary. Everything is removed afterwards.
- */
+/** `fleet demo [--hosts n]`: two real rollouts on a throw-away local fleet (sim/demo.ts). */
 export async function demo(flags: GlobalFlags & { hosts?: string }): Promise<number> {
   const ctx = makeContext(flags)
   const count = Number(flags.hosts ?? 20)
-  if (!Number.isInteger(count) || count < 2 || count > 200) {
-    const { UsageError } = await import('../../errors.js')
-    throw new UsageError(`--hosts must be an integer from 2 to 200, got ${flags.hosts}`)
+  if (!Number.isInteger(count) || count < 2 || count > 200) throw new UsageError(`--hosts must be an integer from 2 to 200, got ${flags.hosts}`)
+  const result = await runDemo(count, { say: (line) => say(ctx.out, line), renderer: () => pickRenderer(ctx) })
+  const [first, second] = result.rollouts
+  if (ctx.out.json) printJson(ctx.out, { rollouts: result.rollouts, hostsOnV2: result.hostsOnV2, asExpected: result.asExpected })
+  else {
+    say(ctx.out, `\ndemo done: rollout 1 ${first!.state} (exit ${first!.exitCode}: ${result.drifted} rolled back, the rest on ${shortSha(first!.sha)});`)
+    say(ctx.out, `           rollout 2 ${second!.state} (exit ${second!.exitCode}: the canary crashed and was rolled back, nothing else touched).`)
+    say(ctx.out, `           ${result.hostsOnV2} of ${count} hosts run v2 now. Everything the demo started is being removed.`)
   }
-  say(ctx.out, `demo: starting ${count} simulated hosts on 127.0.0.1 (each with its own git checkout and service)…`)
-  const fleet = await startSimFleet({ hosts: count })
-  const workdir = await mkdtemp(path.join(os.tmpdir(), 'fleet-demo-'))
-  try {
-    // An empty known_hosts: fleet pins each host key on first use (accept-new) in its store.
-    const knownHosts = path.join(workdir, 'known_hosts')
-    await writeFile(knownHosts, '')
-    const { config } = loadConfig({
-      env: {},
-      cwd: workdir,
-      overrides: {
-        database: { url: null, dir: path.join(workdir, 'store') },
-        ssh: { user: fleet.hosts[0]!.user, privateKey: fleet.clientKey, knownHosts, connectTimeout: '10s' },
-        verify: { delay: '500ms', retries: 2, interval: '300ms' },
-        timeouts: { command: '30s' },
-        rollout: { stageDelay: '1s', concurrency: 5 },
-      },
-    })
-    const database = await openDatabase(config.database)
-    const store = new Store(database)
-    try {
-      await store.upsertHosts(fleet.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, appDir: h.appDir })))
-      // Config drift on one host of the last stage: new releases cannot start there.
-      const drifted = canaryOrder(fleet.hosts, SEED).at(-1)!.name
-      await fleet.setFault(drifted, 'new-release-crashes', true)
-      say(ctx.out, `demo: ${fleet.ssh === 'sshd' ? 'OpenSSH sshd' : "ssh2's in-process server"} per host, PGlite store in ${workdir}`)
-      say(ctx.out, 'demo: `bun` on the hosts is a stand-in (fixtures/sim-bun.mjs): `bun install` checks dependencies offline, the app runs on Node')
-      say(ctx.out, `demo: origin has main → v2 (good; ${drifted} lacks what it needs) and branch broken/crash (crashes on start)`)
-
-      const run = async (ref: string) => {
-        const inventory = await loadInventory(store, config)
-        const request = rolloutRequest({ config, configSource: null }, inventory.hosts, { ref, seed: SEED, owner: 'fleet demo' })
-        const renderer = pickRenderer(ctx)
-        try {
-          return await runRollout({ store, executor: makeExecutor(config, store), clock: systemClock, listeners: [renderer.listener] }, request)
-        } finally {
-          renderer.done()
-        }
-      }
-
-      say(ctx.out, '\ndemo 1/2: fleet rollout start --ref main')
-      const first = await run('main')
-      say(ctx.out, `\ndemo 2/2: fleet rollout start --ref broken/crash`)
-      const second = await run('broken/crash')
-
-      const onV2 = (await Promise.all(fleet.hosts.map((h) => fleet.head(h.name)))).filter((sha) => sha === fleet.origin.shas.v2).length
-      const expected = first.exitCode === 4 && second.exitCode === 3
-      const summary = {
-        rollouts: [
-          { ref: 'main', sha: first.sha, state: first.state, exitCode: first.exitCode, counts: first.counts },
-          { ref: 'broken/crash', sha: second.sha, state: second.state, exitCode: second.exitCode, counts: second.counts },
-        ],
-        hostsOnV2: onV2,
-        asExpected: expected,
-      }
-      if (ctx.out.json) printJson(ctx.out, summary)
-      else {
-        say(ctx.out, `\ndemo done: rollout 1 ${first.state} (exit ${first.exitCode}: ${drifted} rolled back, the rest on ${shortSha(first.sha)});`)
-        say(ctx.out, `           rollout 2 ${second.state} (exit ${second.exitCode}: the canary crashed and was rolled back, nothing else touched).`)
-        say(ctx.out, `           ${onV2} of ${count} hosts run v2 now. Everything the demo started is being removed.`)
-      }
-      return expected ? 0 : 1
-    } finally {
-      await database.close()
-    }
-  } finally {
-    await fleet.stop()
-    await rm(workdir, { recursive: true, force: true })
-  }
+  return result.asExpected ? 0 : 1
 }
