@@ -32,11 +32,11 @@ afterEach(async () => {
 
 const TERMINAL: readonly HostStatus[] = ['success', 'failed', 'rolled_back', 'rollback_failed', 'skipped', 'pending']
 
-/** A 3-host fleet in a PGlite dir and a working dir whose config runs one host at a time. */
+/** A 2-host fleet in a PGlite dir and a working dir whose config runs one host per stage: a signal at the first host leaves the second pending. */
 async function setUp() {
-  fleet = await startTestFleet({ hosts: 3 })
+  fleet = await startTestFleet({ hosts: 2 })
   const dir = await pgliteDirWithHosts(fleet)
-  const cwd = await workdir({ ...fleetConfigOverrides(fleet, { rollout: { stages: [34, 100], concurrency: 1 } }), database: { dir } })
+  const cwd = await workdir({ ...fleetConfigOverrides(fleet, { rollout: { stages: [50, 100], concurrency: 1 } }), database: { dir } })
   return { f: fleet, dir, cwd }
 }
 
