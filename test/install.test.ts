@@ -118,11 +118,12 @@ describe('install from a tarball', () => {
         rollout: { stageDelay: '0s' },
       }),
     )
-    for (const host of h) {
-      const add = await runInstalled(['hosts', 'add', host.name, host.address, '--port', String(host.port), '--user', host.user, '--app-dir', host.appDir], dir)
-      expect(add.stderr).toBe('')
-      expect(add.code).toBe(0)
-    }
+    // Both hosts in one command (the first command here creates the store: initdb from the installed package).
+    await writeFile(path.join(dir, 'hosts.json'), JSON.stringify(h.map((host) => ({ name: host.name, address: host.address, port: host.port, user: host.user, app_dir: host.appDir }))))
+    const add = await runInstalled(['hosts', 'import', 'hosts.json'], dir)
+    expect(add.stderr).toBe('')
+    expect(add.code).toBe(0)
+    expect(add.stdout).toBe('imported 2 hosts (2 added, 0 updated)\n')
     const start = await runInstalled(['rollout', 'start', '--ref', 'main', '--yes'], dir)
     expect(start.code, start.stderr).toBe(0)
     for (const host of h) expect(await fleet.head(host.name)).toBe(fleet.origin.shas.v2)
