@@ -21,6 +21,12 @@ export interface Host {
   readonly port: number
   readonly user: string
   readonly appDir: string
+  /** The ring it belongs to (`rollout.rings`); null or absent: the last ring. */
+  readonly ring?: string | null
+  /** IANA time zone, for windows with `"timezone": "host"`. */
+  readonly timezone?: string | null
+  /** Why it is held out of every rollout (`fleet hosts hold`, or the inventory's `hold` column); absent: not held. */
+  readonly hold?: string | null
 }
 
 export type StepName =

@@ -25,6 +25,10 @@ export interface InventoryRow {
   readonly port?: unknown
   readonly user?: unknown
   readonly app_dir?: unknown
+  readonly ring?: unknown
+  readonly timezone?: unknown
+  /** true, or the reason: held out of every rollout. */
+  readonly hold?: unknown
 }
 
 /** A rejected value, quoted, every control and invisible character shown as its code point. */
@@ -65,7 +69,40 @@ export function validateRow(row: InventoryRow, defaults: FleetConfig['ssh'] & { 
     if (dirProblem) return fail(`app_dir ${printable(row.app_dir)} ${dirProblem}`)
     appDir = row.app_dir as string
   }
-  return { name, address: row.address, port, user, appDir }
+  const shape = shapeOf(row)
+  if (typeof shape === 'string') return fail(shape)
+  return { name, address: row.address, port, user, appDir, ...shape }
+}
+
+/** A host's ring, time zone and hold from its row: checked like its name (they are shown everywhere). */
+function shapeOf(row: InventoryRow): { ring?: string; timezone?: string; hold?: string } | string {
+  const shape: { ring?: string; timezone?: string; hold?: string } = {}
+  if (row.ring != null && row.ring !== '') {
+    const ring = String(row.ring).normalize('NFC')
+    const problem = checkHostName(ring)
+    if (problem || [...ring].length > 64) return `ring ${printable(row.ring)} ${problem ?? 'must be at most 64 characters'}`
+    shape.ring = ring
+  }
+  if (row.timezone != null && row.timezone !== '') {
+    const zone = String(row.timezone)
+    if (!isTimeZone(zone)) return `timezone ${printable(row.timezone)} is not an IANA time zone (like Europe/Berlin)`
+    shape.timezone = zone
+  }
+  // A hold column: true or a reason holds the host; false, null, '' or 'false' does not.
+  const hold = row.hold
+  if (hold === true || (typeof hold === 'string' && hold.trim() !== '' && !/^(false|f|no|0)$/i.test(hold.trim())))
+    shape.hold = hold === true || /^(true|t|yes|1)$/i.test(String(hold).trim()) ? 'held by the inventory' : sanitizeLine(String(hold)).slice(0, 200)
+  return shape
+}
+
+/** An IANA zone name Intl knows (its tables follow the tzdata Node ships). */
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone })
+    return /^[A-Za-z_+-]+(\/[A-Za-z0-9_+-]+)*$/.test(zone)
+  } catch {
+    return false
+  }
 }
 
 const isHost = (value: Host | RejectedHost): value is Host => 'address' in value
@@ -112,19 +149,26 @@ export async function runInventoryQuery(store: Store, inventory: FleetConfig['in
  * includeDisabled also returns the table's disabled hosts (for maintenance such as forget-key).
  */
 export async function loadInventory(store: Store, config: FleetConfig, options: { readonly includeDisabled?: boolean } = {}): Promise<Inventory> {
+  let inventory: Inventory
   if (config.inventory.query) {
     const rows = await runInventoryQuery(store, config.inventory)
     const first = rows[0]
     if (first && (!('name' in first) || !('address' in first)))
       throw new UsageError(`inventory.query must return the columns "name" and "address" (got: ${Object.keys(first).join(', ')})`)
-    return { ...validateRows(rows, config), source: 'query' }
+    inventory = { ...validateRows(rows, config), source: 'query' }
+  } else {
+    const rows = await store.listHosts({ activeOnly: !options.includeDisabled })
+    const table = rows.map((r) => ({ name: r.name, address: r.address, port: r.port, user: r.user, app_dir: r.appDir, ring: r.ring, timezone: r.timezone }))
+    inventory = { ...validateRows(table, config), source: 'hosts-table' }
   }
-  const rows = await store.listHosts({ activeOnly: !options.includeDisabled })
-  return {
-    ...validateRows(
-      rows.map((r) => ({ name: r.name, address: r.address, port: r.port, user: r.user, app_dir: r.appDir })),
-      config,
-    ),
-    source: 'hosts-table',
-  }
+  return { ...inventory, hosts: await withHolds(store, inventory.hosts) }
+}
+
+/** fleet's own holds (`fleet hosts hold`), by name, still in force by the database's clock, on top of the inventory's. */
+async function withHolds(store: Store, hosts: readonly Host[]): Promise<Host[]> {
+  const holds = await store.listHolds()
+  if (holds.length === 0) return [...hosts]
+  const now = (await store.now()).getTime()
+  const held = new Map(holds.filter((h) => h.until === null || h.until.getTime() > now).map((h) => [h.name, `held by ${h.actor}: ${h.reason}${h.until ? ` (until ${h.until.toISOString()})` : ''}`]))
+  return hosts.map((h) => (held.has(h.name) ? { ...h, hold: held.get(h.name)! } : h))
 }

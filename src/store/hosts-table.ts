@@ -16,6 +16,17 @@ export interface HostRow {
   readonly previousVersion: string | null
   readonly status: string | null
   readonly updatedAt: Date | null
+  readonly ring: string | null
+  readonly timezone: string | null
+}
+
+/** A hold on a host (`fleet hosts hold`): who, why, since when, until when (null: until unheld). */
+export interface HoldRow {
+  readonly name: string
+  readonly reason: string
+  readonly actor: string
+  readonly since: Date
+  readonly until: Date | null
 }
 
 export interface NewHost {
@@ -25,6 +36,8 @@ export interface NewHost {
   readonly user?: string | null
   readonly appDir?: string | null
   readonly active?: boolean
+  readonly ring?: string | null
+  readonly timezone?: string | null
 }
 
 /** A change to one hosts-table row: undefined keeps a field, null sends it back to the config default. */
@@ -35,6 +48,8 @@ export interface HostPatch {
   readonly user?: string | null
   readonly appDir?: string | null
   readonly active?: boolean
+  readonly ring?: string | null
+  readonly timezone?: string | null
 }
 
 const HOST = {
@@ -48,15 +63,17 @@ const HOST = {
   previousVersion: 'previous_version',
   status: 'status',
   updatedAt: 'updated_at',
+  ring: 'ring',
+  timezone: 'timezone',
 } as const satisfies Record<keyof HostRow, keyof Schema['fleet_hosts']>
 
 /** What the operator sets of a host (null: the config's default); the rest is written by rollouts. */
-const HOST_SETTINGS = subset(HOST, 'address', 'port', 'user', 'appDir', 'active')
+const HOST_SETTINGS = subset(HOST, 'address', 'port', 'user', 'appDir', 'active', 'ring', 'timezone')
 
 /** A new host, every setting written. */
 const newHostColumns = (h: NewHost) => ({
   name: h.name,
-  ...toColumns(HOST_SETTINGS, { address: h.address, port: h.port ?? null, user: h.user ?? null, appDir: h.appDir ?? null, active: h.active ?? true }),
+  ...toColumns(HOST_SETTINGS, { address: h.address, port: h.port ?? null, user: h.user ?? null, appDir: h.appDir ?? null, active: h.active ?? true, ring: h.ring ?? null, timezone: h.timezone ?? null }),
 })
 
 /** A name already there takes the incoming settings. */
@@ -67,6 +84,8 @@ const replaceSettings = (oc: OnConflictBuilder<Schema, 'fleet_hosts'>) =>
     ssh_user: eb.ref('excluded.ssh_user'),
     app_dir: eb.ref('excluded.app_dir'),
     active: eb.ref('excluded.active'),
+    ring: eb.ref('excluded.ring'),
+    timezone: eb.ref('excluded.timezone'),
   }))
 
 /** The built-in inventory (fleet_hosts). */
@@ -176,5 +195,26 @@ export class Hosts {
       if (result.rows.length > options.maxRows) throw new Error(`it returned more than ${options.maxRows} rows`)
       return result.rows
     })
+  }
+
+  /** Every hold on record, expired ones included (the reader decides what "now" is: the database's clock). */
+  async listHolds(): Promise<HoldRow[]> {
+    const rows = await this.db.selectFrom('fleet_holds').selectAll().orderBy('name').execute()
+    return rows.map((r) => ({ name: r.name, reason: r.reason, actor: r.actor, since: new Date(r.since as unknown as string), until: toDate(r.until) }))
+  }
+
+  /** Holds a host (a new reason or end replaces the old one); by name, so it works with any inventory source. */
+  async hold(hold: Omit<HoldRow, 'since'>): Promise<void> {
+    await this.db
+      .insertInto('fleet_holds')
+      .values({ name: hold.name, reason: hold.reason, actor: hold.actor, until: hold.until })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ reason: hold.reason, actor: hold.actor, until: hold.until, since: sql`now()` }))
+      .execute()
+  }
+
+  /** True when there was a hold to lift. */
+  async unhold(name: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('fleet_holds').where('name', '=', name).executeTakeFirst()
+    return Number(result.numDeletedRows) > 0
   }
 }

@@ -123,6 +123,21 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('fleet_requests_rollout').on('fleet_requests').columns(['rollout_id', 'requested_at']).execute()
     },
   },
+  // The fleet's shape: a host's ring and time zone in the built-in table; holds by host name.
+  '2026-12-07-002-rings-holds': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('fleet_hosts').addColumn('ring', 'text').execute()
+      await db.schema.alterTable('fleet_hosts').addColumn('timezone', 'text').execute()
+      await db.schema
+        .createTable('fleet_holds')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('since', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+        .addColumn('until', 'timestamptz')
+        .execute()
+    },
+  },
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

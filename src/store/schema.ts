@@ -15,6 +15,17 @@ export interface HostsTable {
   status: string | null
   updated_at: Timestamp | null
   created_at: Generated<Timestamp>
+  ring: string | null
+  timezone: string | null
+}
+
+/** `fleet hosts hold`: fleet's own record, by host name, whatever the inventory source. */
+export interface HoldsTable {
+  name: string
+  reason: string
+  actor: string
+  since: Generated<Timestamp>
+  until: Timestamp | null
 }
 
 export interface RolloutsTable {
@@ -107,4 +118,5 @@ export interface Schema {
   fleet_host_keys: HostKeysTable
   fleet_lock: LockTable
   fleet_requests: RequestsTable
+  fleet_holds: HoldsTable
 }

@@ -4,7 +4,7 @@ import type { HostStatus } from '../types.js'
 import type { Database, StoreKind } from './database.js'
 import { Events, type EventRecord, type NewEvent } from './events.js'
 import { HostKeys } from './host-keys.js'
-import { Hosts, type HostPatch, type HostRow, type NewHost } from './hosts-table.js'
+import { Hosts, type HoldRow, type HostPatch, type HostRow, type NewHost } from './hosts-table.js'
 import { Lease, type Fence, type LeaseResult, type LeaseState } from './lease.js'
 import { readRequestFiles, removeRequestFile } from './request-files.js'
 import { Requests, type NewRequest, type RolloutRequestRecord } from './requests.js'
@@ -12,7 +12,7 @@ import { RolloutHosts, type RolloutHostPatch, type RolloutHostRecord, type Rollo
 import { Rollouts, type RolloutPatch, type RolloutRecord } from './rollouts.js'
 import type { Schema } from './schema.js'
 
-export type { HostPatch, HostRow, NewHost } from './hosts-table.js'
+export type { HoldRow, HostPatch, HostRow, NewHost } from './hosts-table.js'
 export type { RolloutHostPatch, RolloutHostRecord, RolloutHostState } from './rollout-hosts.js'
 export type { RolloutRecord } from './rollouts.js'
 export type { Fence, LeaseResult, LeaseState } from './lease.js'
@@ -78,6 +78,18 @@ export class Store {
 
   recordHostState(fence: Fence, name: string, state: { status: HostStatus; currentVersion?: string | null; previousVersion?: string | null }): Promise<void> {
     return this.hosts.recordHostState(fence, name, state)
+  }
+
+  listHolds(): Promise<HoldRow[]> {
+    return this.hosts.listHolds()
+  }
+
+  hold(hold: Omit<HoldRow, 'since'>): Promise<void> {
+    return this.hosts.hold(hold)
+  }
+
+  unhold(name: string): Promise<boolean> {
+    return this.hosts.unhold(name)
   }
 
   runReadOnlyQuery(query: string, options: { readonly timeoutMs: number; readonly maxRows: number }): Promise<Record<string, unknown>[]> {
