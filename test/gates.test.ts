@@ -59,7 +59,8 @@ const ofType = <T extends RolloutEvent['type']>(events: readonly RolloutEvent[],
 
 describe.skipIf(!available)('health gates against a real Prometheus', () => {
   it('a healthy release bakes every stage and completes → exit 0', async () => {
-    const result = await rollout(testStore.store, gated({}), { ref: 'main' })
+    // A 2 s bake: it passes once it has lasted and the latest measurement passed (an early measurement without data only makes it last longer).
+    const result = await rollout(testStore.store, gated({ bake: '2s' }), { ref: 'main' })
     expect(result).toMatchObject({ state: 'completed', exitCode: 0 })
     for (const h of fleet.hosts) await expectOn(fleet, h.name, fleet.origin.shas.v2)
     expect(ofType(result.events, 'gates-passed').map((e) => e.stage)).toEqual([0, 1])
@@ -109,9 +110,13 @@ describe.skipIf(!available)('health gates against a real Prometheus', () => {
     for (const h of fleet.hosts) await expectOn(fleet, h.name, h.name === canary ? v2 : v1)
     expect(ofType(first.events, 'gates-failed')).toHaveLength(0)
 
+    const restartedAt = Date.now() / 1000
     await prom.restart()
-    // Fresh samples again (Prometheus scrapes again only ~5 s after a start): rates over 5 s have data.
+    // Fresh samples again (Prometheus scrapes again only ~5 s after a start): rates over 5 s have data,
+    // and the canary's new release has been scraped since the restart (samples from before the stop
+    // may still lie in a 5 s window; the gate needs the ones after it).
     await prom.waitFor('count(rate(http_requests_total{code="200"}[5s]) > 0)', (r) => Number((r[0] as { value: [number, string] })?.value[1]) === 3, 30_000)
+    await prom.waitFor(`count(timestamp(http_requests_total{commit="${v2}"}) > ${restartedAt})`, (r) => Number((r[0] as { value: [number, string] })?.value[1]) > 0, 30_000)
     // Resumed with the usual 3 s bake (the long one only had to outlast errorTimeout): the operator's config at resume time is what counts.
     const current = { gates: gated({}).gates, checksDir: os.tmpdir() }
     const resumed = (await resumeRollout({ store: testStore.store, executor: makeExecutor(config, testStore.store), clock: systemClock, listeners: [] }, 'test', { current })) as RolloutResult
