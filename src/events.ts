@@ -36,6 +36,7 @@ export const EVENT_CATALOGUE = {
   'rollout-taken-over': { about: 'another command took the rollout over at a new lease epoch: who drives it now' },
   'rollout-lost': { about: 'this process lost the rollout to another holder and stopped', unstored: true },
   'cooldown-ignored': { about: 'a rollout started during a cooldown, by a person with a reason', manual: true },
+  'window-ignored': { about: 'a rollout started outside every deploy window, by a person with a reason', manual: true },
   'host-rollback-started': { about: 'fleet rollback <host>: a person moves one host to a previous version', manual: true },
   'host-rollback-step': { about: "a step of a manual host rollback", progress: true },
   'host-rollback-finished': { about: "a manual host rollback's outcome" },

@@ -70,7 +70,7 @@ const expectedDefaults = (dbDir: string): FleetConfig => ({
   },
   verify: { delayMs: 5_000, retries: 3, intervalMs: 2_000 },
   timeouts: { commandMs: 120_000 },
-  rollout: { stages: [10, 50, 100], failureThreshold: 0.3, concurrency: 5, stageDelayMs: 10_000, cooldownMs: 0 },
+  rollout: { stages: [10, 50, 100], failureThreshold: 0.3, concurrency: 5, stageDelayMs: 10_000, cooldownMs: 0, rings: [], windows: [], failureBudget: null },
   gates: {
     bakeMs: 0,
     intervalMs: 30_000,
@@ -139,7 +139,7 @@ describe('config file', () => {
     expect(config.steps.restart).toBe('sudo systemctl restart {service}')
     expect(config.verify).toEqual({ delayMs: 1_500, retries: 0, intervalMs: 250 })
     expect(config.timeouts.commandMs).toBe(120_000)
-    expect(config.rollout).toEqual({ stages: [5, 25, 100], failureThreshold: 0, concurrency: 1000, stageDelayMs: 0, cooldownMs: 0 })
+    expect(config.rollout).toEqual({ stages: [5, 25, 100], failureThreshold: 0, concurrency: 1000, stageDelayMs: 0, cooldownMs: 0, rings: [], windows: [], failureBudget: null })
   })
 
   test('--config (relative to cwd) wins over ./rollout.config.json and $FLEET_CONFIG', () => {
@@ -180,7 +180,7 @@ describe('precedence: flags > environment > file > defaults', () => {
         FLEET_TEST_PG_URL: 'postgres://test-suite-only/db', // the test suite's own, never a setting
       },
     })
-    expect(config.rollout).toEqual({ stages: [10, 50, 100], failureThreshold: 0.5, concurrency: 8, stageDelayMs: 0, cooldownMs: 0 })
+    expect(config.rollout).toEqual({ stages: [10, 50, 100], failureThreshold: 0.5, concurrency: 8, stageDelayMs: 0, cooldownMs: 0, rings: [], windows: [], failureBudget: null })
     expect(config.ssh).toMatchObject({ privateKey: null, hostKeyPolicy: 'strict', port: 2200 })
     expect(config.verify.delayMs).toBe(2_000)
     expect(config.app.branch).toBe('stable')
@@ -193,7 +193,7 @@ describe('precedence: flags > environment > file > defaults', () => {
       env: { FLEET_ROLLOUT_CONCURRENCY: '8', FLEET_ROLLOUT_STAGE_DELAY: '30s' },
       overrides: { rollout: { concurrency: '9', stages: '25,100', stageDelay: undefined, failureThreshold: 0.1 } },
     })
-    expect(config.rollout).toEqual({ stages: [25, 100], failureThreshold: 0.1, concurrency: 9, stageDelayMs: 30_000, cooldownMs: 0 })
+    expect(config.rollout).toEqual({ stages: [25, 100], failureThreshold: 0.1, concurrency: 9, stageDelayMs: 30_000, cooldownMs: 0, rings: [], windows: [], failureBudget: null })
   })
 
   test('database.url: --database-url > FLEET_DATABASE_URL > DATABASE_URL > file', () => {

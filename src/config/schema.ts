@@ -8,6 +8,7 @@ import {
 } from '../remote/validate.js'
 import { gatesParsers } from './gates.js'
 import { notifyParsers } from './notify.js'
+import { shapeParsers } from './shape.js'
 import {
   checkQuery,
   checkTemplate,
@@ -33,6 +34,7 @@ const durationField = (value: string, positive = false): Field => ({ default: va
 const step = str(checkTemplate)
 const gates = gatesParsers(fail)
 const notify = notifyParsers(fail, localPath)
+const shape = shapeParsers(fail, stages)
 
 /** Every key of the config file: its default (as written in the file) and its parser. */
 export const SCHEMA = {
@@ -68,6 +70,9 @@ export const SCHEMA = {
     concurrency: field(5, integer(1, 1000)),
     stageDelay: durationField('10s'),
     cooldown: durationField('0s'),
+    rings: field([], shape.rings),
+    windows: field([], shape.windows),
+    failureBudget: field(null, shape.failureBudget),
   },
   gates: {
     bake: durationField('0s'),

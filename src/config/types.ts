@@ -1,3 +1,4 @@
+import type { FailureBudget, RingSpec, WindowSpec } from './shape.js'
 /**
  * The validated configuration: every key filled with its default, durations in
  * milliseconds, paths with `~` expanded. Produced once at the edge by loadConfig().
@@ -53,6 +54,12 @@ export interface FleetConfig {
     readonly stageDelayMs: number
     /** After a halted or reverted rollout, no new one starts for this long (0: never blocked). */
     readonly cooldownMs: number
+    /** Hosts go ring by ring in this order, each through its own stages; hosts of no listed ring form a last ring. */
+    readonly rings: readonly RingSpec[]
+    /** When hosts may start; empty: always. */
+    readonly windows: readonly WindowSpec[]
+    /** Failed hosts of the whole rollout; one more halts it. null: no budget. */
+    readonly failureBudget: FailureBudget | null
   }
   /** Health gates: bake after every stage (design "Health gates"). */
   readonly gates: GatesConfig

@@ -98,6 +98,8 @@ export function summary(event: FleetEventLike): string {
         ? `${host} already on ${short(event.to)}: nothing to do`
         : `${host} rollback to ${short(event.to)}: ${text(event, 'status', 20) ?? '?'}${error ? ` [${text(event, 'failedStep', 20) ?? 'error'}] ${error}` : ''}`
     }
+    case 'window-ignored':
+      return `deploy window ignored${text(event, 'opensAt', 40) ? ` (next opened ${text(event, 'opensAt', 40)})` : ''}${by(event)}${because(event)}`
     case 'cooldown-ignored':
       return `cooldown${text(event, 'until', 40) ? ` until ${text(event, 'until', 40)}` : ''} ignored${by(event)}${because(event)}`
     case 'rollout-stopping':

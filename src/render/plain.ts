@@ -27,9 +27,14 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
   const line = ((): string | null => {
     switch (event.type) {
       case 'rollout-started':
-        return `rollout ${event.rolloutId}: ${event.ref} → ${shortSha(event.sha)} on ${event.hosts} host${event.hosts === 1 ? '' : 's'}, stages ${event.stages.map((p, i) => `${p}% (${event.stageSizes[i]})`).join(' → ')}, concurrency ${event.concurrency}`
+        return (
+          `rollout ${event.rolloutId}: ${event.ref} → ${shortSha(event.sha)} on ${event.hosts} host${event.hosts === 1 ? '' : 's'}, stages ${event.stages.map((p, i) => `${p}% (${event.stageSizes[i]})`).join(' → ')}, concurrency ${event.concurrency}` +
+          (event.rings ? `; rings ${event.rings.map((r) => `${sanitizeLine(r.name ?? '(others)')} (${r.stages} stage${r.stages === 1 ? '' : 's'})`).join(' → ')}` : '') +
+          (event.failureBudget != null ? `; failure budget ${event.failureBudget} host${event.failureBudget === 1 ? '' : 's'}` : '') +
+          (event.held?.length ? `\nheld, never touched: ${event.held.map((h) => `${sanitizeLine(h.name)} (${sanitizeLine(h.reason)})`).join(', ')}` : '')
+        )
       case 'stage-started':
-        return `stage ${event.stage + 1} (${event.percent}%): ${event.hosts.length} host${event.hosts.length === 1 ? '' : 's'}`
+        return `stage ${event.stage + 1} (${event.ring ? `ring ${sanitizeLine(event.ring)}, ` : ''}${event.percent}%): ${event.hosts.length} host${event.hosts.length === 1 ? '' : 's'}`
       case 'host-started':
         return options.verbose ? `  ${sanitizeLine(event.host)} (${sanitizeLine(event.address)}) updating` : null
       case 'host-step':
@@ -64,6 +69,7 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'rollout-paused':
       case 'rollout-aborting':
       case 'cooldown-ignored':
+      case 'window-ignored':
         return c.yellow(summary(event))
       case 'rollout-resumed':
       case 'rollout-taken-over':

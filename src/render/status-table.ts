@@ -57,7 +57,10 @@ export function renderStatus(status: RolloutStatus, options: StatusViewOptions):
     lines.push(`started ${formatTime(status.startedAt)} (running for ${formatDuration(Math.max(0, now - started))}; ${stale ? c.yellow(heartbeat) : heartbeat}) · owner ${status.owner}`)
   }
   const stage = Math.min(Math.max(status.currentStage, 0), Math.max(status.stages.length - 1, 0))
-  lines.push(`stage ${stage + 1}/${status.stages.length} (${status.stages[stage] ?? 0}%) · stages ${status.stages.join('/')}%`)
+  const ring = status.stageRings?.[stage]
+  lines.push(`stage ${stage + 1}/${status.stages.length} (${ring ? `ring ${sanitizeLine(ring)}, ` : ''}${status.stages[stage] ?? 0}%) · stages ${status.stages.join('/')}%`)
+  if (status.held?.length) lines.push(`held, never touched: ${status.held.map((h) => `${sanitizeLine(h.name)} (${sanitizeLine(h.reason)})`).join(', ')}`)
+  if (status.failureBudget != null) lines.push(`failure budget: ${status.failureBudget} host${status.failureBudget === 1 ? '' : 's'}`)
   lines.push(`${status.hosts.length} host${status.hosts.length === 1 ? '' : 's'}: ${formatCounts(status.counts)}`)
   if (status.error) lines.push(c.yellow(`error: ${sanitizeLine(status.error)}`))
   if (status.gates) {

@@ -2,7 +2,10 @@ import { hostname, userInfo } from 'node:os'
 
 import { cooldownMessage, cooldownStatus, type Cooldown, type FinishedRollout } from '../audit/cooldown.js'
 import { ExitCode, FleetError, UsageError } from '../errors.js'
+import type { WindowSpec } from '../config/shape.js'
+import type { Host } from '../types.js'
 import type { RolloutEvent } from './events.js'
+import { closedFor, type IgnoredWindow } from './window.js'
 import type { Store } from '../store/store.js'
 
 /** What a person asked: `--ignore-cooldown --reason <text>`. */
@@ -37,10 +40,20 @@ export const actor = (): string => {
 }
 
 /** Checks the flags alone, before anything is opened: `--ignore-cooldown` needs a reason, a reason needs the flag. */
-export function checkCooldownFlags(flags: CooldownOverride): void {
+export function checkCooldownFlags(flags: CooldownOverride & { readonly ignoreWindow?: boolean | undefined }): void {
   const reason = flags.reason?.trim()
   if (flags.ignoreCooldown && !reason) throw new UsageError('--ignore-cooldown needs --reason <text> (it is recorded in the audit trail)')
-  if (!flags.ignoreCooldown && flags.reason !== undefined) throw new UsageError('--reason is only taken with --ignore-cooldown here')
+  if (flags.ignoreWindow && !reason) throw new UsageError('--ignore-window needs --reason <text> (it is recorded in the audit trail)')
+  if (!flags.ignoreCooldown && !flags.ignoreWindow && flags.reason !== undefined) throw new UsageError('--reason is only taken with --ignore-cooldown or --ignore-window here')
+}
+
+/** Outside every deploy window: exit 6 naming the next opening, unless a person overrides it (then recorded). */
+export function windowGate(windows: readonly WindowSpec[], hosts: readonly Host[], now: number, override: { readonly ignoreWindow?: boolean | undefined; readonly reason?: string | undefined }): IgnoredWindow | null {
+  const closed = closedFor(windows, hosts, now)
+  if (!closed) return null
+  if (!override.ignoreWindow)
+    throw new FleetError(`outside every deploy window (rollout.windows): ${closed.opensAt ? `the next opens at ${closed.opensAt}` : 'none ever opens for these hosts'}; pass --ignore-window --reason <text> to start anyway`, ExitCode.locked)
+  return { opensAt: closed.opensAt, actor: actor(), reason: (override.reason ?? '').trim() }
 }
 
 /** The last finished rollout, with `reverted` when gates failed and reverted it (only read when it could matter). */

@@ -52,6 +52,8 @@ export interface RolloutView {
   /** When the current stage finished (ms since the epoch), null while it runs. */
   readonly stageFinishedAt: number | null
   readonly gates: GatesView | null
+  /** Failed hosts the whole rollout may have (all stages and rings); one more halts it. null: no budget. */
+  readonly failureBudget?: number | null
 }
 
 export interface Facts {
@@ -69,18 +71,26 @@ export interface Facts {
   readonly lost?: boolean
   /** A host's work failed in a way that is a bug, not a host outcome. */
   readonly broken: boolean
+  /** Hosts that may not start now: outside their deploy window. */
+  readonly closed?: ReadonlySet<string>
+  /** When the first of the closed hosts may start (null: no window ever opens for them). */
+  readonly opensAt?: number | null
+  /** Hosts held (`fleet hosts hold`) since the rollout began: never touched, recorded as skipped. */
+  readonly held?: ReadonlySet<string>
 }
 
 export type Decision =
   /** A host left `updating` by a run that died: find out what it really is. */
   | { readonly kind: 'settle'; readonly host: string }
   | { readonly kind: 'start-host'; readonly host: string }
+  /** A pending host that was held meanwhile: recorded skipped (held), never touched. */
+  | { readonly kind: 'skip-held'; readonly host: string }
   /** Nothing to start: wait for a host in flight to finish. */
   | { readonly kind: 'wait-hosts' }
   | { readonly kind: 'start-stage'; readonly stage: number }
   | { readonly kind: 'finish-stage'; readonly stage: number; readonly counts: StatusCounts; readonly failureRate: number; readonly halted: boolean }
   /** The stage delay or the next gate measurement: go on at `until`, or earlier if stopped. */
-  | { readonly kind: 'wait-until'; readonly until: number; readonly for: 'stage-delay' | 'measurement' }
+  | { readonly kind: 'wait-until'; readonly until: number; readonly for: 'stage-delay' | 'measurement' | 'window' }
   /** Take one measurement of every gate now. */
   | { readonly kind: 'measure'; readonly stage: number; readonly bakeEndsAt: number }
   | { readonly kind: 'gates-passed'; readonly stage: number }
@@ -88,7 +98,7 @@ export type Decision =
   | { readonly kind: 'gates-failed'; readonly stage: number; readonly reason: string; readonly onFail: OnFail }
   /** Inconclusive or unreachable gates: wait for a person or for data; nothing is promoted or rolled back. */
   | { readonly kind: 'pause'; readonly stage: number; readonly reason: string }
-  | { readonly kind: 'finish'; readonly state: 'completed' | 'halted' | 'interrupted' }
+  | { readonly kind: 'finish'; readonly state: 'completed' | 'halted' | 'interrupted'; readonly why?: string }
   /** The store gave up or a host's work broke: leave the rollout as recorded and report. */
   | { readonly kind: 'give-up' }
 
@@ -107,6 +117,13 @@ export function stageTally(view: RolloutView, stage: number): StageTally {
 const nonEmptyAfter = (view: RolloutView, stage: number): number | null => {
   for (let s = stage + 1; s < view.stages.length; s++) if (view.hosts.some((h) => h.stage === s)) return s
   return null
+}
+
+/** Why the failure budget halts the rollout, or null while it holds: more failed hosts than it allows, all stages together. */
+function budgetSpent(view: RolloutView): string | null {
+  if (view.failureBudget === null || view.failureBudget === undefined) return null
+  const failed = view.hosts.filter((h) => h.status === 'failed' || h.status === 'rolled_back' || h.status === 'rollback_failed').length
+  return failed > view.failureBudget ? `failure budget exceeded: ${failed} hosts failed across the rollout, the budget is ${view.failureBudget}` : null
 }
 
 export function decide(view: RolloutView, facts: Facts, now: number): Decision {
@@ -135,20 +152,30 @@ export function decide(view: RolloutView, facts: Facts, now: number): Decision {
   if (!view.stageStarted && view.stageFinishedAt === null)
     return facts.stopped ? { kind: 'finish', state: 'interrupted' } : { kind: 'start-stage', stage }
 
+  const overBudget = budgetSpent(view)
   if (view.stageFinishedAt === null) {
-    const halting = haltIsCertain(stageTally(view, stage), view.failureThreshold)
+    const halting = haltIsCertain(stageTally(view, stage), view.failureThreshold) || overBudget !== null
+    const waiting = (h: HostView) => h.status === 'pending' && !facts.inFlight.has(h.name)
+    if (!facts.stopped) {
+      const held = here.find((h) => waiting(h) && facts.held?.has(h.name))
+      if (held) return { kind: 'skip-held', host: held.name }
+    }
     if (!facts.stopped && !halting && !full) {
-      const next = here.find((h) => h.status === 'pending' && !facts.inFlight.has(h.name))
+      const next = here.find((h) => waiting(h) && !facts.closed?.has(h.name))
       if (next) return { kind: 'start-host', host: next.name }
     }
     if (facts.inFlight.size > 0) return { kind: 'wait-hosts' }
+    // Only the deploy window keeps the rest back: wait for it (a tick leaves it to the next one).
+    if (!facts.stopped && !halting && here.some((h) => waiting(h) && facts.closed?.has(h.name)))
+      return facts.opensAt != null ? { kind: 'wait-until', until: facts.opensAt, for: 'window' } : { kind: 'finish', state: 'halted', why: 'no deploy window ever opens for the hosts left' }
     const rate = failureRate(stageTally(view, stage))
     // The operator's stop wins: hosts a kill rolled back must not read as a halt.
-    const halted = !facts.stopped && rate > view.failureThreshold
+    const halted = !facts.stopped && (rate > view.failureThreshold || overBudget !== null)
     return { kind: 'finish-stage', stage, counts: stageCounts(view, stage), failureRate: rate, halted }
   }
 
   if (facts.stopped) return { kind: 'finish', state: 'interrupted' }
+  if (overBudget !== null) return { kind: 'finish', state: 'halted', why: overBudget }
   if (failureRate(stageTally(view, stage)) > view.failureThreshold) return { kind: 'finish', state: 'halted' }
   // A stage a stop ended early still has hosts to do: it runs again (resume, promote, a tick).
   if (here.some((h) => h.status === 'pending')) return { kind: 'start-stage', stage }

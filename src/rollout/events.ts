@@ -38,9 +38,15 @@ export type RolloutEvent =
       concurrency: number
       failureThreshold: number
       seed: string
+      /** With rollout.rings: each ring's name (null: the hosts of no listed ring) and how many stages it has. */
+      rings?: { name: string | null; stages: number }[]
+      /** Held hosts, in no stage, with why. */
+      held?: { name: string; reason: string }[]
+      /** rollout.failureBudget in hosts. */
+      failureBudget?: number | null
       at: string
     }
-  | { type: 'stage-started'; rolloutId: string; stage: number; percent: number; hosts: string[]; at: string }
+  | { type: 'stage-started'; rolloutId: string; stage: number; percent: number; hosts: string[]; ring?: string | null; at: string }
   | { type: 'host-started'; rolloutId: string; stage: number; host: string; address: string; at: string }
   | { type: 'host-step'; rolloutId: string; stage: number; host: string; step: StepName; phase: Phase; at: string }
   | {
@@ -92,6 +98,8 @@ export type RolloutEvent =
   | { type: 'store-recovered'; rolloutId: string; outageMs: number; at: string }
   /** A rollout started while a cooldown was in force: who ignored it, and why. */
   | { type: 'cooldown-ignored'; rolloutId: string; until: string; cause: 'halted' | 'reverted'; causedBy: string | null; actor: string; reason: string; at: string }
+  /** A rollout started outside every deploy window (`--ignore-window --reason`): who, why, when the next opened. */
+  | { type: 'window-ignored'; rolloutId: string; opensAt: string | null; actor: string; reason: string; at: string }
   /** `fleet rollback <host>`: a person moves one host; rolloutId is the latest rollout that included it (null: none did). */
   | { type: 'host-rollback-started'; rolloutId: string | null; host: string; to: string; actor: string; reason: string | null; at: string }
   | { type: 'host-rollback-step'; rolloutId: string | null; host: string; step: StepName; phase: Phase; at: string }

@@ -8,6 +8,7 @@ import { Ssh2Executor } from '../ssh/ssh2-executor.js'
 import type { Store } from '../store/store.js'
 import type { Host } from '../types.js'
 import type { IgnoredCooldown } from './cooldown.js'
+import type { IgnoredWindow } from './window.js'
 import type { HostSettings } from './host-update.js'
 import type { CurrentSettings } from './recover.js'
 import type { RolloutRequest } from './request.js'
@@ -55,7 +56,7 @@ export const currentSettings = (ctx: ConfigContext): CurrentSettings => ({ gates
 export const rolloutRequest = (
   ctx: ConfigContext,
   hosts: readonly Host[],
-  options: { readonly ref?: string | undefined; readonly seed?: string | undefined; readonly owner?: string; readonly ignoredCooldown?: IgnoredCooldown | null },
+  options: { readonly ref?: string | undefined; readonly seed?: string | undefined; readonly owner?: string; readonly ignoredCooldown?: IgnoredCooldown | null; readonly ignoredWindow?: IgnoredWindow | null },
 ): RolloutRequest => ({
   hosts,
   ref: options.ref ?? ctx.config.app.branch,
@@ -67,6 +68,10 @@ export const rolloutRequest = (
   settings: hostSettings(ctx.config),
   gates: ctx.config.gates,
   checksDir: configDir(ctx),
+  rings: ctx.config.rollout.rings,
+  windows: ctx.config.rollout.windows,
+  budget: ctx.config.rollout.failureBudget,
+  ...(options.ignoredWindow ? { ignoreWindow: true, ignoredWindow: options.ignoredWindow } : {}),
   owner: options.owner ?? owner(),
   ...(options.ignoredCooldown ? { ignoredCooldown: options.ignoredCooldown } : {}),
   ...(options.seed ? { seed: options.seed } : {}),

@@ -200,6 +200,12 @@ export class HostRun {
     await this.record(host, outcome!, started, hooks)
   }
 
+  /** A pending host held since the rollout began: recorded skipped with why, never connected to. */
+  async heldOut(host: PlannedHost, why: string): Promise<void> {
+    this.ctx.statuses.set(host.name, 'skipped')
+    await this.record(host, { status: 'skipped', previousVersion: null, newVersion: null, failedStep: null, error: why }, this.ctx.clock.now(), { settle: async () => {} })
+  }
+
   private async record(host: PlannedHost, result: HostOutcome, started: number, hooks: { settle(): Promise<void> }): Promise<void> {
     const { ctx } = this
     ctx.outcomes.set(host.name, result)

@@ -21,7 +21,7 @@ export function describeHosts(counts: StatusCounts): string[] {
 }
 
 /** Why a halted rollout halted, from its recorded error: gates (and what their revert did), else the stage threshold. */
-const haltCause = (error: string | null | undefined): string => (error && /^gates failed\b/.test(error) ? error : 'a stage failed too often')
+const haltCause = (error: string | null | undefined): string => (error && /^(gates failed|failure budget|no deploy window)\b/.test(error) ? error : 'a stage failed too often')
 
 /**
  * The one line that explains an exit code to a person, derived from the

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 
+import type { RingSpec } from '../config/shape.js'
 import type { Host } from '../types.js'
 
 /**
@@ -31,24 +32,59 @@ export interface PlannedHost extends Host {
   readonly stage: number
 }
 
+/** One ring of a plan: its name (null: no rings, or the hosts of no listed ring) and how many stages it has. */
+export interface PlannedRing {
+  readonly name: string | null
+  readonly stages: number
+}
+
 export interface Plan {
   readonly seed: string
+  /** Each stage's cumulative percentage within its ring, stages numbered across the rollout. */
   readonly stages: readonly number[]
   /** Hosts of each stage, in canary order. */
   readonly byStage: readonly (readonly PlannedHost[])[]
   readonly hosts: readonly PlannedHost[]
+  /** Ring by ring, in order; one unnamed ring without `rollout.rings`. */
+  readonly rings: readonly PlannedRing[]
+  /** Held hosts (`fleet hosts hold`, the inventory's hold column): in no stage, never touched. */
+  readonly held: readonly { readonly name: string; readonly reason: string }[]
 }
 
-export function buildPlan(hosts: readonly Host[], stages: readonly number[], seed: string): Plan {
-  const ordered = canaryOrder(hosts, seed)
-  const sizes = stageSizes(ordered.length, stages)
+/** The ring of each stage, for the views (null: the unnamed one). */
+export const ringOfStage = (rings: readonly PlannedRing[]): (string | null)[] => rings.flatMap((r) => Array<string | null>(r.stages).fill(r.name))
+
+/**
+ * Hosts → stages. Held hosts are set aside. With rings, each ring (in the configured order, then the
+ * hosts of no listed ring) goes through its own stages, its canaries chosen within it from the seed;
+ * stages are numbered across the rollout, ring 1's first.
+ */
+export function buildPlan(hosts: readonly Host[], stages: readonly number[], seed: string, rings: readonly RingSpec[] = []): Plan {
+  const held = hosts.filter((h) => h.hold).map((h) => ({ name: h.name, reason: h.hold! }))
+  const targets = hosts.filter((h) => !h.hold)
+  const listed = new Set(rings.map((r) => r.name))
+  const groups: { name: string | null; stages: readonly number[]; hosts: readonly Host[] }[] =
+    rings.length === 0
+      ? [{ name: null, stages, hosts: targets }]
+      : [
+          ...rings.map((r) => ({ name: r.name, stages: r.stages ?? stages, hosts: targets.filter((h) => h.ring === r.name) })),
+          { name: null, stages, hosts: targets.filter((h) => !h.ring || !listed.has(h.ring)) },
+        ].filter((g, i, all) => g.name !== null || g.hosts.length > 0 || all.length === 1)
   const byStage: PlannedHost[][] = []
+  const allStages: number[] = []
   let position = 0
-  sizes.forEach((size, stage) => {
-    byStage.push(ordered.slice(position, position + size).map((host, i) => ({ ...host, position: position + i, stage })))
-    position += size
-  })
-  return { seed, stages, byStage, hosts: byStage.flat() }
+  for (const group of groups) {
+    const ordered = canaryOrder(group.hosts, seed)
+    let offset = 0
+    stageSizes(ordered.length, group.stages).forEach((size, i) => {
+      const stage = byStage.length
+      byStage.push(ordered.slice(offset, offset + size).map((host, k) => ({ ...host, position: position + k, stage })))
+      allStages.push(group.stages[i]!)
+      offset += size
+      position += size
+    })
+  }
+  return { seed, stages: allStages, byStage, hosts: byStage.flat(), rings: groups.map((g) => ({ name: g.name, stages: g.stages.length })), held }
 }
 
 /** Outcomes that count against a stage. */

@@ -63,5 +63,8 @@ export const rolloutStarted = (r: NewRollout): RolloutEvent => ({
   concurrency: r.settings.concurrency,
   failureThreshold: r.settings.failureThreshold,
   seed: r.seed,
+  ...(r.plan.rings.some((ring) => ring.name !== null) ? { rings: r.plan.rings.map((ring) => ({ ...ring })) } : {}),
+  ...(r.plan.held.length > 0 ? { held: r.plan.held.map((h) => ({ ...h })) } : {}),
+  ...(r.settings.failureBudget != null ? { failureBudget: r.settings.failureBudget } : {}),
   at: r.startedAt.toISOString(),
 })

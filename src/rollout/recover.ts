@@ -20,7 +20,8 @@ export function storedPlan(rollout: RolloutRecord, hosts: readonly RolloutHostRe
     .map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, appDir: h.appDir, position: h.position, stage: h.stage }))
   const byStage: PlannedHost[][] = rollout.stages.map(() => [])
   for (const host of planned) byStage[host.stage]?.push(host)
-  return { seed: rollout.seed, stages: rollout.stages, byStage, hosts: planned }
+  const settings = rollout.settings as { planRings?: Plan['rings']; held?: Plan['held'] }
+  return { seed: rollout.seed, stages: rollout.stages, byStage, hosts: planned, rings: settings.planRings ?? [{ name: null, stages: rollout.stages.length }], held: settings.held ?? [] }
 }
 
 /** Only a dead run's lease was found and cleared; the message says whose. */

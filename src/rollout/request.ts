@@ -5,7 +5,10 @@ import type { Clock } from './clock.js'
 import type { RolloutListener, StatusCounts } from './events.js'
 import type { HostOutcome, HostSettings } from './host-update.js'
 import type { GatesConfig } from '../gates/types.js'
+import type { FailureBudget, RingSpec, WindowSpec } from '../config/shape.js'
 import type { IgnoredCooldown } from './cooldown.js'
+import type { PlannedRing } from './plan.js'
+import type { IgnoredWindow } from './window.js'
 import type { Host, RolloutState } from '../types.js'
 
 /** What a rollout needs from the outside world: the drivers, passed in. */
@@ -52,6 +55,18 @@ export interface RolloutSettings {
   readonly checksDir?: string
   /** Driven by cron (`start --detach`, `tick --ref`): resume and promote hand it back to the ticks. */
   readonly detached?: boolean
+  /** `rollout.rings` as the plan used them. */
+  readonly rings?: readonly RingSpec[]
+  /** The plan's rings in order (how many stages each), for the views and a takeover. */
+  readonly planRings?: readonly PlannedRing[]
+  /** `rollout.windows`; empty or absent: always open. */
+  readonly windows?: readonly WindowSpec[]
+  /** A person started it outside the windows (`--ignore-window --reason`): no window applies. */
+  readonly ignoreWindow?: boolean
+  /** `rollout.failureBudget` in hosts, resolved against the rollout's hosts; null: none. */
+  readonly failureBudget?: number | null
+  /** Held hosts when it started, with why: in no stage. */
+  readonly held?: readonly { readonly name: string; readonly reason: string }[]
 }
 
 /** A new rollout: its settings, the hosts, and who asks. */
@@ -62,8 +77,12 @@ export interface RolloutRequest extends Omit<RolloutSettings, 'host'> {
   /** Who runs it, for the lease and the record: user@machine pid. */
   readonly owner: string
   readonly storeRetryMs?: number
+  /** `rollout.failureBudget` as configured (hosts, or a share of the rollout's hosts). */
+  readonly budget?: FailureBudget | null
   /** A cooldown in force that a person chose to ignore: recorded on this rollout. */
   readonly ignoredCooldown?: IgnoredCooldown | null
+  /** Started outside every window by a person: recorded on this rollout. */
+  readonly ignoredWindow?: IgnoredWindow | null
 }
 
 export interface RolloutResult {

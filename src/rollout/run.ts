@@ -2,19 +2,21 @@ import { ExitCode, errorMessage } from '../errors.js'
 import type { FencedError } from '../ssh/fenced-session.js'
 import { LostLeaseError, type RolloutHostRecord, type RolloutRequestRecord } from '../store/store.js'
 import { gatesActive, type GatesConfig } from '../gates/types.js'
-import { bakeStarted, measureOnce } from './bake-step.js'
+import { bakeStarted, measureOnce, measureOptions } from './bake-step.js'
 import { cooldownIgnoredEvent, type IgnoredCooldown } from './cooldown.js'
 import { Hold } from './hold.js'
 import { Inbox } from './inbox.js'
 import type { Ending, RunState } from './run-state.js'
 import type { StageProgress } from './restore.js'
-import { decide, type Decision, type RolloutView } from './decide.js'
+import { decide, type Decision, type Facts, type RolloutView } from './decide.js'
+import { Admission } from './admission.js'
+import type { IgnoredWindow } from './window.js'
 import { countStatuses, type RolloutEvent, type StatusCounts } from './events.js'
 import { Journal } from './journal.js'
 import { exitCodeFor, type FinishOptions } from './exit-code.js'
 import { HostRun, type LeftUpdating } from './host-run.js'
 import type { HostOutcome } from './host-update.js'
-import type { PlannedHost } from './plan.js'
+import { ringOfStage, type PlannedHost } from './plan.js'
 import { newRolloutRecord, pendingHostRecord, rolloutStarted } from './record.js'
 import { gateRevertEnding, revertHosts, type RevertOutcome } from './revert.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
@@ -36,6 +38,8 @@ export class RolloutRun {
   private readonly hosts: HostRun
   private readonly byName: Map<string, PlannedHost>
   private readonly inbox: Inbox
+  /** Which hosts may start now: deploy windows, holds placed meanwhile. */
+  private readonly admission: Admission
   /** Hosts this process is working on, with the promise of that work. */
   private readonly inFlight = new Map<string, Promise<void>>()
   private readonly settling = new Set<string>()
@@ -59,6 +63,7 @@ export class RolloutRun {
       ? { ...p, bake: { ...p.bake, measurements: [...p.bake.measurements] } }
       : { stageStarted: false, stageFinishedAt: null, delayAnnounced: false, bake: { since: 0, measurements: [], passed: false, promoted: false } }
     this.byName = new Map(state.plan.hosts.map((h) => [h.name, h]))
+    this.admission = new Admission(deps.store, settings, state.plan.hosts)
     this.inbox = new Inbox(deps.store, state.fence, state.owner, (request) => this.promoted(request))
     this.retry = new StoreRetry(state.rolloutId, deps.clock, state.storeRetryMs, (event) => this.log.tell(event))
     this.log = new Journal(deps.store, state.fence, { told: deps.listeners, ...(deps.onStored ? { stored: deps.onStored } : {}) }, (write) => this.retry.write(write))
@@ -119,24 +124,24 @@ export class RolloutRun {
     const gates = this.gates
     return {
       stages: this.state.plan.stages,
-      failureThreshold: this.settings.failureThreshold,
-      concurrency: this.settings.concurrency,
-      stageDelayMs: this.settings.stageDelayMs,
+      ...{ failureThreshold: this.settings.failureThreshold, concurrency: this.settings.concurrency, stageDelayMs: this.settings.stageDelayMs },
       hosts: this.state.plan.hosts.map((h) => ({ name: h.name, stage: h.stage, status: this.statuses.get(h.name) ?? 'pending' })),
       stage: this.stage,
       stageStarted: this.where.stageStarted,
       stageFinishedAt: this.where.stageFinishedAt,
       gates: gates && { bake: gates, gateCount: gates.metrics.length + gates.checks.length, onFail: gates.onFail, ...this.where.bake },
+      failureBudget: this.settings.failureBudget ?? null,
     }
   }
 
   /** Writes the new rollout and its planned hosts (all pending), then announces it. */
-  async record(seed: string, ignored: IgnoredCooldown | null = null): Promise<void> {
+  async record(seed: string, ignored: IgnoredCooldown | null = null, window: IgnoredWindow | null = null): Promise<void> {
     const { plan, startedAt, target, owner } = this.state
     const fresh = { id: this.rolloutId, settings: this.settings, plan, target, seed, owner, startedAt }
     await this.retry.write(() => this.deps.store.createRollout(this.state.fence, newRolloutRecord(fresh), plan.hosts.map(pendingHostRecord)))
     await this.log.record(rolloutStarted(fresh))
     if (ignored) await this.log.record(cooldownIgnoredEvent(ignored, this.rolloutId, startedAt))
+    if (window) await this.log.record({ type: 'window-ignored', rolloutId: this.rolloutId, ...window, at: startedAt.toISOString() })
   }
 
   /**
@@ -189,7 +194,7 @@ export class RolloutRun {
     const stopListening = this.inbox.listen()
     try {
       for (;;) {
-        const decision = decide(this.view(), this.facts(), this.deps.clock.now())
+        const decision = decide(this.view(), await this.facts(), this.deps.clock.now())
         // Before leaving the rest to the next tick, one more look: a request that came meanwhile is applied now.
         if (options.yieldAtWait && decision.kind === 'wait-until' && this.inFlight.size === 0) {
           if (await this.inbox.poll()) continue
@@ -213,16 +218,13 @@ export class RolloutRun {
     return { rolloutId: this.rolloutId, state, exitCode: inError ? ExitCode.paused : ExitCode.ok, sha: this.state.target, counts: this.counts(), outcomes: this.outcomes }
   }
 
-  private facts() {
-    return {
-      inFlight: new Set(this.inFlight.keys()),
-      settling: this.settling,
-      stopped: this.stopped,
-      pause: this.inbox.pause,
-      storeGaveUp: this.retry.gaveUp,
-      lost: this.hold.lost,
-      broken: this.broken !== null,
-    }
+  private async facts(): Promise<Facts> {
+    const now = this.deps.clock.now()
+    const pending = (this.state.plan.byStage[this.stage] ?? []).filter((h) => (this.statuses.get(h.name) ?? 'pending') === 'pending').map((h) => h.name)
+    const { closed, opensAt } = this.admission.closed(pending, now)
+    const held = await this.admission.held(now)
+    const base = { inFlight: new Set(this.inFlight.keys()), settling: this.settling, stopped: this.stopped, pause: this.inbox.pause }
+    return { ...base, storeGaveUp: this.retry.gaveUp, lost: this.hold.lost, broken: this.broken !== null, closed, opensAt, held }
   }
 
   private async carryOut(decision: Decision): Promise<Ending | null> {
@@ -250,7 +252,8 @@ export class RolloutRun {
         this.where.delayAnnounced = false
         await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { currentStage: decision.stage, state: 'running' }))
         const hosts = this.state.plan.byStage[decision.stage]!.map((h) => h.name)
-        await this.log.record({ type: 'stage-started', rolloutId: this.rolloutId, stage: decision.stage, percent: this.state.plan.stages[decision.stage]!, hosts, at: this.at() })
+        const ring = ringOfStage(this.state.plan.rings)[decision.stage] ?? null
+        await this.log.record({ type: 'stage-started', rolloutId: this.rolloutId, stage: decision.stage, percent: this.state.plan.stages[decision.stage]!, hosts, ...(ring ? { ring } : {}), at: this.at() })
         return null
       }
       case 'finish-stage':
@@ -289,8 +292,10 @@ export class RolloutRun {
         await this.deps.clock.sleep(delayMs, this.deps.stop ? AbortSignal.any([this.deps.stop, this.inbox.wake]) : this.inbox.wake)
         return null
       }
+      case 'skip-held':
+        return this.hosts.heldOut(this.byName.get(decision.host)!, 'held since the rollout began: never touched').then(() => null)
       case 'finish':
-        return { state: decision.state }
+        return { state: decision.state, ...(decision.why ? { why: decision.why } : {}) }
       case 'give-up':
         throw this.broken ?? new StoreUnavailableError(this.rolloutId, 'writes kept failing')
     }
@@ -312,11 +317,8 @@ export class RolloutRun {
   /** One measurement of every gate; the hosts moved so far are those of this stage and the ones before that succeeded. */
   private async measure(stage: number): Promise<void> {
     const hosts = this.state.plan.hosts.filter((h) => h.stage <= stage && this.statuses.get(h.name) === 'success').map((h) => h.name)
-    const { record, event } = await measureOnce(this.rolloutId, this.gates!, { sha: this.state.target, stage, hosts }, this.deps.clock, {
-      checkTimeoutMs: this.settings.host.commandTimeoutMs,
-      ...(this.settings.checksDir ? { cwd: this.settings.checksDir } : {}),
-      ...(this.deps.stop ? { signal: this.deps.stop } : {}),
-    })
+    const context = { sha: this.state.target, stage, hosts }
+    const { record, event } = await measureOnce(this.rolloutId, this.gates!, context, this.deps.clock, measureOptions(this.settings, this.deps.stop))
     this.where.bake.measurements.push(record)
     await this.log.record(event)
   }
@@ -358,7 +360,7 @@ export class RolloutRun {
   async settle(rows: readonly RolloutHostRecord[]): Promise<void> {
     for (const row of rows) if (row.status === 'updating') this.left.set(row.name, { previous: row.previousVersion, step: row.step })
     for (;;) {
-      const decision = decide(this.view(), this.facts(), this.deps.clock.now())
+      const decision = decide(this.view(), await this.facts(), this.deps.clock.now())
       if (decision.kind === 'settle' || (decision.kind === 'wait-hosts' && this.inFlight.size > 0)) {
         await this.carryOut(decision)
         continue

@@ -47,6 +47,27 @@ export function parseSettings(rolloutId: string, raw: unknown): RolloutSettings 
     gates: s.gates === null || s.gates === undefined ? null : parseGates(obj(s.gates, 'gates'), bad),
     ...(typeof s.checksDir === 'string' ? { checksDir: s.checksDir } : {}),
     ...(s.detached === true ? { detached: true } : {}),
+    ...shapeOf(s, bad),
+  }
+}
+
+/** The fleet's shape as recorded (rings, windows, budget, holds): checked for shape, kept as written by start. */
+function shapeOf(s: Record<string, unknown>, bad: (field: string, want: string) => never): Partial<RolloutSettings> {
+  const listOf = (key: string): unknown[] | undefined => (s[key] === undefined ? undefined : Array.isArray(s[key]) ? (s[key] as unknown[]) : bad(key, 'a list'))
+  const objects = (key: string): Record<string, unknown>[] | undefined => listOf(key)?.map((x, i) => (typeof x === 'object' && x !== null ? (x as Record<string, unknown>) : bad(`${key}[${i}]`, 'an object')))
+  const budget = s.failureBudget
+  if (budget !== undefined && budget !== null && !(typeof budget === 'number' && Number.isInteger(budget) && budget >= 0)) bad('failureBudget', 'a number of hosts or null')
+  const rings = objects('rings') as RolloutSettings['rings']
+  const planRings = objects('planRings') as RolloutSettings['planRings']
+  const windows = objects('windows') as RolloutSettings['windows']
+  const held = objects('held') as RolloutSettings['held']
+  return {
+    ...(rings ? { rings } : {}),
+    ...(planRings ? { planRings } : {}),
+    ...(windows ? { windows } : {}),
+    ...(s.ignoreWindow === true ? { ignoreWindow: true } : {}),
+    ...(typeof budget === 'number' ? { failureBudget: budget } : {}),
+    ...(held ? { held } : {}),
   }
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 
+import type { FailureBudget } from '../config/shape.js'
 import { UsageError } from '../errors.js'
 import type { Session } from '../ssh/executor.js'
 import { anchorOf } from './clock.js'
@@ -29,7 +30,7 @@ export async function planRollout(deps: Pick<RolloutDeps, 'executor'>, request: 
   // With the seed known up front (given, or the ref is a full SHA), the canaries answer; a branch
   // or tag is resolved on hosts in an order of its own, since the seed is the commit it names.
   const knownSeed = request.seed ?? (isFullSha(request.ref) ? request.ref : null)
-  const known = knownSeed === null ? null : buildPlan(request.hosts, request.stages, knownSeed)
+  const known = knownSeed === null ? null : buildPlan(request.hosts, request.stages, knownSeed, request.rings ?? [])
   const resolved = await resolveTarget(
     {
       ref: request.ref,
@@ -42,7 +43,7 @@ export async function planRollout(deps: Pick<RolloutDeps, 'executor'>, request: 
   )
   // Kept for that host's own update, whichever stage it is in: one connection per host.
   sessions.set(resolved.host, resolved.session)
-  const plan = known ?? buildPlan(request.hosts, request.stages, resolved.sha)
+  const plan = known ?? buildPlan(request.hosts, request.stages, resolved.sha, request.rings ?? [])
   return { plan, target: { ref: request.ref, sha: resolved.sha } }
 }
 
@@ -80,6 +81,12 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest, opt
       gates: request.gates ?? null,
       ...(request.checksDir ? { checksDir: request.checksDir } : {}),
       ...(options.detach ? { detached: true } : {}),
+      ...(request.rings?.length ? { rings: request.rings } : {}),
+      planRings: resolved.plan.rings,
+      ...(request.windows?.length ? { windows: request.windows } : {}),
+      ...(request.ignoreWindow ? { ignoreWindow: true } : {}),
+      failureBudget: budgetInHosts(request.budget ?? null, resolved.plan.hosts.length),
+      held: resolved.plan.held,
     }
     run = new RolloutRun(deps, settings, {
       rolloutId,
@@ -91,10 +98,14 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest, opt
       sessions,
       storeRetryMs: request.storeRetryMs ?? STORE_RETRY_MS,
     })
-    await run.record(resolved.plan.seed, request.ignoredCooldown ?? null)
+    await run.record(resolved.plan.seed, request.ignoredCooldown ?? null, request.ignoredWindow ?? null)
     return await run.run({ yieldAtWait: options.detach === true })
   } finally {
     stopRenewing()
     for (const session of sessions.values()) session.close()
   }
 }
+
+/** The failure budget in hosts: a share rounds down (5% of 30 hosts is 1), so "5%" never allows more than 5%. */
+export const budgetInHosts = (budget: FailureBudget | null, hosts: number): number | null =>
+  budget === null ? null : 'hosts' in budget ? budget.hosts : Math.floor((budget.percent * hosts) / 100)

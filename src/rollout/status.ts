@@ -2,6 +2,7 @@ import { gatesActive, type GatesConfig } from '../gates/types.js'
 import type { LeaseState, RolloutHostState, RolloutRecord, Store } from '../store/store.js'
 import { leaseIsStale } from './lease.js'
 import { emptyCounts, type StatusCounts } from './events.js'
+import { ringOfStage, type PlannedRing } from './plan.js'
 
 /** The stable `fleet rollout status --json` shape of the design (fields may be added, never changed). */
 export interface RolloutStatus {
@@ -39,6 +40,12 @@ export interface RolloutStatus {
   }[]
   /** The gates of the current stage: its last measurement (or verdict), null when nothing was measured. */
   readonly gates: GateState | null
+  /** The ring of each stage (null: no rings, or the hosts of no listed ring). */
+  readonly stageRings: readonly (string | null)[]
+  /** Hosts held when it started: in no stage, never touched. */
+  readonly held: readonly { readonly name: string; readonly reason: string }[]
+  /** rollout.failureBudget in hosts (null: none). */
+  readonly failureBudget: number | null
 }
 
 export interface GateState {
@@ -68,6 +75,12 @@ export function gateState(currentStage: number, events: readonly { type: string;
     gates: measured?.gates ?? [],
     reason: (last.data as { reason?: string }).reason ?? null,
   }
+}
+
+/** Rings, holds and the failure budget as the rollout recorded them at its start. */
+const shapeOf = (rollout: RolloutRecord): Pick<RolloutStatus, 'stageRings' | 'held' | 'failureBudget'> => {
+  const s = rollout.settings as { planRings?: PlannedRing[]; held?: RolloutStatus['held']; failureBudget?: number | null }
+  return { stageRings: s.planRings ? ringOfStage(s.planRings) : rollout.stages.map(() => null), held: s.held ?? [], failureBudget: s.failureBudget ?? null }
 }
 
 export function buildStatus(
@@ -107,6 +120,7 @@ export function buildStatus(
       error: h.error,
     })),
     gates,
+    ...shapeOf(rollout),
   }
 }
 

@@ -6,10 +6,11 @@ import { measure } from '../../gates/measure.js'
 import { gatesActive } from '../../gates/types.js'
 import { gateLine } from '../../notify/summary.js'
 import { planRollout, runRollout } from '../../rollout/engine.js'
+import { ringOfStage } from '../../rollout/plan.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import type { Session } from '../../ssh/executor.js'
 import { makeContext, makeExecutor, rolloutRequest, configDir, withStore, type GlobalFlags } from '../context.js'
-import { checkCooldownFlags, cooldownGate } from '../../rollout/cooldown.js'
+import { checkCooldownFlags, cooldownGate, windowGate } from '../../rollout/cooldown.js'
 import { driveHere, handBack } from '../drive.js'
 import { printJson, say } from '../output.js'
 import { pickRenderer, type RendererFactory } from '../renderer.js'
@@ -24,6 +25,7 @@ export interface RolloutStartFlags extends GlobalFlags {
   readonly dryRun?: boolean
   readonly yes?: boolean
   readonly ignoreCooldown?: boolean
+  readonly ignoreWindow?: boolean
   readonly reason?: string
   readonly detach?: boolean
 }
@@ -47,7 +49,10 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
     if (inventory.hosts.length === 0) throw new UsageError(`the inventory (${inventory.source === 'query' ? 'inventory.query' : 'fleet hosts table'}) has no valid active hosts`)
     // Before any host is touched: exit 6 while a cooldown is in force (a dry run only says so).
     const ignored = await cooldownGate(store, config.rollout.cooldownMs, flags.dryRun ? { ignoreCooldown: true } : flags)
-    const request = rolloutRequest(ctx, inventory.hosts, { ref: flags.ref, seed: flags.seed, ignoredCooldown: flags.dryRun ? null : ignored })
+    // … and outside every deploy window (the dry run says so too).
+    const window = windowGate(config.rollout.windows, inventory.hosts, (await store.now()).getTime(), flags.dryRun ? { ignoreWindow: true } : flags)
+    if (window) say(ctx.out, `outside every deploy window (next opens ${window.opensAt ?? 'never'}): ${flags.dryRun ? 'a real start would exit 6' : `ignored by ${window.actor}: ${window.reason}`}`)
+    const request = rolloutRequest(ctx, inventory.hosts, { ref: flags.ref, seed: flags.seed, ignoredCooldown: flags.dryRun ? null : ignored, ignoredWindow: flags.dryRun ? null : window })
     const executor = makeExecutor(config, store)
     if (ignored) say(ctx.out, `cooldown until ${ignored.until.toISOString()} (${ignored.causedBy ?? 'the last rollout'} ${ignored.cause}) ${flags.dryRun ? 'is in force: a real start would exit 6' : `ignored by ${ignored.actor}: ${ignored.reason}`}`)
     if (flags.dryRun) {
@@ -63,14 +68,16 @@ export async function rolloutStart(flags: RolloutStartFlags, renderer: RendererF
           dryRun: true,
           target,
           seed: plan.seed,
-          stages: plan.byStage.map((hosts, i) => ({ percent: plan.stages[i], hosts: hosts.map((h) => h.name) })),
+          stages: plan.byStage.map((hosts, i) => ({ percent: plan.stages[i], ring: ringOfStage(plan.rings)[i] ?? null, hosts: hosts.map((h) => h.name) })),
+          held: plan.held,
           gates,
           rejected: inventory.rejected,
         }
         if (ctx.out.json) printJson(ctx.out, dry)
         else {
           say(ctx.out, `dry run: ${target.ref} → ${target.sha} on ${plan.hosts.length} hosts (seed ${plan.seed}); nothing will be changed`)
-          dry.stages.forEach((s, i) => say(ctx.out, `stage ${i + 1} (${s.percent}%): ${s.hosts.length ? s.hosts.join(', ') : '(empty)'}`))
+          dry.stages.forEach((s, i) => say(ctx.out, `stage ${i + 1} (${s.ring ? `ring ${s.ring}, ` : ''}${s.percent}%): ${s.hosts.length ? s.hosts.join(', ') : '(empty)'}`))
+          if (plan.held.length) say(ctx.out, `held, never touched: ${plan.held.map((h) => `${h.name} (${h.reason})`).join(', ')}`)
           if (gates) {
             say(ctx.out, `gates: every stage bakes ${formatDuration(gates.bake)}, measured every ${formatDuration(gates.interval)}; on failure: ${gates.onFail}`)
             for (const g of gates.measurement.gates) say(ctx.out, `  would ${g.verdict === 'pass' ? 'pass' : g.verdict === 'fail' ? 'fail' : `be ${g.verdict}`} now: ${gateLine(g)}`)

@@ -6,6 +6,7 @@ import type { Session } from '../../ssh/executor.js'
 import { shortSha } from '../../render/style.js'
 import { currentSettings, makeContext, makeExecutor, owner, rolloutRequest, withStore, type Context, type GlobalFlags } from '../context.js'
 import { startMetrics } from '../../report/metrics.js'
+import { closedFor } from '../../rollout/window.js'
 import { whoRunsIt } from '../../rollout/control.js'
 import { printJson, say } from '../output.js'
 import { driveHere } from '../drive.js'
@@ -56,6 +57,9 @@ async function tickWithStore(ctx: Context, flags: { ref?: string; ignoreCooldown
 
     const ignored = await cooldownGate(store, ctx.config.rollout.cooldownMs, flags)
     const inventory = await loadInventory(store, ctx.config)
+    // Outside every deploy window a tick starts nothing; the next one looks again.
+    const closed = closedFor(ctx.config.rollout.windows, inventory.hosts, (await store.now()).getTime())
+    if (closed) return idle(ExitCode.ok, { action: 'none', window: 'closed', opensAt: closed.opensAt }, `outside every deploy window (the next opens ${closed.opensAt ?? 'never'}); nothing to do`)
     for (const bad of inventory.rejected) say(ctx.out, `warning: inventory row ${bad.name} left out: ${bad.reason}`)
     const request = rolloutRequest(ctx, inventory.hosts, { ref: flags.ref, ignoredCooldown: ignored })
     const executor = makeExecutor(ctx.config, store)
