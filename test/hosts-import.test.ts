@@ -59,7 +59,7 @@ describe('fleet hosts import', () => {
     const again = [{ name: 'web-2', address: '10.0.0.2' }, { name: 'web-4', address: '10.0.0.4', active: true }]
     const second = await fleet('hosts', 'import', await file('more.json', JSON.stringify(again)), '--json')
     expect(second.code).toBe(0)
-    expect(JSON.parse(second.stdout)).toEqual({ imported: 2, added: 1, updated: 1, deactivated: [], keptColumns: ['port', 'user', 'app_dir'] })
+    expect(JSON.parse(second.stdout)).toEqual({ imported: 2, added: 1, updated: 1, deactivated: [], keptColumns: ['port', 'user', 'app_dir', 'ring', 'timezone'] })
     const after = await listHosts()
     expect(after.map((h) => [h.name, h.address, h.port, h.user, h.appDir, h.active])).toEqual([
       ['web-1', '10.0.0.1', null, null, null, true],
@@ -154,7 +154,7 @@ describe('fleet hosts import', () => {
     expect(run.code).toBe(2)
     const lines = run.stderr.trim().split('\n')
     expect(lines[0]).toBe('fleet: hosts.json: 27 problems; nothing imported')
-    expect(lines[1]!.trim()).toBe('hosts.json[1] (b): unknown key "adress" (keys: name, address, port, user, app_dir, active)')
+    expect(lines[1]!.trim()).toBe('hosts.json[1] (b): unknown key "adress" (keys: name, address, port, user, app_dir, active, ring, timezone)')
     expect(lines[2]!.trim()).toBe('hosts.json[2]: must be an object with name and address')
     expect(lines[3]!.trim()).toBe('hosts.json[3] (x0): address "not valid!" must be a host name or an IP address')
     expect(lines).toHaveLength(22)
@@ -171,7 +171,7 @@ describe('fleet hosts import', () => {
     expect(run.code).toBe(0)
     // h4 was already disabled: not reported again.
     expect(run.stdout).toBe(
-      'imported 2 hosts (1 added, 1 updated)\n1 existing host kept port, user, app_dir, active (not in some.csv)\ndeactivated 2 hosts not in some.csv: h2, h3\n',
+      'imported 2 hosts (1 added, 1 updated)\n1 existing host kept port, user, app_dir, active, ring, timezone (not in some.csv)\ndeactivated 2 hosts not in some.csv: h2, h3\n',
     )
     expect((await listHosts()).map((h) => [h.name, h.active, h.address])).toEqual([
       ['h1', true, '10.0.0.1'],
@@ -182,7 +182,7 @@ describe('fleet hosts import', () => {
     ])
     // Without the flag nothing is disabled.
     const plain = await fleet('hosts', 'import', await file('one.csv', 'name,address\nh1,10.0.0.1\n'))
-    expect(plain.stdout).toBe('imported 1 host (0 added, 1 updated)\n1 existing host kept port, user, app_dir, active (not in one.csv)\n')
+    expect(plain.stdout).toBe('imported 1 host (0 added, 1 updated)\n1 existing host kept port, user, app_dir, active, ring, timezone (not in one.csv)\n')
     expect((await listHosts()).filter((h) => h.active).map((h) => h.name)).toEqual(['h1', 'h5'])
   })
 
@@ -214,7 +214,7 @@ describe('fleet hosts import', () => {
     expect((await fleet('hosts', 'import', await file('seed.csv', seed))).code).toBe(0)
     const run = await fleet('hosts', 'import', await file('addresses.csv', 'name,address\nimp-1,198.51.100.1\nimp-3,198.51.100.3\n'))
     expect(run.stderr).toBe('')
-    expect(run.stdout).toBe('imported 2 hosts (1 added, 1 updated)\n1 existing host kept port, user, app_dir, active (not in addresses.csv)\n')
+    expect(run.stdout).toBe('imported 2 hosts (1 added, 1 updated)\n1 existing host kept port, user, app_dir, active, ring, timezone (not in addresses.csv)\n')
     expect(await listHosts()).toEqual([
       expect.objectContaining({ name: 'imp-1', address: '198.51.100.1', port: 2200, user: 'deploy', appDir: '/srv/x', active: false }),
       expect.objectContaining({ name: 'imp-2', address: '10.0.0.2', port: 2201, user: 'ops', appDir: '/srv/y', active: true }),
@@ -222,7 +222,7 @@ describe('fleet hosts import', () => {
     ])
     // A column the file has, with an empty cell: back to the config default (and only that column).
     const reset = await fleet('hosts', 'import', await file('reset.csv', 'name,address,port\nimp-1,198.51.100.1,\n'))
-    expect(reset.stdout).toBe('imported 1 host (0 added, 1 updated)\n1 existing host kept user, app_dir, active (not in reset.csv)\n')
+    expect(reset.stdout).toBe('imported 1 host (0 added, 1 updated)\n1 existing host kept user, app_dir, active, ring, timezone (not in reset.csv)\n')
     expect((await listHosts())[0]).toMatchObject({ name: 'imp-1', port: null, user: 'deploy', appDir: '/srv/x', active: false })
   })
 

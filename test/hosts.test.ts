@@ -56,7 +56,7 @@ describe('hosts add refuses an existing name; hosts update changes only what it 
     expect(add.code).toBe(2)
     expect(add.stdout).toBe('')
     expect(add.stderr).toBe(
-      'fleet: host imp-2 already exists (nothing changed); to change it: fleet hosts update imp-2 [--address <address>] [--port <port>] [--user <user>] [--app-dir <path>]\n',
+      'fleet: host imp-2 already exists (nothing changed); to change it: fleet hosts update imp-2 [--address <address>] [--port <port>] [--user <user>] [--app-dir <path>] [--ring <name>] [--timezone <zone>]\n',
     )
     expect(await listHosts()).toEqual(before)
 
@@ -77,7 +77,7 @@ describe('hosts add refuses an existing name; hosts update changes only what it 
       [['web-1', '--port', '22x'], /^fleet: host web-1: port "22x" must be an integer from 1 to 65535 \(nothing changed\)$/m],
       [['web-1', '--address', '203.0.113.999'], /address "203\.0\.113\.999" must be a host name or an IP address/],
       [['web-1', '--app-dir', 'relative'], /app_dir "relative" must be an absolute path/],
-      [['web-1'], /nothing to change: give --address, --port, --user or --app-dir/],
+      [['web-1'], /nothing to change: give --address, --port, --user, --app-dir, --ring or --timezone/],
       [['web-9', '--port', '22'], /no host named web-9 in the hosts table \(add it with: fleet hosts add web-9 <address>\)/],
     ]
     for (const [args, message] of cases) {
@@ -148,8 +148,8 @@ describe('a host name is a label; an address is a host name, IPv4 or IPv6', () =
     expect(list.code).toBe(0)
     const [summary, header, ...rows] = list.stdout.trimEnd().split('\n')
     expect(summary).toBe('6 host(s) in the fleet hosts table')
-    expect(header).toMatch(/^name +state +user +address +port +app_dir +version +status$/)
-    expect(list.stdout).toMatch(/^v6 +active +rachel +2001:db8::1 +22 +\/home\/rachel\/rachel +- +-$/m)
+    expect(header).toMatch(/^name +state +user +address +port +app_dir +version +status +ring +timezone +hold$/)
+    expect(list.stdout).toMatch(/^v6 +active +rachel +2001:db8::1 +22 +\/home\/rachel\/rachel +- +- +- +- +-$/m)
     expect(list.stdout).toMatch(/^v6-port +active +rachel +2001:db8::2 +2222 /m)
     expect(list.stdout).toMatch(/^v4 +active +rachel +203\.0\.113\.7 +22 /m)
     expect(list.stdout).toMatch(/^dns +active +rachel +vps-1\.eu-west\.example\.com +22 /m)
@@ -173,8 +173,8 @@ describe('a host name is a label; an address is a host name, IPv4 or IPv6', () =
       { name: '"tab\\tname"', reason: 'name must not contain control characters (newlines, tabs, escape sequences)' },
     ])
     const text = await fleet('hosts', 'list')
-    expect(text.stdout).toMatch(/^name +user +address +port +app_dir$/m)
-    expect(text.stdout).toMatch(/^\{0d5e…\} +rachel +2001:db8::5 +22 +\/home\/rachel\/rachel$/m)
+    expect(text.stdout).toMatch(/^name +user +address +port +app_dir +ring +timezone +hold$/m)
+    expect(text.stdout).toMatch(/^\{0d5e…\} +rachel +2001:db8::5 +22 +\/home\/rachel\/rachel +- +- +-$/m)
     expect(text.stdout).toMatch(/^rejected bob@example\.com: address "203\.0\.113\.999" must be a host name or an IP address$/m)
     expect(text.stdout).not.toMatch(/row row/)
   })

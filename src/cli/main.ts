@@ -176,7 +176,7 @@ Example:
 
   const hosts = program
     .command('hosts')
-    .description("the hosts fleet rolls out to: its built-in inventory table (list, add, update, import, enable, disable) and host checks")
+    .description("the hosts fleet rolls out to: its built-in inventory table (list, add, update, import, enable, disable), holds and host checks")
     .addHelpText('after', '\nExample:\n  fleet hosts add customer-42 203.0.113.42 --port 2222 && fleet hosts list')
   hosts
     .command('list')
@@ -193,6 +193,8 @@ Example:
     .option('--user <user>', `SSH user (default: ssh.user, ${builtIn('ssh.user')})`)
     .option('--app-dir <path>', `app checkout (default: app.dir, ${builtIn('app.dir')})`)
     .option('--inactive', 'add it disabled (default: active)')
+    .option('--ring <name>', 'its ring (rollout.rings; default: none, the last ring)')
+    .option('--timezone <zone>', 'its IANA time zone, for windows with "timezone": "host" (e.g. Europe/Berlin)')
     .addHelpText('after', '\nExample:\n  fleet hosts add customer-42 203.0.113.42 --port 2222')
     .action(async (name: string, address: string, _opts, cmd: Command) => {
       const { hostsAdd } = await import('./commands/hosts.js')
@@ -206,6 +208,8 @@ Example:
     .option('--user <user>', 'SSH user')
     .option('--app-dir <path>', 'app checkout')
     .addHelpText('after', '\nExample:\n  fleet hosts update customer-42 --address 198.51.100.7')
+    .option('--ring <name>', 'its ring ("": none, the last ring)')
+    .option('--timezone <zone>', 'its IANA time zone ("": none)')
     .action(async (name: string, _opts, cmd: Command) => {
       const { hostsUpdate } = await import('./commands/hosts.js')
       exit(await hostsUpdate(name, globals(cmd)))
@@ -213,7 +217,7 @@ Example:
   hosts
     .command('import <file>')
     .description(
-      'add or update hosts from a JSON array or a CSV file with a header (name,address[,port,user,app_dir,active]). ' +
+      'add or update hosts from a JSON array or a CSV file with a header (name,address[,port,user,app_dir,active,ring,timezone]). ' +
         'Existing hosts change only in the columns the file has (an empty cell: back to the config default); one bad row and nothing is imported',
     )
     .addOption(new Option('--format <format>', 'file format (default: from the extension)').choices(['json', 'csv']))
@@ -233,6 +237,24 @@ Example:
         exit(await hostsSetActive(names, active, globals(cmd)))
       })
   hosts
+  hosts
+    .command('hold <name>')
+    .description('keep a host out of every rollout (never touched, shown as held) until unheld or --until; by name, whatever the inventory source')
+    .requiredOption('--reason <text>', 'why (shown wherever the host is, with who held it)')
+    .option('--until <time>', 'lift it by itself at this ISO time (2030-06-01T06:00Z) or after a duration (12h, 2d, 1w)')
+    .addHelpText('after', '\nExample:\n  fleet hosts hold customer-42 --reason "customer asked: no changes this week" --until 7d')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { hostsHold } = await import('./commands/hosts.js')
+      exit(await hostsHold(name, globals(cmd)))
+    })
+  hosts
+    .command('unhold <name>')
+    .description('lift a hold: the host takes part in rollouts again')
+    .addHelpText('after', '\nExample:\n  fleet hosts unhold customer-42')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { hostsUnhold } = await import('./commands/hosts.js')
+      exit(await hostsUnhold(name, globals(cmd)))
+    })
     .command('forget-key <name>')
     .description("drop fleet's pinned host key after a host was really reinstalled (known_hosts is never touched)")
     .addHelpText('after', '\nExample:\n  fleet hosts forget-key customer-42')
@@ -242,7 +264,7 @@ Example:
     })
   hosts
     .command('check [names...]')
-    .description('read-only preflight of each active host (or the named ones): SSH login and host key, app dir a clean git work tree, remote fetchable, step programs on the non-interactive PATH, sudo without a password. Exit 0 when all are ready, 9 when some are not')
+    .description("read-only preflight of each active host (or the named ones): SSH login and host key, app dir a clean git work tree, remote fetchable, step programs and flock on the non-interactive PATH, sudo without a password, the app dir's parent writable; and drift: the commit it runs against the one fleet recorded. Exit 0 when all are ready, 9 when some are not or drifted")
     .addHelpText('after', '\nExample:\n  fleet hosts check customer-42 --json')
     .action(async (names: string[], _opts, cmd: Command) => {
       const { hostsCheck } = await import('./commands/hosts-check.js')

@@ -1,5 +1,6 @@
 import { gitDirtyFiles } from './commands.js'
-import { type Argv, inDir, render } from './shell.js'
+import { fencePath } from './fence.js'
+import { type Argv, inDir, quote, render } from './shell.js'
 
 /**
  * Pure builders and judges of `fleet hosts check`: read-only commands that tell whether a host is
@@ -26,10 +27,12 @@ export interface CommandOutcome {
 export interface Verdict {
   readonly ok: boolean
   readonly detail: string
+  /** The git check's answer: the commit the host runs (full SHA). */
+  readonly commit?: string
 }
 
 export interface HostCheck {
-  /** Stable id for --json: git, remote, clean, program:<name>, sudo:<step>. */
+  /** Stable id for --json: git, remote, clean, fence, program:<name>, sudo:<step>. */
   readonly id: string
   /** What is checked, for people. */
   readonly label: string
@@ -90,6 +93,25 @@ export const gitRemoteBranch = (dir: string, remote: string, branch: string): Ar
 export const programLookup = (dir: string, program: string): string =>
   inDir(dir, `${render(['command', '-v', program])} || { echo "not found; PATH is $PATH" >&2; exit 127; }`)
 
+/**
+ * What the fence (remote/fence.ts) needs, asked without writing: the app dir's parent exists and the
+ * SSH user may write it, and the fence's lock and log, where they exist, are writable too.
+ */
+export function fenceWritable(appDir: string): string {
+  const fence = fencePath(appDir)
+  const files = ['lock', 'log', 'tmp'].map((ext) => quote(`${fence}.${ext}`)).join(' ')
+  return (
+    `d=${quote(fence.slice(0, fence.lastIndexOf('/')) || '/')}; ` +
+    `if [ ! -d "$d" ]; then echo "$d does not exist" >&2; exit 1; fi; ` +
+    `if [ ! -w "$d" ]; then echo "$(id -un) cannot write $d" >&2; exit 1; fi; ` +
+    `for f in ${files}; do if [ -e "$f" ] && [ ! -w "$f" ]; then echo "$(id -un) cannot write $f" >&2; exit 1; fi; done; ` +
+    `echo "$d"`
+  )
+}
+
+/** Where flock is on the non-interactive PATH (the fence claims a host under it). */
+export const flockLookup = (): string => `${render(['command', '-v', 'flock'])} || { echo "not found (util-linux); PATH is $PATH" >&2; exit 127; }`
+
 /** Asks sudo's policy whether the step's command may run without a password; runs nothing. */
 export const sudoAllowed = (words: readonly string[]): Argv => ['sudo', '-n', '-l', ...words.slice(1)]
 
@@ -103,7 +125,7 @@ export function hostChecks(settings: CheckSettings): HostCheck[] {
       needsGit: false,
       judge: (o) => {
         const [inside, head] = o.stdout.trim().split('\n')
-        if (o.code === 0 && inside === 'true') return { ok: true, detail: `${appDir} at ${(head ?? '').slice(0, 12)}` }
+        if (o.code === 0 && inside === 'true') return { ok: true, detail: `${appDir} at ${(head ?? '').slice(0, 12)}`, ...(head ? { commit: head } : {}) }
         return failure(o, `${appDir} is not a git work tree`)
       },
     },
@@ -131,9 +153,23 @@ export function hostChecks(settings: CheckSettings): HostCheck[] {
         return { ok: false, detail: `${files.length} modified tracked file${files.length === 1 ? '' : 's'} (a rollout refuses this host): ${shown}` }
       },
     },
+    {
+      id: 'fence',
+      label: "the app dir's parent is writable (fleet's fence)",
+      command: fenceWritable(appDir),
+      needsGit: false,
+      judge: (o) => (o.code === 0 ? { ok: true, detail: `${o.stdout.trim()} is writable` } : failure(o, 'cannot write beside the app dir')),
+    },
+    {
+      id: 'program:flock',
+      label: 'flock on the non-interactive PATH',
+      command: flockLookup(),
+      needsGit: false,
+      judge: (o) => (o.code === 0 ? { ok: true, detail: o.stdout.trim().split('\n')[0] ?? '' } : failure(o, 'flock not found')),
+    },
   ]
 
-  const seen = new Set<string>()
+  const seen = new Set<string>(['flock'])
   for (const step of STEP_NAMES) {
     const script = settings.steps[step]
     if (!script) continue

@@ -10,13 +10,15 @@ import { readStatus, type RolloutStatus } from '../rollout/status.js'
 import { embeddedStoreExists, NoStoreError, openDatabase } from '../store/database.js'
 import { lockHolderGone, readDirLock } from '../store/dir-lock.js'
 import { storeFingerprint } from '../store/snapshot.js'
-import { hostRowOf, readStoreSnapshot, readTrail, type ReadSnapshot, type Trail } from './snapshot-data.js'
-import type { HostRow, RolloutRecord, Store } from '../store/store.js'
+import { holdRowOf, hostRowOf, readStoreSnapshot, readTrail, type ReadSnapshot, type Trail } from './snapshot-data.js'
+import type { HoldRow, HostRow, RolloutRecord, Store } from '../store/store.js'
 import { keepSnapshot } from './snapshot-listener.js'
 
 /** What the read-only commands read, wherever it comes from. */
 export interface ReadSource {
   hosts(): Promise<HostRow[]>
+  /** fleet's holds, expired ones too. */
+  holds(): Promise<HoldRow[]>
   /** The inventory.query result, validated as a rollout would load it. */
   inventory(): Promise<Inventory>
   history(limit: number): Promise<HistoryEntry[]>
@@ -128,6 +130,7 @@ export async function withReadSource<T>(ctx: ReadContext, fn: (source: ReadSourc
   const store = (s: Store) => storeSource(s, config)
   return fn({
     hosts: () => read({ fromSnapshot: (s) => s.hosts.map(hostRowOf), fromStore: (s) => store(s).hosts(), missing: () => '' }, []),
+    holds: () => read({ fromSnapshot: (s) => s.holds?.map(holdRowOf), fromStore: (s) => store(s).holds(), missing: () => 'its snapshot has no holds; try again when it finishes' }, []),
     inventory: () =>
       read(
         {
@@ -177,6 +180,7 @@ export async function withReadSource<T>(ctx: ReadContext, fn: (source: ReadSourc
 export function storeSource(store: Store, config: FleetConfig): ReadSource {
   return {
     hosts: () => store.listHosts(),
+    holds: () => store.listHolds(),
     inventory: () => loadInventory(store, config),
     history: (limit) => readHistory(store, limit),
     status: (id) => readStatus(store, id),

@@ -3,12 +3,14 @@ import { MAX_INVENTORY_ROWS } from '../rollout/inventory.js'
 import { MAX_HISTORY_LIMIT, readHistory, type HistoryEntry } from '../rollout/history.js'
 import { readStatus, type RolloutStatus } from '../rollout/status.js'
 import { readSnapshot, type StoreSnapshot } from '../store/snapshot.js'
-import type { HostRow, Store } from '../store/store.js'
+import type { HoldRow, HostRow, Store } from '../store/store.js'
 
 /** What the read-only commands need of the embedded store, kept in its snapshot (store/snapshot.ts). */
 export interface SnapshotData {
   /** Every row of fleet's hosts table (updatedAt as ISO text). */
   readonly hosts: readonly SnapshotHost[]
+  /** Every hold (`fleet hosts hold`), expired ones too (since/until as ISO text); absent in older snapshots. */
+  readonly holds?: readonly SnapshotHold[]
   /** The configured inventory.query and its rows, when the writer had one. */
   readonly inventory: { readonly query: string; readonly rows: readonly Record<string, unknown>[] } | null
   /** Newest first, up to the largest `history --limit`. */
@@ -42,6 +44,7 @@ export async function readTrail(store: Store, rolloutId: string): Promise<Trail>
 }
 
 export type SnapshotHost = Omit<HostRow, 'updatedAt'> & { readonly updatedAt: string | null }
+export type SnapshotHold = Omit<HoldRow, 'since' | 'until'> & { readonly since: string; readonly until: string | null }
 
 export type ReadSnapshot = StoreSnapshot<SnapshotData>
 
@@ -56,6 +59,7 @@ const QUERY_TIMEOUT_MS = 10_000
 
 export async function collectSnapshot(store: Store, inventoryQuery: string | null): Promise<SnapshotData> {
   const hosts = await store.listHosts()
+  const holds = await store.listHolds()
   const history = await readHistory(store, MAX_HISTORY_LIMIT)
   const latest = await readStatus(store)
   let inventory: SnapshotData['inventory'] = null
@@ -70,7 +74,15 @@ export async function collectSnapshot(store: Store, inventoryQuery: string | nul
     }
   }
   const trail = latest ? await readTrail(store, latest.id) : null
-  return { hosts: hosts.map((h) => ({ ...h, updatedAt: h.updatedAt?.toISOString() ?? null })), inventory, history, latest, trail }
+  return {
+    hosts: hosts.map((h) => ({ ...h, updatedAt: h.updatedAt?.toISOString() ?? null })),
+    holds: holds.map((h) => ({ ...h, since: h.since.toISOString(), until: h.until?.toISOString() ?? null })),
+    inventory,
+    history,
+    latest,
+    trail,
+  }
 }
 
 export const hostRowOf = (h: SnapshotHost): HostRow => ({ ...h, updatedAt: h.updatedAt === null ? null : new Date(h.updatedAt) })
+export const holdRowOf = (h: SnapshotHold): HoldRow => ({ ...h, since: new Date(h.since), until: h.until === null ? null : new Date(h.until) })

@@ -15,11 +15,11 @@ interface SourceRow {
 }
 
 const MAX_PROBLEMS = 20
-const COLUMNS = ['name', 'address', 'port', 'user', 'app_dir', 'active'] as const
+const COLUMNS = ['name', 'address', 'port', 'user', 'app_dir', 'active', 'ring', 'timezone'] as const
 /** What an import changes on an existing host only when the file carries it. */
-export const OPTIONAL_COLUMNS = ['port', 'user', 'app_dir', 'active'] as const
-/** `fleet hosts list --json` fields that an import ignores, so its output can be imported back. */
-const READ_ONLY = new Set(['currentVersion', 'previousVersion', 'status', 'updatedAt'])
+export const OPTIONAL_COLUMNS = ['port', 'user', 'app_dir', 'active', 'ring', 'timezone'] as const
+/** `fleet hosts list --json` fields that an import ignores, so its output can be imported back (a hold is `fleet hosts hold`'s). */
+const READ_ONLY = new Set(['currentVersion', 'previousVersion', 'status', 'updatedAt', 'hold'])
 
 export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 export const bounded = (items: readonly string[], max = MAX_PROBLEMS): string[] =>
@@ -120,6 +120,9 @@ export function hostPatches(text: string, file: string, format: ImportFormat, de
         ...(has('user') ? { user: row.user === null ? null : host.user } : {}),
         ...(has('app_dir') ? { appDir: row.app_dir === null ? null : host.appDir } : {}),
         ...(has('active') && active !== undefined ? { active } : {}),
+        // An empty ring or time zone is none (the last ring; windows in their own zone).
+        ...(has('ring') ? { ring: host.ring ?? null } : {}),
+        ...(has('timezone') ? { timezone: host.timezone ?? null } : {}),
       })
     }
   }

@@ -139,13 +139,13 @@ export class Hosts {
   ): Promise<{ added: string[]; updated: string[]; deactivated: string[] }> {
     return this.db.transaction().execute(async (tx) => {
       // FOR UPDATE: a concurrent `hosts update` waits instead of being overwritten by the merge.
-      const rows = await tx.selectFrom('fleet_hosts').select(['name', 'address', 'port', 'ssh_user', 'app_dir', 'active']).forUpdate().execute()
+      const rows = await tx.selectFrom('fleet_hosts').select(['name', 'address', 'port', 'ssh_user', 'app_dir', 'active', 'ring', 'timezone']).forUpdate().execute()
       const existing = new Map(rows.map((r) => [r.name, r]))
       const named = new Set(patches.map((p) => p.name))
       const merged = patches.map((p) => {
         const old = existing.get(p.name)
         if (!old && p.address === undefined) throw new Error(`importHosts: new host ${p.name} needs an address`)
-        return { ...(old ?? { name: p.name, port: null, ssh_user: null, app_dir: null, active: true }), ...toColumns(HOST_SETTINGS, p), name: p.name } as typeof rows[number]
+        return { ...(old ?? { name: p.name, port: null, ssh_user: null, app_dir: null, active: true, ring: null, timezone: null }), ...toColumns(HOST_SETTINGS, p), name: p.name } as typeof rows[number]
       })
       const deactivated = options.deactivateMissing ? rows.filter((r) => r.active && !named.has(r.name)).map((r) => ({ ...r, active: false })) : []
       const all = [...merged, ...deactivated]

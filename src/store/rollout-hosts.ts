@@ -140,4 +140,43 @@ export class RolloutHosts {
       .executeTakeFirst()
     return row?.id ?? null
   }
+
+  /**
+   * What fleet last recorded each named host runs (for drift): the version its latest rollout left it
+   * at (success, skipped, rolled back: the commit the host ended on), or a later `fleet rollback`'s.
+   * Hosts fleet never moved are absent. Two queries whatever the number of hosts.
+   */
+  async recordedVersions(names: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, { version: string; at: number }>()
+    for (let i = 0; i < names.length; i += 1000) {
+      const chunk = names.slice(i, i + 1000)
+      const rows = await this.db
+        .selectFrom('fleet_rollout_hosts')
+        .innerJoin('fleet_rollouts', 'fleet_rollouts.id', 'fleet_rollout_hosts.rollout_id')
+        .distinctOn('fleet_rollout_hosts.name')
+        .select(['fleet_rollout_hosts.name', 'fleet_rollout_hosts.new_version', 'fleet_rollout_hosts.finished_at', 'fleet_rollouts.started_at'])
+        .where('fleet_rollout_hosts.name', 'in', chunk)
+        .where('fleet_rollout_hosts.new_version', 'is not', null)
+        .orderBy('fleet_rollout_hosts.name')
+        .orderBy('fleet_rollouts.started_at', 'desc')
+        .execute()
+      for (const r of rows) found.set(r.name, { version: r.new_version!, at: new Date(r.finished_at ?? r.started_at).getTime() })
+      // A manual `fleet rollback` writes no rollout host row; its outcome event says where the host ended.
+      const events = await this.db
+        .selectFrom('fleet_events')
+        .distinctOn('host')
+        .select(['host', 'at', 'data'])
+        .where('type', '=', 'host-rollback-finished')
+        .where('host', 'in', chunk)
+        .orderBy('host')
+        .orderBy('id', 'desc')
+        .execute()
+      for (const e of events) {
+        const version = (JSON.parse(e.data) as { newVersion?: unknown }).newVersion
+        const at = new Date(e.at).getTime()
+        if (e.host && typeof version === 'string' && at >= (found.get(e.host)?.at ?? -Infinity)) found.set(e.host, { version, at })
+      }
+    }
+    return new Map([...found].map(([name, r]) => [name, r.version]))
+  }
 }

@@ -143,6 +143,10 @@ export class Store {
     return this.rolloutHosts.latestPreviousVersion(name)
   }
 
+  recordedVersions(names: readonly string[]): Promise<Map<string, string>> {
+    return this.rolloutHosts.recordedVersions(names)
+  }
+
   // ---- events (events.ts) --------------------------------------------------
 
   appendEvents(fence: Fence, events: readonly (NewEvent & { at: Date })[]): Promise<string[]> {

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs'
-import pLimit from 'p-limit'
 
 import { ExitCode, UsageError } from '../../errors.js'
-import { checkHost } from '../../rollout/host-check.js'
+import { checkFleet } from '../../rollout/host-check.js'
 import { loadInventory } from '../../rollout/inventory.js'
 import { sanitizeLine } from '../../text/sanitize.js'
 import { makeContext, makeExecutor, withStore, type GlobalFlags } from '../context.js'
@@ -33,21 +32,24 @@ export async function hostsCheck(names: readonly string[], flags: GlobalFlags): 
     }
     if (hosts.length === 0) throw new UsageError('no active hosts in the inventory: nothing to check')
 
-    const executor = makeExecutor(config, store)
-    const limit = pLimit(config.rollout.concurrency)
-    const reports = await Promise.all(hosts.map((h) => limit(() => checkHost(h, config, executor, store))))
+    const { hosts: reports, ok } = await checkFleet(hosts, config, makeExecutor(config, store), store)
     const notReady = reports.filter((r) => !r.ready)
-    if (ctx.out.json) printJson(ctx.out, { ready: notReady.length === 0, hosts: reports })
+    const drifted = reports.filter((r) => r.drift)
+    if (ctx.out.json) printJson(ctx.out, { ready: notReady.length === 0, drift: drifted.length > 0, hosts: reports })
     else {
+      const sha = (s: string | null): string => (s ? s.slice(0, 12) : 'none')
       for (const r of reports) {
-        if (ctx.out.quiet && r.ready) continue
+        if (ctx.out.quiet && r.ready && !r.drift) continue
         const problems = r.checks.filter((c) => c.status === 'fail').length
-        say(ctx.out, `${sanitizeLine(r.name)}  ${r.user}@${endpoint(r)}  ${r.ready ? 'ready' : `NOT READY (${problems} problem${problems === 1 ? '' : 's'})`}`)
+        const state = r.ready ? 'ready' : `NOT READY (${problems} problem${problems === 1 ? '' : 's'})`
+        say(ctx.out, `${sanitizeLine(r.name)}  ${r.user}@${endpoint(r)}  ${state}${r.drift ? '  DRIFT' : ''}${r.hold ? '  (held)' : ''}`)
         for (const c of r.checks) say(ctx.out, `  ${c.status === 'fail' ? 'FAIL' : c.status}  ${c.label}: ${c.detail}`)
+        if (r.drift) say(ctx.out, `  DRIFT  runs ${sha(r.commit)}, fleet recorded ${sha(r.recorded)}: changed outside fleet`)
+        else if (r.commit) say(ctx.out, `  ok  commit ${sha(r.commit)}${r.recorded ? ', as fleet recorded' : ' (fleet has recorded none yet)'}`)
       }
-      const shown = notReady.slice(0, 10).map((r) => sanitizeLine(r.name)).join(', ') + (notReady.length > 10 ? ', …' : '')
-      say(ctx.out, `${reports.length - notReady.length} of ${reports.length} hosts ready${notReady.length ? `; not ready: ${shown}` : ''}`)
+      const listed = (list: typeof reports) => list.slice(0, 10).map((r) => sanitizeLine(r.name)).join(', ') + (list.length > 10 ? ', …' : '')
+      say(ctx.out, `${reports.length - notReady.length} of ${reports.length} hosts ready${notReady.length ? `; not ready: ${listed(notReady)}` : ''}${drifted.length ? `; drift on ${drifted.length}: ${listed(drifted)}` : ''}`)
     }
-    return notReady.length === 0 ? ExitCode.ok : ExitCode.notReady
+    return ok ? ExitCode.ok : ExitCode.notReady
   })
 }

@@ -1,6 +1,7 @@
 import { refuseIfInActiveRollout } from '../../rollout/lease.js'
 import { UsageError } from '../../errors.js'
 import { loadInventory, validateRow } from '../../rollout/inventory.js'
+import { holdHost, holdsInForce, unholdHost } from '../../rollout/host-holds.js'
 import { shortSha } from '../../render/style.js'
 import { visibleLength } from '../../render/width.js'
 import { knownHostName } from '../../ssh/known-hosts.js'
@@ -13,6 +14,8 @@ export interface HostFieldFlags extends GlobalFlags {
   readonly port?: string
   readonly user?: string
   readonly appDir?: string
+  readonly ring?: string
+  readonly timezone?: string
 }
 export interface HostAddFlags extends HostFieldFlags {
   readonly inactive?: boolean
@@ -38,7 +41,7 @@ const queryNote = (ctx: Context): void => {
 export async function hostsAdd(typed: string, address: string, flags: HostAddFlags): Promise<number> {
   const ctx = makeContext(flags)
   const name = typed.normalize('NFC') // the form the inventory compares
-  checkRow(ctx, { name, address, port: flags.port ?? null, user: flags.user ?? null, app_dir: flags.appDir ?? null })
+  checkRow(ctx, { name, address, port: flags.port ?? null, user: flags.user ?? null, app_dir: flags.appDir ?? null, ring: flags.ring ?? null, timezone: flags.timezone ?? null })
   const added = await withStore(ctx.config, (store) =>
     store.addHost({
       name,
@@ -47,11 +50,13 @@ export async function hostsAdd(typed: string, address: string, flags: HostAddFla
       user: flags.user ?? null,
       appDir: flags.appDir ?? null,
       active: !flags.inactive,
+      ring: flags.ring?.normalize('NFC') || null,
+      timezone: flags.timezone || null,
     }),
   )
   if (!added)
     throw new UsageError(
-      `host ${name} already exists (nothing changed); to change it: fleet hosts update ${asArgument(name)} [--address <address>] [--port <port>] [--user <user>] [--app-dir <path>]`,
+      `host ${name} already exists (nothing changed); to change it: fleet hosts update ${asArgument(name)} [--address <address>] [--port <port>] [--user <user>] [--app-dir <path>] [--ring <name>] [--timezone <zone>]`,
     )
   if (ctx.out.json) printJson(ctx.out, { added: name })
   else say(ctx.out, `added ${name} (${address})${flags.inactive ? ', disabled' : ''}`)
@@ -67,8 +72,11 @@ export async function hostsUpdate(name: string, flags: HostUpdateFlags): Promise
     ...(flags.port !== undefined ? { port: Number(flags.port) } : {}),
     ...(flags.user !== undefined ? { user: flags.user } : {}),
     ...(flags.appDir !== undefined ? { appDir: flags.appDir } : {}),
+    // '' clears them: the last ring, windows in their own time zone.
+    ...(flags.ring !== undefined ? { ring: flags.ring.normalize('NFC') || null } : {}),
+    ...(flags.timezone !== undefined ? { timezone: flags.timezone || null } : {}),
   }
-  if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --address, --port, --user or --app-dir')
+  if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --address, --port, --user, --app-dir, --ring or --timezone')
   const changed = await withStore(ctx.config, async (store) => {
     const before = (await store.listHosts()).find((h) => h.name === name)
     if (!before) throw new UsageError(`no host named ${name} in the hosts table (add it with: fleet hosts add ${asArgument(name)} <address>)`)
@@ -79,6 +87,8 @@ export async function hostsUpdate(name: string, flags: HostUpdateFlags): Promise
       port: flags.port ?? before.port,
       user: flags.user ?? before.user,
       app_dir: flags.appDir ?? before.appDir,
+      ring: flags.ring ?? before.ring,
+      timezone: flags.timezone ?? before.timezone,
     })
     await refuseIfInActiveRollout(store, [name], `\`fleet hosts update\``)
     await store.updateHost(name, patch)
@@ -118,20 +128,27 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
   const ctx = makeContext(flags)
   // Read-only: never creates a store, works while a rollout holds the embedded one (read-source.ts).
   return withReadSource(ctx, async (source) => {
+    const holds = holdsInForce(await source.holds(), new Date())
+    const held = (name: string): string => {
+      const h = holds.get(name)
+      return h ? `held${h.until ? ` until ${h.until.toISOString().slice(0, 16)}Z` : ''}` : '-'
+    }
     if (ctx.config.inventory.query) {
       const inventory = await source.inventory()
-      if (ctx.out.json) printJson(ctx.out, { source: 'query', hosts: inventory.hosts, rejected: inventory.rejected })
+      // fleet's hold, else the inventory's own hold column.
+      const hosts = inventory.hosts.map((h) => ({ ...h, hold: holds.get(h.name) ?? (h.hold ? { reason: h.hold, source: 'inventory' } : null) }))
+      if (ctx.out.json) printJson(ctx.out, { source: 'query', hosts, rejected: inventory.rejected })
       else {
         say(ctx.out, `inventory from inventory.query: ${inventory.hosts.length} host(s)`)
-        const rows = inventory.hosts.map((h) => [h.name, h.user, h.address, String(h.port), h.appDir])
-        if (rows.length) say(ctx.out, columns(['name', 'user', 'address', 'port', 'app_dir'], rows))
+        const rows = inventory.hosts.map((h) => [h.name, h.user, h.address, String(h.port), h.appDir, h.ring ?? '-', h.timezone ?? '-', h.hold && !holds.has(h.name) ? 'held (inventory)' : held(h.name)])
+        if (rows.length) say(ctx.out, columns(['name', 'user', 'address', 'port', 'app_dir', 'ring', 'timezone', 'hold'], rows))
         for (const r of inventory.rejected) say(ctx.out, `rejected ${r.name}: ${r.reason}`)
       }
       return 0
     }
     const rows = await source.hosts()
     if (ctx.out.json) {
-      printJson(ctx.out, { source: 'hosts-table', hosts: rows })
+      printJson(ctx.out, { source: 'hosts-table', hosts: rows.map((h) => ({ ...h, hold: holds.get(h.name) ?? null })) })
       return 0
     }
     say(ctx.out, `${rows.length} host(s) in the fleet hosts table`)
@@ -145,8 +162,11 @@ export async function hostsList(flags: GlobalFlags): Promise<number> {
       h.appDir ?? ctx.config.app.dir,
       shortSha(h.currentVersion),
       h.status ?? '-',
+      h.ring ?? '-',
+      h.timezone ?? '-',
+      held(h.name),
     ])
-    if (cells.length) say(ctx.out, columns(['name', 'state', 'user', 'address', 'port', 'app_dir', 'version', 'status'], cells))
+    if (cells.length) say(ctx.out, columns(['name', 'state', 'user', 'address', 'port', 'app_dir', 'version', 'status', 'ring', 'timezone', 'hold'], cells))
     return 0
   })
 }
@@ -164,4 +184,21 @@ export async function hostsForgetKey(name: string, flags: GlobalFlags): Promise<
     else say(ctx.out, forgotten ? `forgot the pinned key of ${name} (${hostId}); the next connection pins the key it presents` : `no key was pinned for ${name} (${hostId})`)
     return 0
   })
+}
+
+/** `fleet hosts hold <name> --reason <text> [--until <time>]`: kept out of every rollout until unheld (or until). */
+export async function hostsHold(name: string, flags: GlobalFlags & { reason?: string; until?: string }): Promise<number> {
+  const ctx = makeContext(flags)
+  const hold = await withStore(ctx.config, (store) => holdHost(store, ctx.config, { name, reason: flags.reason, until: flags.until }))
+  if (ctx.out.json) printJson(ctx.out, { held: hold.name, reason: hold.reason, actor: hold.actor, since: hold.since, until: hold.until })
+  else say(ctx.out, `held ${hold.name} ${hold.until ? `until ${hold.until.toISOString()}` : 'until `fleet hosts unhold`'}: ${hold.reason} (${hold.actor}); rollouts leave it alone`)
+  return 0
+}
+
+export async function hostsUnhold(name: string, flags: GlobalFlags): Promise<number> {
+  const ctx = makeContext(flags)
+  const lifted = await withStore(ctx.config, (store) => unholdHost(store, name))
+  if (ctx.out.json) printJson(ctx.out, { unheld: name, was: lifted })
+  else say(ctx.out, lifted ? `unheld ${name} (held since ${lifted.since.toISOString()} by ${lifted.actor}: ${lifted.reason})` : `${name} was not held; nothing changed`)
+  return 0
 }
