@@ -22,6 +22,7 @@ import { maskSecrets } from '../src/redact.js'
 import { checkHostName } from '../src/remote/validate.js'
 import { validateRows } from '../src/rollout/inventory.js'
 import { cleanReason } from '../src/text/sanitize.js'
+import { cliStore, runFleet } from './support/cli.js'
 import { REPO_ROOT } from './support/origin.js'
 
 /** A server that answers every request with `status` and an endless body, counting what it managed to send. */
@@ -209,6 +210,32 @@ describe('a gate check that leaves a detached child behind', () => {
           /* gone */
         }
       }
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('metrics never stop a command, and idle ticks publish', () => {
+  it('an idle tick refreshes the last-run time; a textfile in a missing directory is a warning, never a failure', async () => {
+    const store = await cliStore('postgres')
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fleet-idle-'))
+    try {
+      const textfile = path.join(dir, 'fleet.prom')
+      await writeFile(path.join(dir, 'rollout.config.json'), JSON.stringify({ database: store.database, metrics: { textfile } }))
+      const idle = await runFleet(['rollout', 'tick'], { cwd: dir })
+      expect(idle.code, idle.stderr).toBe(0)
+      expect(idle.stdout).toMatch(/no rollout yet; nothing to do/)
+      expect(await readFile(textfile, 'utf8')).toMatch(/^fleet_last_run_timestamp_seconds \d/m)
+
+      await writeFile(path.join(dir, 'rollout.config.json'), JSON.stringify({ database: store.database, metrics: { textfile: path.join(dir, 'missing', 'fleet.prom') } }))
+      for (const args of [['rollout', 'status'], ['rollout', 'tick']]) {
+        const run = await runFleet(args, { cwd: dir })
+        expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0)
+      }
+      const tick = await runFleet(['rollout', 'tick'], { cwd: dir })
+      expect(tick.stderr).toMatch(/warning: metrics: writing .*missing\/fleet\.prom failed/)
+    } finally {
+      await store.drop()
       await rm(dir, { recursive: true, force: true })
     }
   })
