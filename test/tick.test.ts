@@ -203,7 +203,7 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
     expect(state).toBe('completed')
     const trail = await runFleet(['rollout', 'events'], { cwd })
     expect(trail.code, trail.stderr).toBe(0)
-    expect(trail.stdout).toMatch(/\* rollout paused — paused by .*: db migration/)
+    expect(trail.stdout).toMatch(/\S+@\S+ +\* rollout paused — db migration/)
     expect(trail.stdout).toMatch(/\* rollout resumed at stage 1 — migration done/)
   })
 })

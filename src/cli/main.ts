@@ -59,7 +59,8 @@ Example:
     .option('-y, --yes', 'do not ask for confirmation (fleet never prompts without a TTY)')
     .option('--detach', 'run the first stage, then return (state baking); `fleet rollout tick` from cron does the rest')
     .option('--ignore-cooldown', 'start even though rollout.cooldown after a halted or reverted rollout is in force (needs --reason; recorded)')
-    .option('--reason <text>', 'why, with --ignore-cooldown (recorded in the audit trail)')
+    .option('--ignore-window', 'start outside every deploy window (rollout.windows; needs --reason; recorded); no window applies to this rollout')
+    .option('--reason <text>', 'why, with --ignore-cooldown or --ignore-window (recorded in the audit trail)')
     .addHelpText(
       'after',
       '\nDefaults are the built-in ones; rollout.config.json and $FLEET_ROLLOUT_* change them, flags win.\n\nExample:\n  fleet rollout start --ref v2.3.0 --stages 5,25,100 --concurrency 10',
@@ -287,9 +288,10 @@ Example:
     .addHelpText('after', '\nExample:\n  fleet dashboard --port 8080   # then open http://127.0.0.1:8080/')
     .action(async (_opts, cmd: Command) => exit(await (await see()).dashboard(globals(cmd))))
   program.command('completion <shell>').description('print a completion script for bash, zsh or fish: commands, options, host names from the inventory')
-    .addHelpText('after', '\nExample:\n  source <(fleet completion bash)   # in ~/.bashrc')
+    .addHelpText('after', '\nExample:\n  fleet completion bash > ~/.local/share/bash-completion/completions/fleet   # or in ~/.bashrc: source <(fleet completion bash)')
     .action(async (shell: string) => exit((await see()).completion(shell, program)))
   program.command('__complete <what>', { hidden: true }).description('host names for the completion scripts (what: hosts), one a line')
+    .addHelpText('after', '\nExample:\n  fleet __complete hosts   # what the completion scripts call')
     .action(async (_what: string, _opts, cmd: Command) => exit(await (await see()).complete(globals(cmd))))
 
   return program
