@@ -7,31 +7,16 @@ import { commandPlaceholderProblem } from '../gates/check.js'
 import { queryPlaceholderProblem } from '../gates/promql.js'
 import type { CheckGate, GatesConfig, MetricGate } from '../gates/types.js'
 import { formatDuration, parseDuration } from '../duration.js'
+import { isObject, itemParsers } from './items.js'
 
 type Fail = (key: string, problem: string, value: unknown) => never
 type Parse = (value: unknown, key: string, ctx: { readonly text: boolean }) => unknown
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const GATE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/
 
 export function gatesParsers(fail: Fail) {
-  /** Environment variables and flags are text: an object or a list comes as JSON there. */
-  const json = (value: unknown, key: string, ctx: { text: boolean }): unknown => {
-    if (!ctx.text || typeof value !== 'string') return value
-    try {
-      return JSON.parse(value)
-    } catch {
-      return fail(key, 'must be JSON here (an environment variable or flag)', value)
-    }
-  }
-
-  const onlyKeys = (item: Record<string, unknown>, key: string, allowed: readonly string[]): void => {
-    for (const k of Object.keys(item)) {
-      if (!allowed.includes(k)) fail(`${key}.${k}`, `is not a key (allowed: ${allowed.join(', ')})`, item[k])
-    }
-  }
+  const { json, onlyKeys, list } = itemParsers(fail)
 
   const name = (value: unknown, key: string): string =>
     typeof value === 'string' && GATE_NAME.test(value)
@@ -40,8 +25,6 @@ export function gatesParsers(fail: Fail) {
 
   const bound = (value: unknown, key: string): number | null =>
     value === undefined || value === null ? null : typeof value === 'number' && Number.isFinite(value) ? value : fail(key, 'must be a number', value)
-
-  const list = (value: unknown, key: string): unknown[] => (Array.isArray(value) ? value : fail(key, 'must be a JSON array', value))
 
   const metrics: Parse = (raw, key, ctx) =>
     list(json(raw, key, ctx), key).map((item, i): MetricGate => {

@@ -2,6 +2,8 @@
  * Parsers of the fleet's shape (design "The fleet's shape"): `rollout.rings`, `rollout.windows`,
  * `rollout.failureBudget`. Each throws through `fail`, naming the exact item (`rollout.windows[0].end`).
  */
+import { isObject, itemParsers } from './items.js'
+
 type Fail = (key: string, problem: string, value: unknown) => never
 type Parse = (value: unknown, key: string, ctx: { readonly text: boolean; readonly cwd: string | null }) => unknown
 
@@ -27,7 +29,6 @@ export interface WindowSpec {
 /** A number of hosts, or a share of the rollout's hosts. */
 export type FailureBudget = { readonly hosts: number } | { readonly percent: number }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
 const RING_NAME = /^[^\p{Cc}\p{Cf}]{1,64}$/u
 const CLOCK = /^([01]\d|2[0-3]):([0-5]\d)$/
 
@@ -41,18 +42,7 @@ const zoneKnown = (zone: string): boolean => {
 }
 
 export function shapeParsers(fail: Fail, stages: Parse) {
-  const json = (value: unknown, key: string, ctx: { text: boolean }): unknown => {
-    if (!ctx.text || typeof value !== 'string') return value
-    try {
-      return JSON.parse(value)
-    } catch {
-      return fail(key, 'must be JSON here (an environment variable or flag)', value)
-    }
-  }
-  const onlyKeys = (item: Record<string, unknown>, key: string, allowed: readonly string[]): void => {
-    for (const k of Object.keys(item)) if (!allowed.includes(k)) fail(`${key}.${k}`, `is not a key (allowed: ${allowed.join(', ')})`, item[k])
-  }
-  const list = (value: unknown, key: string): unknown[] => (Array.isArray(value) ? value : fail(key, 'must be a JSON array', value))
+  const { json, onlyKeys, list } = itemParsers(fail)
 
   const rings: Parse = (raw, key, ctx) => {
     const seen = new Set<string>()
