@@ -11,7 +11,7 @@ import { runRollout } from '../src/rollout/engine.js'
 import type { RolloutEvent } from '../src/rollout/events.js'
 import { isOpen, localTime } from '../src/rollout/window.js'
 import { openTestStore } from '../test/support/harness.js'
-import { fakeClock, ScriptedFleet } from '../test/support/scripted.js'
+import { fakeClock, ScriptedFleet, scriptedRequest } from '../test/support/scripted.js'
 import { record } from './support/results.js'
 
 const WINDOW: WindowSpec[] = [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], start: 120, end: 300, timezone: 'Europe/Berlin' }]
@@ -26,26 +26,7 @@ it('a week under a Berlin night window, across a DST change', async () => {
     const events: RolloutEvent[] = []
     const result = await runRollout(
       { store: t.store, executor: fleet, clock, listeners: [(e) => events.push(e)] },
-      {
-        hosts: names.map((name) => ({ name, address: '127.0.0.1', port: 22, user: 'u', appDir: '/srv/app' })),
-        ref: 'main',
-        stages: [10, 50, 100],
-        failureThreshold: 0.3,
-        concurrency: 1,
-        stageDelayMs: 0,
-        connectTimeoutMs: 1_000,
-        settings: {
-          remote: 'origin',
-          branch: 'main',
-          service: 'app',
-          steps: { install: 'bun install', restart: 'sudo systemctl restart {service}', verify: 'systemctl is-active --quiet {service}', health: null },
-          verify: { delayMs: 20 * 60_000, retries: 0, intervalMs: 1_000 },
-          commandTimeoutMs: 120_000,
-        },
-        windows: WINDOW,
-        owner: 'bench',
-        seed: 'windows',
-      },
+      scriptedRequest(names, { stages: [10, 50, 100], concurrency: 1, verify: { delayMs: 20 * 60_000, retries: 0, intervalMs: 1_000 }, windows: WINDOW, owner: 'bench', seed: 'windows' }),
     )
     const starts = events.filter((e) => e.type === 'host-started').map((e) => Date.parse(e.at))
     const outside = starts.filter((s) => !isOpen(WINDOW, s)).length

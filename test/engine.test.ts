@@ -10,7 +10,7 @@ import type { RolloutEvent } from '../src/rollout/events.js'
 import type { HostStatus } from '../src/types.js'
 import { Store } from '../src/store/store.js'
 import { ageLease, openTestStore, seedRollout, testFence, type TestStore } from './support/harness.js'
-import { fakeClock, ScriptedFleet } from './support/scripted.js'
+import { fakeClock, ScriptedFleet, scriptedRequest } from './support/scripted.js'
 
 const OLD = 'a'.repeat(40)
 const NEW = 'b'.repeat(40)
@@ -26,26 +26,7 @@ afterAll(async () => {
 const names = (n: number) => Array.from({ length: n }, (_, i) => `h${String(i).padStart(2, '0')}`)
 
 function request(hosts: readonly string[], over: Partial<RolloutRequest> = {}): RolloutRequest {
-  return {
-    hosts: hosts.map((name) => ({ name, address: '127.0.0.1', port: 22, user: 'u', appDir: '/srv/app' })),
-    ref: 'main',
-    stages: [100],
-    failureThreshold: 0.3,
-    concurrency: 2,
-    stageDelayMs: 0,
-    connectTimeoutMs: 1_000,
-    settings: {
-      remote: 'origin',
-      branch: 'main',
-      service: 'app',
-      steps: { install: 'bun install', restart: 'sudo systemctl restart {service}', verify: 'systemctl is-active --quiet {service}', health: null },
-      verify: { delayMs: 5_000, retries: 2, intervalMs: 2_000 },
-      commandTimeoutMs: 120_000,
-    },
-    owner: 'test',
-    seed: 'engine',
-    ...over,
-  }
+  return scriptedRequest(hosts, { seed: 'engine', ...over })
 }
 
 async function run(fleet: ScriptedFleet, req: RolloutRequest, options: { store?: Store; clock?: ReturnType<typeof fakeClock>; stop?: AbortSignal; onEvent?: (e: RolloutEvent) => void } = {}) {

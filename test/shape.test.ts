@@ -7,14 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { WindowSpec } from '../src/config/shape.js'
 import { decide, type Facts, type RolloutView } from '../src/rollout/decide.js'
-import { runRollout, type RolloutRequest } from '../src/rollout/engine.js'
+import { runRollout } from '../src/rollout/engine.js'
 import type { RolloutEvent } from '../src/rollout/events.js'
 import { buildPlan, ringOfStage } from '../src/rollout/plan.js'
 import { budgetInHosts } from '../src/rollout/start.js'
 import { closedFor, isOpen, localTime, nextChange } from '../src/rollout/window.js'
 import type { Host, HostStatus } from '../src/types.js'
 import { openTestStore, type TestStore } from './support/harness.js'
-import { fakeClock, ScriptedFleet } from './support/scripted.js'
+import { fakeClock, ScriptedFleet, scriptedRequest } from './support/scripted.js'
 
 const host = (name: string, extra: Partial<Host> = {}): Host => ({ name, address: '127.0.0.1', port: 22, user: 'u', appDir: '/srv/app', ...extra })
 const facts = (over: Partial<Facts> = {}): Facts => ({ inFlight: new Set(), settling: new Set(), stopped: false, pause: null, storeGaveUp: false, broken: false, ...over })
@@ -167,27 +167,8 @@ describe('a rollout across nights and a daylight-saving change (the real engine,
     // Thursday noon before the spring-forward Sunday.
     const clock = fakeClock(at('2026-03-26T12:00:00Z'))
     const events: RolloutEvent[] = []
-    const request: RolloutRequest = {
-      hosts: names.map((n) => host(n)),
-      ref: 'main',
-      stages: [10, 50, 100],
-      failureThreshold: 0.3,
-      concurrency: 2,
-      stageDelayMs: 0,
-      connectTimeoutMs: 1_000,
-      settings: {
-        remote: 'origin',
-        branch: 'main',
-        service: 'app',
-        steps: { install: 'bun install', restart: 'sudo systemctl restart {service}', verify: 'systemctl is-active --quiet {service}', health: null },
-        // 20 minutes of verify per host: nine hosts a night with two at a time.
-        verify: { delayMs: 20 * 60_000, retries: 0, intervalMs: 1_000 },
-        commandTimeoutMs: 120_000,
-      },
-      windows: BERLIN_NIGHTS,
-      owner: 'test',
-      seed: 'windows',
-    }
+    // 20 minutes of verify per host: nine hosts a night with two at a time.
+    const request = scriptedRequest(names, { stages: [10, 50, 100], verify: { delayMs: 20 * 60_000, retries: 0, intervalMs: 1_000 }, windows: BERLIN_NIGHTS, seed: 'windows' })
     const result = await runRollout({ store: testStore.store, executor: fleet, clock, listeners: [(e) => events.push(e)] }, request)
     expect(result.exitCode).toBe(0)
     const starts = events.filter((e) => e.type === 'host-started').map((e) => Date.parse(e.at))

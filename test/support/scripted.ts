@@ -6,6 +6,8 @@
  */
 import type { Clock } from '../../src/rollout/clock.js'
 import { ConnectError, type CommandResult, type Executor, type Session } from '../../src/ssh/executor.js'
+import type { RolloutRequest } from '../../src/rollout/engine.js'
+import type { HostSettings } from '../../src/rollout/host-update.js'
 import type { Host } from '../../src/types.js'
 
 let clocks = 0
@@ -96,5 +98,30 @@ export class ScriptedFleet implements Executor {
     }
     if (command.includes('is-active')) return this.failing(h, 'verify', h.running) ? fail('inactive') : ok()
     throw new Error(`scripted host: unexpected command ${command}`)
+  }
+}
+
+/** A rollout request for scripted hosts: every host on 127.0.0.1, the default steps, short verify; `over` changes any part. */
+export function scriptedRequest(names: readonly string[], over: Partial<RolloutRequest> & { readonly verify?: HostSettings['verify'] } = {}): RolloutRequest {
+  const { verify, ...rest } = over
+  return {
+    hosts: names.map((name) => ({ name, address: '127.0.0.1', port: 22, user: 'u', appDir: '/srv/app' })),
+    ref: 'main',
+    stages: [100],
+    failureThreshold: 0.3,
+    concurrency: 2,
+    stageDelayMs: 0,
+    connectTimeoutMs: 1_000,
+    settings: {
+      remote: 'origin',
+      branch: 'main',
+      service: 'app',
+      steps: { install: 'bun install', restart: 'sudo systemctl restart {service}', verify: 'systemctl is-active --quiet {service}', health: null },
+      verify: verify ?? { delayMs: 5_000, retries: 2, intervalMs: 2_000 },
+      commandTimeoutMs: 120_000,
+    },
+    owner: 'test',
+    seed: 'scripted',
+    ...rest,
   }
 }
