@@ -193,9 +193,9 @@ Example:
     .option('--port <port>', `SSH port (default: ssh.port, ${builtIn('ssh.port')})`)
     .option('--user <user>', `SSH user (default: ssh.user, ${builtIn('ssh.user')})`)
     .option('--app-dir <path>', `app checkout (default: app.dir, ${builtIn('app.dir')})`)
-    .option('--inactive', 'add it disabled (default: active)')
     .option('--ring <name>', 'its ring (rollout.rings; default: none, the last ring)')
     .option('--timezone <zone>', 'its IANA time zone, for windows with "timezone": "host" (e.g. Europe/Berlin)')
+    .option('--inactive', 'add it disabled (default: active)')
     .addHelpText('after', '\nExample:\n  fleet hosts add customer-42 203.0.113.42 --port 2222')
     .action(async (name: string, address: string, _opts, cmd: Command) => {
       const { hostsAdd } = await import('./commands/hosts.js')
@@ -208,9 +208,9 @@ Example:
     .option('--port <port>', 'SSH port')
     .option('--user <user>', 'SSH user')
     .option('--app-dir <path>', 'app checkout')
-    .addHelpText('after', '\nExample:\n  fleet hosts update customer-42 --address 198.51.100.7')
     .option('--ring <name>', 'its ring ("": none, the last ring)')
     .option('--timezone <zone>', 'its IANA time zone ("": none)')
+    .addHelpText('after', '\nExample:\n  fleet hosts update customer-42 --address 198.51.100.7')
     .action(async (name: string, _opts, cmd: Command) => {
       const { hostsUpdate } = await import('./commands/hosts.js')
       exit(await hostsUpdate(name, globals(cmd)))
@@ -238,7 +238,6 @@ Example:
         exit(await hostsSetActive(names, active, globals(cmd)))
       })
   hosts
-  hosts
     .command('hold <name>')
     .description('keep a host out of every rollout (never touched, shown as held) until unheld or --until; by name, whatever the inventory source')
     .requiredOption('--reason <text>', 'why (shown wherever the host is, with who held it)')
@@ -256,6 +255,7 @@ Example:
       const { hostsUnhold } = await import('./commands/hosts.js')
       exit(await hostsUnhold(name, globals(cmd)))
     })
+  hosts
     .command('forget-key <name>')
     .description("drop fleet's pinned host key after a host was really reinstalled (known_hosts is never touched)")
     .addHelpText('after', '\nExample:\n  fleet hosts forget-key customer-42')
