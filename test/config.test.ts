@@ -60,9 +60,10 @@ const expectedDefaults = (dbDir: string): FleetConfig => ({
     hostKeyPolicy: 'accept-new',
     connectTimeoutMs: 60_000,
   },
-  app: { dir: '/home/rachel/rachel', remote: 'origin', branch: 'main', service: 'rachel8' },
+  app: { dir: '/home/rachel/rachel', remote: 'origin', branch: 'main', service: 'rachel8', layout: 'in-place', keepReleases: 3, shared: [] },
   steps: {
     install: 'bun install',
+    build: null,
     restart: 'sudo systemctl restart {service}',
     verify: 'systemctl is-active --quiet {service}',
     health: null,
@@ -134,7 +135,7 @@ describe('config file', () => {
       hostKeyPolicy: 'accept-new',
       connectTimeoutMs: 5_000,
     })
-    expect(config.app).toEqual({ dir: '/srv/app', remote: 'upstream', branch: 'release/2.0', service: 'app@1.service' })
+    expect(config.app).toEqual({ dir: '/srv/app', remote: 'upstream', branch: 'release/2.0', service: 'app@1.service', layout: 'in-place', keepReleases: 3, shared: [] })
     expect(config.steps.install).toBe('npm ci')
     expect(config.steps.restart).toBe('sudo systemctl restart {service}')
     expect(config.verify).toEqual({ delayMs: 1_500, retries: 0, intervalMs: 250 })

@@ -109,6 +109,17 @@ export const stages: Parse = (value, key, ctx) => {
   return list
 }
 
+/** A list of values each checked by `item`: a JSON array in the file, comma-separated from env and flags (empty: none). */
+export const list =
+  (item: Parse): Parse =>
+  (value, key, ctx) => {
+    const items = typeof value === 'string' && ctx.text ? (value.trim() === '' ? [] : value.split(',').map((part) => part.trim())) : value
+    if (!Array.isArray(items)) return fail(key, 'must be a JSON array', value)
+    const parsed = items.map((x, i) => item(x, `${key}[${i}]`, ctx))
+    if (new Set(parsed).size !== parsed.length) return fail(key, 'must not name a path twice', value)
+    return parsed
+  }
+
 const PLACEHOLDERS = ['service', 'appDir', 'sha', 'remote', 'branch']
 /** `{name}` must be one of ours; `${NAME}` is the shell's and left alone. */
 export const checkTemplate: Check = (template) => {

@@ -1,6 +1,7 @@
 /** Every key of the config file, its default and its parser, and the names derived from it (dotted key, property, variable). */
 import {
   checkAbsolutePath,
+  checkSharedPath,
   checkRef,
   checkRemoteName,
   checkServiceName,
@@ -19,6 +20,7 @@ import {
   fail,
   fraction,
   integer,
+  list,
   localPath,
   nullable,
   oneOf,
@@ -54,9 +56,13 @@ export const SCHEMA = {
     remote: field('origin', str(checkRemoteName)),
     branch: field('main', str(checkRef)),
     service: field('rachel8', str(checkServiceName)),
+    layout: field('in-place', oneOf('in-place', 'releases')),
+    keepReleases: field(3, integer(2, 100)),
+    shared: field([], list(str(checkSharedPath))),
   },
   steps: {
     install: field('bun install', step),
+    build: field(null, nullable(step)),
     restart: field('sudo systemctl restart {service}', step),
     verify: field('systemctl is-active --quiet {service}', step),
     health: field(null, nullable(step)),

@@ -35,9 +35,17 @@ export interface FleetConfig {
     readonly remote: string
     readonly branch: string
     readonly service: string
+    /** `in-place`: updates rewrite the checkout at `dir`; `releases`: a directory per release beside it, `dir` a symlink to the live one. */
+    readonly layout: 'in-place' | 'releases'
+    /** Successful releases kept per host (the live one, the previous one and any a rollout may switch to are kept anyway). */
+    readonly keepReleases: number
+    /** Paths (relative to the app dir) kept once beside the releases and linked into each one. */
+    readonly shared: readonly string[]
   }
   readonly steps: {
     readonly install: string
+    /** Run after install in the new release's directory (layout `releases`) or the app dir; null: none. */
+    readonly build: string | null
     readonly restart: string
     readonly verify: string
     readonly health: string | null

@@ -32,6 +32,18 @@ export const checkRemoteName: Check = (v) =>
 export const checkServiceName: Check = (v) =>
   /^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,254}$/.test(v) ? null : 'must be a systemd unit name (letters, digits, ":", "_", ".", "@", "-")'
 
+/** A path inside the app dir (`app.shared`): relative, plain segments, nothing that climbs out or touches `.git`. */
+export const checkSharedPath: Check = (v) => {
+  if (v.length === 0 || v.length > 255) return 'must be 1 to 255 characters'
+  if (v.startsWith('/')) return 'must be relative to the app dir'
+  if (!/^[A-Za-z0-9._@+/-]+$/.test(v)) return 'may only contain letters, digits and . _ @ + - /'
+  const parts = v.split('/')
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) return 'must not contain empty, "." or ".." segments'
+  if (parts.some((p) => p.startsWith('-'))) return 'no segment may start with "-"'
+  if (parts[0] === '.git') return 'must not be inside .git'
+  return null
+}
+
 export const checkAbsolutePath: Check = (v) => {
   if (!v.startsWith('/')) return 'must be an absolute path'
   if (v.length > 4096) return 'is too long'

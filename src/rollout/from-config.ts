@@ -44,6 +44,7 @@ export const hostSettings = (config: FleetConfig): HostSettings => ({
   steps: config.steps,
   verify: config.verify,
   commandTimeoutMs: config.timeouts.commandMs,
+  releases: config.app.layout === 'releases' ? { keep: config.app.keepReleases, shared: config.app.shared } : null,
 })
 
 /** Where every relative path of the config resolves, gate checks included: next to the config file (else the working directory). */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 
 import { UsageError } from '../errors.js'
 import { redactUrl } from '../redact.js'
+import { checkSharedPath } from '../remote/validate.js'
 import type { GatesConfig } from '../gates/types.js'
 import type { RolloutSettings } from './request.js'
 
@@ -36,6 +37,7 @@ export function parseSettings(rolloutId: string, raw: unknown): RolloutSettings 
       service: str(host.service, 'host.service'),
       steps: {
         install: str(steps.install, 'host.steps.install'),
+        build: steps.build === null || steps.build === undefined ? null : str(steps.build, 'host.steps.build'),
         restart: str(steps.restart, 'host.steps.restart'),
         verify: str(steps.verify, 'host.steps.verify'),
         health: steps.health === null || steps.health === undefined ? null : str(steps.health, 'host.steps.health'),
@@ -43,12 +45,22 @@ export function parseSettings(rolloutId: string, raw: unknown): RolloutSettings 
       },
       verify: { delayMs: num(verify.delayMs, 'host.verify.delayMs'), retries: num(verify.retries, 'host.verify.retries'), intervalMs: num(verify.intervalMs, 'host.verify.intervalMs') },
       commandTimeoutMs: num(host.commandTimeoutMs, 'host.commandTimeoutMs', 1),
+      releases: releasesOf(host.releases, bad),
     },
     gates: s.gates === null || s.gates === undefined ? null : parseGates(obj(s.gates, 'gates'), bad),
     ...(typeof s.checksDir === 'string' ? { checksDir: s.checksDir } : {}),
     ...(s.detached === true ? { detached: true } : {}),
     ...shapeOf(s, bad),
   }
+}
+
+/** The release layout as recorded (absent in rollouts of older versions: in place). */
+function releasesOf(raw: unknown, bad: (field: string, want: string) => never): { keep: number; shared: string[] } | null {
+  if (raw === null || raw === undefined) return null
+  const r = typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : bad('host.releases', 'an object or null')
+  const keep = typeof r.keep === 'number' && Number.isInteger(r.keep) && r.keep >= 1 ? r.keep : bad('host.releases.keep', 'a whole number ≥ 1')
+  const shared = Array.isArray(r.shared) && r.shared.every((p) => typeof p === 'string' && checkSharedPath(p) === null) ? (r.shared as string[]) : bad('host.releases.shared', 'a list of relative paths')
+  return { keep, shared }
 }
 
 /** The fleet's shape as recorded (rings, windows, budget, holds): checked for shape, kept as written by start. */
