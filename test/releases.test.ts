@@ -4,7 +4,7 @@
  * sshd fleet: a good release switches the symlink and keeps the old one, a failed install changes
  * nothing live, a crashing release is switched back, a rollback works with the origin gone.
  */
-import { readFile, readlink, rename, stat } from 'node:fs/promises'
+import { readFile, readlink, rename, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 
@@ -100,7 +100,7 @@ async function setUp(hosts: number) {
   database = await createTestDatabase()
   testStore = await openTestStore(database ? 'postgres' : 'pglite', database?.url)
   await registerHosts(testStore.store, fleet)
-  const config = testConfig(fleet, testStore.databaseConfig, { rollout: { stages: [100] }, app: { layout: 'releases', keepReleases: 2 } })
+  const config = testConfig(fleet, testStore.databaseConfig, { rollout: { stages: [100] }, app: { layout: 'releases', keepReleases: 2, shared: ['.env'] } })
   return { fleet, store: testStore.store, config }
 }
 
@@ -111,8 +111,14 @@ describe('layout "releases" on the sshd fleet', () => {
   it('prepares beside the live release, switches the symlink, keeps the old one; a failed install changes nothing live; a crash is switched back', async () => {
     const env = await setUp(2)
     const { v1, v2, crash, badInstall } = env.fleet.origin.shas
+    await writeFile(path.join(env.fleet.host('h01').appDir, '.env'), 'SECRET=1\n')
     const good = await rollout(env.store, env.config)
     expect(good.exitCode).toBe(0)
+    // Migrated: the untracked shared file moved once beside the releases and is linked into the new one.
+    const h01Dir = env.fleet.host('h01').appDir
+    expect(await readFile(`${h01Dir}.releases/shared/.env`, 'utf8')).toBe('SECRET=1\n')
+    expect(await readlink(`${h01Dir}.releases/${v2}/.env`)).toBe(`${h01Dir}.releases/shared/.env`)
+    expect(await readFile(path.join(h01Dir, '.env'), 'utf8')).toBe('SECRET=1\n')
     for (const h of env.fleet.hosts) {
       expect(await liveOf(env.fleet, h.name)).toBe(v2)
       expect((await stat(`${h.appDir}.releases/${v1}`)).isDirectory()).toBe(true)
