@@ -41,7 +41,7 @@ export async function driveHere<R extends RolloutResult>(
       return ExitCode.ok
     }
     if (result.lost) process.stderr.write(`fleet: ${result.lost}\n`)
-    after?.(result)
+    else after?.(result)
     return result.exitCode
   } finally {
     signals.dispose()

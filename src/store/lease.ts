@@ -41,7 +41,7 @@ export class LostLeaseError extends LockedError {
     readonly holder: string | null,
     readonly epoch: number,
   ) {
-    super(`lost ${fence.leaseId} to ${holder ?? 'another fleet process'} (it took the lease over: epoch ${epoch}, ours was ${fence.epoch}); nothing more was recorded by this process`)
+    super(`lost ${fence.leaseId} to ${holder ?? 'another fleet process, which has released it since'} (it took the lease over: epoch ${epoch}, ours was ${fence.epoch}); nothing more was recorded by this process`)
   }
 }
 
