@@ -23,6 +23,7 @@ export const EVENT_CATALOGUE = {
   'host-started': { about: 'a host began updating', progress: true },
   'host-step': { about: 'a host began or ended a step (fetch, checkout, install, restart, verify)', progress: true },
   'host-finished': { about: "a host's outcome: status, versions, the failed step and its error" },
+  'host-prepared': { about: 'release layout: a host of a later stage prepared the target while a stage baked or waited (ok, or the error)' },
   'stage-finished': { about: "a stage's counts and failure rate; halted when over the threshold", notifyByDefault: true },
   'stage-delay': { about: 'waiting rollout.stageDelay before the next stage', progress: true },
   'bake-started': { about: "a stage's bake began: measured every interval until endsAt" },

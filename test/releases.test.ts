@@ -151,6 +151,27 @@ describe('layout "releases" on the sshd fleet', () => {
     expect(crash).toBeTruthy()
   }, 60_000)
 
+  it('prepares ahead: while stage 1 waits, stage 2 prepares the target; its update then only activates (no fetch, no install)', async () => {
+    const env = await setUp(3)
+    const config = { ...env.config, rollout: { ...env.config.rollout, stages: [33, 100], stageDelayMs: 3_000 } }
+    const run = await rollout(env.store, config)
+    expect(run.exitCode).toBe(0)
+    const stage2 = (run.events.find((e) => e.type === 'stage-started' && e.stage === 1) as { hosts: string[] }).hosts
+    expect(stage2).toHaveLength(2)
+    const prepared = run.events.filter((e) => e.type === 'host-prepared') as { host: string; ok: boolean; at: string }[]
+    expect(prepared.map((e) => [e.host, e.ok]).sort()).toEqual(stage2.map((h) => [h, true]).sort())
+    // Prepared while the first stage waited: before the second stage began.
+    const begun = Date.parse(run.events.find((e) => e.type === 'stage-started' && e.stage === 1)!.at)
+    for (const e of prepared) expect(Date.parse(e.at)).toBeLessThanOrEqual(begun)
+    for (const name of stage2) {
+      const steps = (run.events.filter((e) => e.type === 'host-step' && e.host === name) as { step: string }[]).map((e) => e.step)
+      expect(steps).toContain('activate')
+      expect(steps).not.toContain('fetch')
+      expect(steps).not.toContain('install')
+      expect(await liveOf(env.fleet, name)).toBe(env.fleet.origin.shas.v2)
+    }
+  }, 60_000)
+
   it('rolls one host back with the origin unreachable: a switch to the kept release, no fetch, no install', async () => {
     const env = await setUp(1)
     const { v1, v2 } = env.fleet.origin.shas

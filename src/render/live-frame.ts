@@ -117,6 +117,7 @@ export function renderLive(state: LiveState, options: LiveRenderOptions): string
   lines.push(`${spinner} rollout ${state.rolloutId} ${mode}  ${where}`)
   lines.push(`  stages   ${renderStageBar(state.stages, c)}`)
   lines.push(...renderCounts(state, c))
+  if (state.prepared > 0) lines.push(`  ahead    ${state.prepared} host${state.prepared === 1 ? '' : 's'} of later stages prepared: promotion only switches them`)
   if (state.bake) {
     // The bake: a countdown, then the last value of every gate.
     const left = formatClock(Math.max(0, state.bake.endsAt - now))

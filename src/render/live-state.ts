@@ -105,6 +105,8 @@ export class LiveState {
   readonly critical: OutcomeRow[] = []
   readonly otherFailures: OutcomeRow[] = []
   finished: Finished | null = null
+  /** Release layout: hosts of later stages prepared ahead so far. */
+  prepared = 0
 
   apply(event: RolloutEvent): void {
     switch (event.type) {
@@ -156,6 +158,9 @@ export class LiveState {
         return
       }
       case 'stage-delay':
+        return
+      case 'host-prepared':
+        if (event.ok) this.prepared++
         return
       case 'bake-started':
         this.bake = { stage: event.stage, endsAt: Date.parse(event.endsAt), gates: [], verdict: null }

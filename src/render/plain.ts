@@ -39,6 +39,8 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
         return options.verbose ? `  ${sanitizeLine(event.host)} (${sanitizeLine(event.address)}) updating` : null
       case 'host-step':
         return options.verbose ? `  ${sanitizeLine(event.host)} ${event.phase === 'rollback' ? 'rollback ' : ''}${event.step}` : null
+      case 'host-prepared':
+        return options.verbose || !event.ok ? `  ${sanitizeLine(event.host)} (stage ${event.stage + 1}) ${event.ok ? 'prepared ahead' : `could not prepare ahead: ${sanitizeLine(event.error ?? '?')}`}` : null
       case 'host-finished': {
         const status = statusColor(c, event.status)(event.status)
         const versions =

@@ -49,6 +49,8 @@ export type RolloutEvent =
   | { type: 'stage-started'; rolloutId: string; stage: number; percent: number; hosts: string[]; ring?: string | null; at: string }
   | { type: 'host-started'; rolloutId: string; stage: number; host: string; address: string; at: string }
   | { type: 'host-step'; rolloutId: string; stage: number; host: string; step: StepName; phase: Phase; at: string }
+  /** Release layout: a later stage's host prepared the target ahead (its own update then only activates). */
+  | { type: 'host-prepared'; rolloutId: string; stage: number; host: string; ok: boolean; error: string | null; durationMs: number; at: string }
   | {
       type: 'host-finished'
       rolloutId: string

@@ -8,6 +8,9 @@ import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Ph
 import type { PlannedHost } from './plan.js'
 import type { StoreRetry } from './store-retry.js'
 import type { Host, HostStatus, Sha, StepName } from '../types.js'
+import { sanitizeLine } from '../text/sanitize.js'
+import { prepareRelease } from './host-release.js'
+import { StepRunner } from './host-steps.js'
 
 /** Connection attempts (1 s, 2 s, 4 s apart) before a rollback gives a lost host up. */
 const RECONNECT_ATTEMPTS = 4
@@ -198,6 +201,30 @@ export class HostRun {
       }
     }
     await this.record(host, outcome!, started, hooks)
+  }
+
+  /**
+   * Prepare ahead (release layout): the target's release made ready on a host of a later stage while
+   * this stage bakes or waits; its own update then only activates. Nothing live changes. Recorded as
+   * the step `prepared` on its pending row and a `host-prepared` event; a failure is only noted: the
+   * host's own update prepares again, and fails there, in its own stage.
+   */
+  async prepareAhead(host: PlannedHost): Promise<void> {
+    const { ctx } = this
+    const started = ctx.clock.now()
+    let session: Session | null = null
+    let error: string | null = null
+    try {
+      session = await this.connect(host)
+      await prepareRelease(new StepRunner(session, ctx.settings.commandTimeoutMs, { step: () => {}, previousVersion: () => {} }, undefined), host, ctx.settings, ctx.target, 'update')
+      await ctx.retry.write(() => ctx.store.claimRolloutHost(ctx.fence, host.name, 'pending', { step: 'prepared' }))
+    } catch (caught) {
+      if (caught instanceof FencedError) throw caught
+      error = sanitizeLine(errorMessage(caught)).slice(0, 300)
+    } finally {
+      session?.close()
+    }
+    await ctx.log.record({ type: 'host-prepared', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, ok: error === null, error, durationMs: ctx.clock.now() - started, at: this.at() })
   }
 
   /** A pending host held since the rollout began: recorded skipped with why, never connected to. */

@@ -10,6 +10,7 @@ import type { Ending, RunState } from './run-state.js'
 import type { StageProgress } from './restore.js'
 import { decide, type Decision, type Facts, type RolloutView } from './decide.js'
 import { Admission } from './admission.js'
+import { PrepareAhead } from './prepare-ahead.js'
 import type { IgnoredWindow } from './window.js'
 import { countStatuses, type RolloutEvent, type StatusCounts } from './events.js'
 import { Journal } from './journal.js'
@@ -40,6 +41,8 @@ export class RolloutRun {
   private readonly inbox: Inbox
   /** Which hosts may start now: deploy windows, holds placed meanwhile. */
   private readonly admission: Admission
+  /** Release layout: later stages' hosts prepared while a stage bakes or waits. */
+  private readonly ahead: PrepareAhead
   /** Hosts this process is working on, with the promise of that work. */
   private readonly inFlight = new Map<string, Promise<void>>()
   private readonly settling = new Set<string>()
@@ -68,23 +71,12 @@ export class RolloutRun {
     this.retry = new StoreRetry(state.rolloutId, deps.clock, state.storeRetryMs, (event) => this.log.tell(event))
     this.log = new Journal(deps.store, state.fence, { told: deps.listeners, ...(deps.onStored ? { stored: deps.onStored } : {}) }, (write) => this.retry.write(write))
     this.hosts = new HostRun({
-      rolloutId: state.rolloutId,
-      fence: state.fence,
-      owner: state.owner,
-      lost: this.hold.signal,
-      target: state.target,
-      store: deps.store,
-      executor: deps.executor,
-      clock: deps.clock,
-      retry: this.retry,
-      log: this.log,
-      settings: settings.host,
-      connectTimeoutMs: settings.connectTimeoutMs,
-      ...(deps.kill ? { kill: deps.kill } : {}),
-      sessions: state.sessions,
-      statuses: this.statuses,
-      outcomes: this.outcomes,
+      ...{ rolloutId: state.rolloutId, fence: state.fence, owner: state.owner, lost: this.hold.signal, target: state.target },
+      ...{ store: deps.store, executor: deps.executor, clock: deps.clock, retry: this.retry, log: this.log },
+      ...{ settings: settings.host, connectTimeoutMs: settings.connectTimeoutMs, ...(deps.kill ? { kill: deps.kill } : {}) },
+      ...{ sessions: state.sessions, statuses: this.statuses, outcomes: this.outcomes },
     })
+    this.ahead = new PrepareAhead(this.hosts, Boolean(settings.host.releases), settings.concurrency, (e) => void (Hold.ends(e) && this.loseLease(e)))
     const announce = (reason: 'signal' | 'abort') => () => {
       const cause = String((reason === 'signal' ? deps.stop : deps.kill)?.reason ?? 'signal')
       void this.log.record({ type: 'rollout-stopping', rolloutId: this.rolloutId, reason, cause, at: this.at() }).catch(() => {})
@@ -198,6 +190,7 @@ export class RolloutRun {
         // Before leaving the rest to the next tick, one more look: a request that came meanwhile is applied now.
         if (options.yieldAtWait && decision.kind === 'wait-until' && this.inFlight.size === 0) {
           if (await this.inbox.poll()) continue
+          this.prepareLater() // a tick prepares a batch before it leaves (yieldToNextRun waits for it)
           return { state: 'yielded' }
         }
         const end = await this.carryOut(decision)
@@ -210,6 +203,7 @@ export class RolloutRun {
 
   /** Leaves the rollout as recorded for the next tick: lease released, state running or baking. */
   private async yieldToNextRun(): Promise<RolloutResult> {
+    await this.ahead.settle()
     await this.log.flush()
     await this.retry.write(() => this.deps.store.releaseLease(this.state.fence))
     const state: RolloutState = this.where.stageFinishedAt !== null && this.gates && !this.where.bake.passed ? 'baking' : 'running'
@@ -283,6 +277,7 @@ export class RolloutRun {
         return { state: 'paused', why: decision.reason }
       }
       case 'wait-until': {
+        this.prepareLater()
         const delayMs = decision.until - this.deps.clock.now()
         if (decision.for === 'stage-delay' && !this.where.delayAnnounced) {
           this.where.delayAnnounced = true
@@ -299,6 +294,11 @@ export class RolloutRun {
       case 'give-up':
         throw this.broken ?? new StoreUnavailableError(this.rolloutId, 'writes kept failing')
     }
+  }
+
+  /** While this stage bakes or waits: later stages' pending hosts prepare the target (release layout). */
+  private prepareLater(): void {
+    this.ahead.kick(this.state.plan.hosts.filter((h) => h.stage > this.stage && (this.statuses.get(h.name) ?? 'pending') === 'pending'))
   }
 
   private promoteOnce = false // set by `promote` before a stage finished: its bake counts as passed
@@ -329,8 +329,7 @@ export class RolloutRun {
   /** Starts a host's work in the background; the next decision sees it in flight. */
   private launch(name: string, left?: LeftUpdating): void {
     const host = this.byName.get(name)!
-    const work = this.hosts
-      .run(host, left)
+    const work = this.ahead.before(name).then(() => this.hosts.run(host, left))
       .catch((error: unknown) => {
         // Taken over: stop everything. A store that gave up is a fact the core knows; anything else is a bug to report.
         if (Hold.ends(error)) this.loseLease(error)
@@ -346,6 +345,7 @@ export class RolloutRun {
   async finish(state: RolloutState, error: string | null, options: FinishOptions = {}): Promise<RolloutResult> {
     const counts = this.counts()
     const exitCode = exitCodeFor(state, counts, options)
+    await this.ahead.settle()
     const finishedAt = new Date(this.deps.clock.now())
     // A pause or promote that came too late is not dropped silently: it says so in the record.
     await this.retry.write(() => this.inbox.closeUnapplied(state))

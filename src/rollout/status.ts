@@ -34,6 +34,7 @@ export interface RolloutStatus {
     readonly stage: number
     readonly status: string
     readonly step: string | null
+    readonly prepared: boolean
     readonly previousVersion: string | null
     readonly newVersion: string | null
     readonly error: string | null
@@ -115,6 +116,8 @@ export function buildStatus(
       stage: h.stage,
       status: h.status,
       step: h.status === 'updating' ? h.step : null,
+      // Release layout: pending, its target release already prepared ahead (promotion only activates it).
+      prepared: h.status === 'pending' && h.step === 'prepared',
       previousVersion: h.previousVersion,
       newVersion: h.newVersion,
       error: h.error,
