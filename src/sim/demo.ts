@@ -54,6 +54,8 @@ export async function runDemo(count: number, io: DemoIo): Promise<DemoSummary> {
         verify: { delay: '500ms', retries: 2, interval: '300ms' },
         timeouts: { command: '30s' },
         rollout: { stageDelay: '1s', concurrency: 5 },
+        // Release directories: prepared beside the live release, switched with a rename, rolled back without the network.
+        app: { layout: 'releases' },
       },
     })
     const database = await openDatabase(config.database)
