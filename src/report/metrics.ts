@@ -1,6 +1,6 @@
 import type { FleetConfig } from '../config/types.js'
 import { publish, snapshotFromEvents, type MetricsSnapshot, type PublishResult } from '../metrics/index.js'
-import type { Store } from '../store/store.js'
+import type { RolloutReader } from '../store/store.js'
 import { sanitizeLine } from '../text/sanitize.js'
 
 export interface MetricsPublisher {
@@ -18,7 +18,7 @@ const RECENT = 100
 const noop: MetricsPublisher = { publishNow: async () => {}, finish: async () => {} }
 
 /** The state as the store has it now: the latest rollout, its hosts and events, the last completed one. */
-export async function metricsSnapshot(store: Store, now: Date = new Date()): Promise<MetricsSnapshot> {
+export async function metricsSnapshot(store: RolloutReader, now: Date = new Date()): Promise<MetricsSnapshot> {
   const recent = await store.listRollouts(RECENT)
   const latest = recent[0] ?? null
   const counts = latest ? ((await store.countRolloutHosts([latest.id])).get(latest.id) ?? {}) : {}
@@ -43,7 +43,7 @@ const failures = (result: PublishResult): string[] => [
  * command runs a rollout, and once at its end. A failed publication is a warning on stderr, nothing
  * more: metrics never change a rollout or its exit code. Without either key: does nothing.
  */
-export function startMetrics(store: Store, config: FleetConfig, warn: (line: string) => void, intervalMs = INTERVAL_MS): MetricsPublisher {
+export function startMetrics(store: RolloutReader, config: FleetConfig, warn: (line: string) => void, intervalMs = INTERVAL_MS): MetricsPublisher {
   const { pushgateway, textfile, job } = config.metrics
   if (!pushgateway && !textfile) return noop
   let running: Promise<void> = Promise.resolve()

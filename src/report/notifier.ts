@@ -1,6 +1,6 @@
 import { idempotencyKey, notificationFailed, notify, wantsEvent, type FleetEventLike, type NotifyContext, type NotifyTarget } from '../notify/index.js'
 import type { StoredEvent } from '../rollout/request.js'
-import type { Fence, Store } from '../store/store.js'
+import type { EventWriter, Fence } from '../store/store.js'
 import { sanitizeLine } from '../text/sanitize.js'
 
 export interface Notifier {
@@ -32,7 +32,7 @@ const asEvent = (stored: StoredEvent): FleetEventLike => {
  * event (which changes nothing else); that event goes only to the other targets that ask for it, and
  * a failure to deliver it is recorded but notified no further (two broken targets cannot ping-pong).
  */
-export function makeNotifier(store: Store, targets: readonly NotifyTarget[], options: NotifierOptions = {}): Notifier {
+export function makeNotifier(store: EventWriter, targets: readonly NotifyTarget[], options: NotifierOptions = {}): Notifier {
   const pending = new Set<Promise<void>>()
   const track = (work: Promise<void>): void => {
     const p = work.catch(() => {}).finally(() => pending.delete(p))

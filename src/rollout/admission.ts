@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js'
+import type { HoldReader } from '../store/store.js'
 import type { PlannedHost } from './plan.js'
 import type { RolloutSettings } from './request.js'
 import { isOpen, nextChange } from './window.js'
@@ -17,7 +17,7 @@ export class Admission {
   private readonly zoneOf: ReadonlyMap<string, string | null>
 
   constructor(
-    private readonly store: Store,
+    private readonly store: HoldReader,
     private readonly settings: RolloutSettings,
     hosts: readonly PlannedHost[],
   ) {

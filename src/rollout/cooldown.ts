@@ -6,7 +6,7 @@ import type { WindowSpec } from '../config/shape.js'
 import type { Host } from '../types.js'
 import type { RolloutEvent } from './events.js'
 import { closedFor, type IgnoredWindow } from './window.js'
-import type { Store } from '../store/store.js'
+import type { RolloutReader, Store } from '../store/store.js'
 
 /** What a person asked: `--ignore-cooldown --reason <text>`. */
 export interface CooldownOverride {
@@ -57,7 +57,7 @@ export function windowGate(windows: readonly WindowSpec[], hosts: readonly Host[
 }
 
 /** The last finished rollout, with `reverted` when gates failed and reverted it (only read when it could matter). */
-export async function lastFinishedRollout(store: Store, cooldownMs: number, now: Date): Promise<FinishedRollout | null> {
+export async function lastFinishedRollout(store: Pick<RolloutReader, 'listRollouts' | 'listEvents'>, cooldownMs: number, now: Date): Promise<FinishedRollout | null> {
   const last = (await store.listRollouts(RECENT)).find((r) => r.finishedAt !== null)
   if (!last || last.finishedAt === null) return null
   let reverted = false
@@ -76,7 +76,7 @@ export async function lastFinishedRollout(store: Store, cooldownMs: number, now:
  * the ignored cooldown (to record with cooldownIgnoredEvent once the new rollout has an id), or null
  * when none is in force. Call checkCooldownFlags first for the usage errors.
  */
-export async function cooldownGate(store: Store, cooldownMs: number, override: CooldownOverride = {}, at?: Date): Promise<IgnoredCooldown | null> {
+export async function cooldownGate(store: Pick<RolloutReader, 'listRollouts' | 'listEvents'> & Pick<Store, 'now'>, cooldownMs: number, override: CooldownOverride = {}, at?: Date): Promise<IgnoredCooldown | null> {
   if (cooldownMs <= 0) return null
   // The database's clock: a machine whose own clock runs ahead cannot skip a cooldown.
   const now = at ?? (await store.now())

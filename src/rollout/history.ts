@@ -1,4 +1,4 @@
-import type { Store } from '../store/store.js'
+import type { RolloutReader } from '../store/store.js'
 import { emptyCounts, type StatusCounts } from './events.js'
 import type { RolloutState } from '../types.js'
 
@@ -20,7 +20,7 @@ export const DEFAULT_HISTORY_LIMIT = 20
 export const MAX_HISTORY_LIMIT = 10_000
 
 /** The `limit` most recently started rollouts, newest first, with their per-status host counts. */
-export async function readHistory(store: Store, limit: number): Promise<HistoryEntry[]> {
+export async function readHistory(store: Pick<RolloutReader, 'listRollouts' | 'countRolloutHosts'>, limit: number): Promise<HistoryEntry[]> {
   const rollouts = await store.listRollouts(limit)
   const counts = await store.countRolloutHosts(rollouts.map((r) => r.id))
   return rollouts.map((r) => ({

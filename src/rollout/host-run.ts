@@ -1,7 +1,7 @@
 import { errorMessage } from '../errors.js'
 import type { Executor, Session } from '../ssh/executor.js'
 import { FencedError, fencedSession } from '../ssh/fenced-session.js'
-import type { Fence, RolloutHostPatch, Store } from '../store/store.js'
+import type { Fence, HostRecorder, RolloutHostPatch, Store } from '../store/store.js'
 import type { Clock } from './clock.js'
 import type { Journal } from './journal.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
@@ -24,7 +24,7 @@ export interface HostRunContext {
   /** Aborted once this process lost its lease: no further command starts on any host. */
   readonly lost: AbortSignal
   readonly target: Sha
-  readonly store: Store
+  readonly store: HostRecorder
   readonly executor: Executor
   readonly clock: Clock
   readonly retry: StoreRetry

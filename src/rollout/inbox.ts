@@ -1,4 +1,4 @@
-import type { Fence, RolloutRequestRecord, Store } from '../store/store.js'
+import type { Fence, RequestInbox, RolloutRequestRecord } from '../store/store.js'
 
 /** How often a running rollout looks for requests: "within seconds". */
 export const REQUEST_POLL_MS = 1_000
@@ -19,7 +19,7 @@ export class Inbox {
   private polling: Promise<void> | null = null
 
   constructor(
-    private readonly store: Store,
+    private readonly store: RequestInbox,
     private readonly fence: Fence,
     private readonly owner: string,
     private readonly promote: (request: RolloutRequestRecord) => Promise<void>,

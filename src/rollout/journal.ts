@@ -1,4 +1,4 @@
-import type { Fence, Store } from '../store/store.js'
+import type { EventWriter, Fence } from '../store/store.js'
 import type { RolloutEvent, RolloutListener } from './events.js'
 import type { StoredEvent } from './request.js'
 
@@ -30,7 +30,7 @@ export class Journal {
   private timer: NodeJS.Timeout | null = null
 
   constructor(
-    private readonly store: Store,
+    private readonly store: EventWriter,
     private readonly fence: Fence,
     private readonly sinks: JournalSinks,
     private readonly retry: WriteRetry = (write) => write(),

@@ -222,3 +222,19 @@ export class Store {
     return this.lease.now()
   }
 }
+
+/*
+ * Narrow views of the store, one per kind of consumer: the type says what each part of fleet may
+ * touch (the journal only appends events, the inbox only settles requests, …), and a test double
+ * of one consumer needs only those methods.
+ */
+/** The journal and the notifier: append events under a fence. */
+export type EventWriter = Pick<Store, 'appendEvents'>
+/** A run's inbox of pause/promote requests. */
+export type RequestInbox = Pick<Store, 'pendingRequests' | 'settleRequest'>
+/** Which hosts are held (admission of hosts into a running rollout). */
+export type HoldReader = Pick<Store, 'listHolds'>
+/** One host's work: its row and the inventory's mirror, under the fence. */
+export type HostRecorder = Pick<Store, 'claimRolloutHost' | 'recordHostState' | 'updateRolloutHost'>
+/** What the read-only views (history, metrics, cooldown) read of past rollouts. */
+export type RolloutReader = Pick<Store, 'listRollouts' | 'countRolloutHosts' | 'listEvents'>
