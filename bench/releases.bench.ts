@@ -99,7 +99,7 @@ it('in place vs release directories: live-tree change window, rollback time, rol
       'The fixture app installs in well under a second (no dependencies), so the in-place window here is small; with a real install it is the ' +
       'install\'s duration, while the releases window does not grow. Rollback: `fleet rollback <host>` in-process (connect, look-up, steps, ' +
       'verify with verify.delay 300 ms). With the origin moved away an in-place rollback fails at fetch (the host keeps running); releases switch to ' +
-      'the kept release. Not measured yet: promotion latency with prepare-ahead (not built), disk per kept release.',
+      'the kept release. Promotion latency with prepare-ahead and disk per kept release: the next section (bench/releases-promotion.bench.ts).',
     data,
   })
 }, 300_000)

@@ -11,7 +11,7 @@
  * Every value is validated here and quoted by shell.ts; nothing opens a connection.
  */
 import type { Sha } from '../types.js'
-import { gitFetch } from './commands.js'
+import { gitDirtyFiles, gitFetch } from './commands.js'
 import { quote, render } from './shell.js'
 import { checkAbsolutePath, checkRemoteName, checkSha, checkSharedPath, type Check } from './validate.js'
 
@@ -85,10 +85,25 @@ export function ensureReleases(appDir: string, remote: string, shared: readonly 
   ].join('\n')
 }
 
-/** Prints `ready` when the release exists and finished its preparation (nothing to fetch or install). */
+/**
+ * Prints `ready` when the release exists and finished its preparation (nothing to fetch or install),
+ * `damaged` when its ready mark is there but its directory is gone or at another commit (removed or
+ * changed by hand), else `missing`.
+ */
 export function releaseReady(appDir: string, sha: Sha): string {
   const d = releaseDir(appDir, sha)
-  return `if [ -f ${quote(`${d}.ready`)} ] && [ "$(${render(['git', '-C', d, 'rev-parse', '--verify', 'HEAD'])} 2>/dev/null)" = ${quote(sha)} ]; then echo ready; else echo missing; fi`
+  const mark = quote(`${d}.ready`)
+  return `if [ -f ${mark} ] && [ "$(${render(['git', '-C', d, 'rev-parse', '--verify', 'HEAD'])} 2>/dev/null)" = ${quote(sha)} ]; then echo ready; elif [ -f ${mark} ]; then echo damaged; else echo missing; fi`
+}
+
+/**
+ * For an in-place update: `release-symlink <target>` when the app dir is a symlink (the host was moved
+ * to release directories: a checkout there would rewrite the live release), else the modified
+ * tracked files of the checkout (git status --porcelain).
+ */
+export function inPlaceState(appDir: string): string {
+  const a = must(checkAbsolutePath, appDir, 'app dir').replace(/\/+$/, '') || '/'
+  return `if [ -L ${quote(a)} ]; then printf 'release-symlink %s\\n' "$(readlink -- ${quote(a)})"; else ${render(gitDirtyFiles(a))}; fi`
 }
 
 /** Fetches into repo.git (branches, tags, else the commit by name). */

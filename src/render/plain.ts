@@ -38,7 +38,9 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'host-started':
         return options.verbose ? `  ${sanitizeLine(event.host)} (${sanitizeLine(event.address)}) updating` : null
       case 'host-step':
-        return options.verbose ? `  ${sanitizeLine(event.host)} ${event.phase === 'rollback' ? 'rollback ' : ''}${event.step}` : null
+        return options.verbose || event.note
+          ? `  ${sanitizeLine(event.host)} ${event.phase === 'rollback' ? 'rollback ' : ''}${event.step}${event.note ? `: ${sanitizeLine(event.note)}` : ''}`
+          : null
       case 'host-prepared':
         return options.verbose || !event.ok ? `  ${sanitizeLine(event.host)} (stage ${event.stage + 1}) ${event.ok ? 'prepared ahead' : `could not prepare ahead: ${sanitizeLine(event.error ?? '?')}`}` : null
       case 'host-finished': {
@@ -79,7 +81,7 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'host-rollback-finished':
         return summary(event)
       case 'host-rollback-step':
-        return options.verbose ? summary(event) : null
+        return options.verbose || event.note ? `${summary(event)}${event.note ? `: ${sanitizeLine(event.note)}` : ''}` : null
       case 'rollout-lost':
         return c.red(`lost the rollout: ${sanitizeLine(event.reason)}; this process stops without recording more (exit 6)`)
       case 'store-unavailable':

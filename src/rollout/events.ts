@@ -48,7 +48,8 @@ export type RolloutEvent =
     }
   | { type: 'stage-started'; rolloutId: string; stage: number; percent: number; hosts: string[]; ring?: string | null; at: string }
   | { type: 'host-started'; rolloutId: string; stage: number; host: string; address: string; at: string }
-  | { type: 'host-step'; rolloutId: string; stage: number; host: string; step: StepName; phase: Phase; at: string }
+  /** `note`: what the operator should know about this step (a release expected kept, prepared again). */
+  | { type: 'host-step'; rolloutId: string; stage: number; host: string; step: StepName; phase: Phase; note?: string; at: string }
   /** Release layout: a later stage's host prepared the target ahead (its own update then only activates). */
   | { type: 'host-prepared'; rolloutId: string; stage: number; host: string; ok: boolean; error: string | null; durationMs: number; at: string }
   | {
@@ -104,7 +105,7 @@ export type RolloutEvent =
   | { type: 'window-ignored'; rolloutId: string; opensAt: string | null; actor: string; reason: string; at: string }
   /** `fleet rollback <host>`: a person moves one host; rolloutId is the latest rollout that included it (null: none did). */
   | { type: 'host-rollback-started'; rolloutId: string | null; host: string; to: string; actor: string; reason: string | null; at: string }
-  | { type: 'host-rollback-step'; rolloutId: string | null; host: string; step: StepName; phase: Phase; at: string }
+  | { type: 'host-rollback-step'; rolloutId: string | null; host: string; step: StepName; phase: Phase; note?: string; at: string }
   | {
       type: 'host-rollback-finished'
       rolloutId: string | null

@@ -30,12 +30,27 @@ export type Prepared = 'prepared' | 'reused'
  * unreachable), else fetched, created, installed and built in its own directory. A failure removes
  * the unfinished preparation and throws; nothing live has changed.
  */
-export async function prepareRelease(runner: StepRunner, host: Host, settings: HostSettings, sha: Sha, phase: Phase): Promise<Prepared> {
+export async function prepareRelease(
+  runner: StepRunner,
+  host: Host,
+  settings: HostSettings,
+  sha: Sha,
+  phase: Phase,
+  options: { readonly expectKept?: boolean } = {},
+): Promise<Prepared> {
   const shared = settings.releases?.shared ?? []
   await runner.run('prepare', phase, ensureReleases(host.appDir, settings.remote, shared))
-  const ready = await runner.run('prepare', phase, releaseReady(host.appDir, sha), { quietStep: true })
-  if (ready.stdout.trim() === 'ready') return 'reused'
-  await runner.run('fetch', phase, releaseFetch(host.appDir, settings.remote, sha))
+  const state = (await runner.run('prepare', phase, releaseReady(host.appDir, sha), { quietStep: true })).stdout.trim()
+  if (state === 'ready') return 'reused'
+  // A switch back (or `fleet rollback`) expects a kept release; a ready mark without its directory was removed by hand.
+  const short = sha.slice(0, 12)
+  const note =
+    state === 'damaged'
+      ? `release ${short} was prepared on this host but its directory is gone or changed (removed by hand?): preparing it again (fetch, install)`
+      : phase === 'rollback' || options.expectKept
+        ? `release ${short} is not kept on this host: preparing it again (fetch, install)`
+        : undefined
+  await runner.run('fetch', phase, releaseFetch(host.appDir, settings.remote, sha), note ? { note } : {})
   const values = { ...valuesFor(host, settings, sha), appDir: releaseDir(host.appDir, sha) }
   try {
     await runner.run('checkout', phase, releaseCreate(host.appDir, settings.remote, sha, shared))

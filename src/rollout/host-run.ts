@@ -116,12 +116,12 @@ export class HostRun {
       return queue
     }
     return {
-      step: async (step: StepName, phase: Phase) => {
+      step: async (step: StepName, phase: Phase, note?: string) => {
         // The version step runs two commands; one step change is one write.
         if (`${phase}:${step}` === last) return
         last = `${phase}:${step}`
         void enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { step }))
-        await ctx.log.record({ type: 'host-step', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, step, phase, at: this.at() })
+        await ctx.log.record({ type: 'host-step', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, step, phase, ...(note ? { note } : {}), at: this.at() })
       },
       previousVersion: async (sha: string) => {
         await enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { previousVersion: sha }))

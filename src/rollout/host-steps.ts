@@ -19,7 +19,8 @@ export interface HostSettings {
 export type Phase = 'update' | 'rollback'
 
 export interface HostUpdateHooks {
-  step(step: StepName, phase: Phase): Promise<void> | void
+  /** `note`: something the operator should read about this step (a kept release prepared again). */
+  step(step: StepName, phase: Phase, note?: string): Promise<void> | void
   /** Called once HEAD is known and before anything changes, so the store has it if we crash. */
   previousVersion(sha: string): Promise<void> | void
 }
@@ -102,9 +103,9 @@ export class StepRunner {
     }
   }
 
-  async run(step: StepName, phase: Phase, command: string, options: { quietStep?: boolean } = {}): Promise<CommandResult> {
+  async run(step: StepName, phase: Phase, command: string, options: { quietStep?: boolean; note?: string } = {}): Promise<CommandResult> {
     if (this.kill?.aborted) throw new StepError(step, `${step} not started: killed by the operator`)
-    if (!options.quietStep) await this.hooks.step(step, phase)
+    if (!options.quietStep) await (options.note ? this.hooks.step(step, phase, options.note) : this.hooks.step(step, phase))
     let result: CommandResult
     try {
       result = await this.session.run(command, { timeoutMs: this.timeoutMs, ...(this.kill ? { signal: this.kill } : {}) })

@@ -1,5 +1,7 @@
-import { gitCheckout, gitDirtyFiles, gitFetch, gitHead, operatorStep, type TemplateValues } from '../remote/commands.js'
+import { gitCheckout, gitFetch, gitHead, operatorStep, type TemplateValues } from '../remote/commands.js'
+import { inPlaceState } from '../remote/releases.js'
 import { render } from '../remote/shell.js'
+import { sanitizeLine } from '../text/sanitize.js'
 import type { Session } from '../ssh/executor.js'
 import { FencedError } from '../ssh/fenced-session.js'
 import type { Clock } from './clock.js'
@@ -36,7 +38,15 @@ export interface HostUpdateInput {
   readonly reapply?: boolean
   /** Opens a fresh connection when the first one died mid-update, for the rollback. */
   readonly reconnect: () => Promise<Session>
+  /** Releases retention must keep besides the live and the previous one (those an unfinished rollout may switch this host to). */
+  readonly protect?: readonly string[]
 }
+
+/** Why an in-place update refuses an app dir that is a release symlink (`target`: host text). */
+const movedToReleases = (appDir: string, target: string): string =>
+  `${appDir} is a symlink to a release directory (${sanitizeLine(target).slice(0, 200)}): this host was moved to app.layout "releases", ` +
+  'and an in-place update would check out inside the live release. Nothing was changed. Set app.layout to "releases", or move the host ' +
+  'back to a plain checkout first (docs/config.md, "Moving a host back to in-place")'
 
 /**
  * The per-host update of the design: version check → fetch → checkout →
@@ -56,13 +66,18 @@ export async function updateHost(input: HostUpdateInput): Promise<HostOutcome> {
     if (error instanceof FencedError) throw error
     return { status: 'failed', previousVersion: null, newVersion: null, failedStep: stepOf(error), error: messageOf(error) }
   }
+  let refused = false
   try {
     if (settings.releases) {
       // The new release is prepared beside the live one, which keeps serving: a failure here changed nothing live.
       await hooks.previousVersion(previous)
-      await prepareRelease(runner, host, settings, target, 'update')
+      await prepareRelease(runner, host, settings, target, 'update', { expectKept: input.reapply === true })
     } else {
-      const dirty = (await runner.run('version', 'update', render(gitDirtyFiles(host.appDir)))).stdout.trim()
+      const dirty = (await runner.run('version', 'update', inPlaceState(host.appDir))).stdout.trim()
+      if (dirty.startsWith('release-symlink ')) {
+        refused = true
+        throw new StepError('version', movedToReleases(host.appDir, dirty.slice('release-symlink '.length)))
+      }
       if (dirty)
         throw new StepError('version', `worktree has local modifications, refusing to touch it: ${lastLines(dirty, 3).replace(/\n/g, ', ')}`)
       await hooks.previousVersion(previous)
@@ -71,7 +86,7 @@ export async function updateHost(input: HostUpdateInput): Promise<HostOutcome> {
     }
   } catch (error) {
     if (error instanceof FencedError) throw error
-    const live = settings.releases ? previous : null
+    const live = settings.releases || refused ? previous : null
     return { status: 'failed', previousVersion: live, newVersion: live, failedStep: stepOf(error), error: messageOf(error) }
   }
 
@@ -97,7 +112,7 @@ async function applyTarget(input: HostUpdateInput & { runner: StepRunner; previo
     await verify(runner, settings, values(target), input.clock, 'update')
     const now = (await runner.run('confirm', 'update', render(gitHead(host.appDir)))).stdout.trim()
     if (now !== target) throw new StepError('confirm', `HEAD is ${now.slice(0, 12)} after the update, expected ${target.slice(0, 12)}`)
-    await pruneReleases(runner, host, settings, [target, previous])
+    await pruneReleases(runner, host, settings, [target, previous, ...(input.protect ?? [])])
     return { status: 'success', previousVersion: previous, newVersion: target, failedStep: null, error: null }
   } catch (error) {
     // Another holder took the host over: it is theirs now, nothing more is done or recorded here.

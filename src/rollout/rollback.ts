@@ -11,7 +11,7 @@ import { Journal } from './journal.js'
 import type { StoredEvent } from './request.js'
 import { fencedSession } from '../ssh/fenced-session.js'
 import { anchorOf } from './clock.js'
-import { keepLease, leaseIsStale, refuseIfInActiveRollout, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
+import { ACTIVE, keepLease, leaseIsStale, refuseIfInActiveRollout, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
 import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
 import { commitNamed, isCommitName } from './target.js'
 import type { Host, Sha } from '../types.js'
@@ -42,6 +42,17 @@ export async function recordedPreviousVersion(store: Store, name: string): Promi
   const row = (await store.listHosts()).find((h) => h.name === name)
   if (row?.previousVersion) return row.previousVersion
   return store.latestPreviousVersion(name)
+}
+
+/**
+ * What an unfinished rollout may still switch this host to (a stopped one resumed, or aborted with
+ * --rollback): the versions its row records. Retention keeps those releases.
+ */
+async function unfinishedVersionsOf(store: Store, name: string): Promise<string[]> {
+  const latest = await store.getRollout()
+  if (!latest || ![...ACTIVE, 'interrupted'].includes(latest.state)) return []
+  const row = (await store.listRolloutHosts(latest.id)).find((h) => h.name === name)
+  return [row?.previousVersion, row?.newVersion].filter((v): v is string => typeof v === 'string' && v !== '')
 }
 
 /**
@@ -129,6 +140,7 @@ export async function rollbackOneHost(
         host,
         target: target as Sha,
         reapply: true,
+        protect: await unfinishedVersionsOf(store, host.name),
         settings: request.settings,
         clock,
         reconnect: async () => {
@@ -140,7 +152,10 @@ export async function rollbackOneHost(
           sessions.push(fresh)
           return fresh
         },
-        hooks: { step: (step, phase) => journal.record({ type: 'host-rollback-step', rolloutId, host: host.name, step, phase, at: at() }), previousVersion: () => {} },
+        hooks: {
+          step: (step, phase, note) => journal.record({ type: 'host-rollback-step', rolloutId, host: host.name, step, phase, ...(note ? { note } : {}), at: at() }),
+          previousVersion: () => {},
+        },
       })
       await finished(outcome, target)
       // The previous version stays as recorded: it is history, not "the version before this command".
