@@ -212,7 +212,7 @@ describe('unattended rollouts from the CLI (built binary, sim fleet, PGlite)', (
   it('pause and resume from other shells reach the receiver and the audit trail with who and why; no two notifications share a key', async () => {
     received = []
     const me = `${userInfo().username}@${hostname()}`
-    const child = spawnFleet(['rollout', 'start', '--ref', 'v2', '--json', '--stage-delay', '6s'], { cwd })
+    const child = spawnFleet(['rollout', 'start', '--ref', 'v2', '--json', '--stage-delay', '3s'], { cwd })
     await child.waitFor((e) => e.type === 'stage-delay')
     const pause = await fleetRun(['rollout', 'pause', '--reason', 'INC-7 checkout errors'])
     expect(pause.code, pause.stderr).toBe(0)
