@@ -40,9 +40,10 @@ await build({
   mainFields: ['module', 'main'],
   entryNames: '[name]',
   chunkNames: '[name]-[hash]',
-  // Loaded from node_modules as they are: wasm and data files beside PGlite, ssh2's optional native
-  // crypto, pg's optional native driver, OpenTelemetry (only with otel.endpoint).
-  external: ['@electric-sql/pglite', '@electric-sql/pglite/*', 'kysely-pglite-dialect', 'ssh2', 'cpu-features', 'pg-native', '@opentelemetry/*'],
+  // Loaded from node_modules as they are: PGlite (its wasm and data files sit beside it), ssh2 (its
+  // optional native crypto), pg's optional native driver. Everything else is in the bundle, so the
+  // package's runtime dependencies are these two (OpenTelemetry is a chunk loaded only with otel.endpoint).
+  external: ['@electric-sql/pglite', '@electric-sql/pglite/*', 'ssh2', 'cpu-features', 'pg-native'],
   // Bundled CommonJS packages call require(): give the ESM chunks a real one.
   banner: { js: "import { createRequire as __fleetRequire } from 'node:module'; const require = __fleetRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -5,7 +5,7 @@
 // the dist/ that `npm test` has just built, and installed with --offline: the tarball bundles its
 // runtime dependencies (bundleDependencies), so the test needs no network and no npm cache.
 import { execFile, spawn } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -51,7 +51,7 @@ function npmEnv(): NodeJS.ProcessEnv {
 }
 
 beforeAll(async () => {
-  if (!existsSync(path.join(REPO_ROOT, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does)')
+  if (!existsSync(path.join(REPO_ROOT, 'dist', 'bundle', 'main.js'))) throw new Error('dist/bundle is missing: run `npm run build` (npm test does)')
   work = await mkdtemp(path.join(os.tmpdir(), 'fleet-install-'))
   prefix = path.join(work, 'prefix')
   const { stdout } = await execFileAsync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], {
@@ -81,10 +81,11 @@ afterAll(async () => {
 
 describe('install from a tarball', () => {
   it('ships the built CLI and what fleet demo needs, and builds nothing at install time', () => {
-    for (const f of ['bin/fleet', 'dist/cli/main.js', 'dist/sim/fleet.js', 'fixtures/sim-bun.mjs', 'fixtures/sim-bin/bun', 'fixtures/sim-bin/systemctl', 'fixtures/releases/v2/server.js', 'rollout.config.example.json']) {
+    for (const f of ['bin/fleet', 'dist/bundle/main.js', 'fixtures/sim-bun.mjs', 'fixtures/sim-bin/bun', 'fixtures/sim-bin/systemctl', 'fixtures/releases/v2/server.js', 'rollout.config.example.json']) {
       expect(packedFiles).toContain(f)
     }
-    expect(packedFiles.filter((f) => /^(src|test|bench)\//.test(f))).toEqual([])
+    // The bundle only: no sources, no tests, no unbundled tsc output (its imports would need the bundled-in packages).
+    expect(packedFiles.filter((f) => /^(src|test|bench)\/|^dist\/(?!bundle\/)/.test(f))).toEqual([])
     // Every runtime dependency travels in the tarball, none of the development ones.
     const manifestDeps = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
     for (const dep of Object.keys(manifestDeps.dependencies)) expect(bundled).toContain(dep)
@@ -93,8 +94,9 @@ describe('install from a tarball', () => {
     // An install-time build would need typescript, a devDependency the user does not have.
     for (const script of ['prepare', 'preinstall', 'install', 'postinstall']) expect(manifest.scripts[script]).toBeUndefined()
     // No test-only switches in the shipped code.
-    const shipped = readFileSync(path.join(prefix, 'lib', 'node_modules', 'fleet', 'dist', 'sim', 'fleet.js'), 'utf8')
-    expect(shipped).not.toMatch(/FLEET_TEST_|process\.env\.CI/)
+    const bundle = path.join(prefix, 'lib', 'node_modules', 'fleet', 'dist', 'bundle')
+    // (Reading one is what counts: the config names the FLEET_TEST_ prefix only to let such variables pass.)
+    for (const file of readdirSync(bundle)) expect(readFileSync(path.join(bundle, file), 'utf8'), file).not.toMatch(/env(?:\.|\[['"])(?:FLEET_TEST_|VITEST)|process\.env\.CI\b/)
   })
 
   it('runs fleet --help from another directory', async () => {
