@@ -1,4 +1,4 @@
-import { hostname, userInfo } from 'node:os'
+import { actor } from './who.js'
 
 import { cooldownMessage, cooldownStatus, type Cooldown, type FinishedRollout } from '../audit/cooldown.js'
 import { ExitCode, FleetError, UsageError } from '../errors.js'
@@ -28,16 +28,6 @@ export interface IgnoredCooldown {
 /** How many recent rollouts are looked through for the last finished one (the newest may still run). */
 const RECENT = 20
 
-/** user@machine (no pid: a person, not a process). */
-export const actor = (): string => {
-  let user = 'unknown'
-  try {
-    user = userInfo().username
-  } catch {
-    /* no passwd entry in some containers */
-  }
-  return `${user}@${hostname()}`
-}
 
 /** Checks the flags alone, before anything is opened: `--ignore-cooldown` needs a reason, a reason needs the flag. */
 export function checkCooldownFlags(flags: CooldownOverride & { readonly ignoreWindow?: boolean | undefined }): void {

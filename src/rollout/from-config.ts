@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { hostname, userInfo } from 'node:os'
+import { owner } from './who.js'
 import { dirname } from 'node:path'
 
 import type { FleetConfig } from '../config/types.js'
@@ -78,12 +78,4 @@ export const rolloutRequest = (
   ...(options.seed ? { seed: options.seed } : {}),
 })
 
-export const owner = (): string => {
-  let user = 'unknown'
-  try {
-    user = userInfo().username
-  } catch {
-    /* no passwd entry in some containers */
-  }
-  return `${user}@${hostname()} pid ${process.pid}`
-}
+export { owner }

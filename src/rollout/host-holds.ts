@@ -1,7 +1,7 @@
 import type { FleetConfig } from '../config/types.js'
 import { UsageError } from '../errors.js'
 import type { HoldRow, Store } from '../store/store.js'
-import { actor } from './cooldown.js'
+import { actor } from './who.js'
 import { loadInventory } from './inventory.js'
 
 /**

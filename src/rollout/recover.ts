@@ -7,6 +7,7 @@ import type { Plan, PlannedHost } from './plan.js'
 import type { RolloutDeps, RolloutResult, RolloutSettings } from './request.js'
 import { stageProgress, STAGE_EVENT_TYPES, type StageProgress } from './restore.js'
 import { RolloutRun } from './run.js'
+import { actorOf } from './who.js'
 import { gateChanges, parseSettings, storableSettings } from './settings.js'
 import type { GatesConfig } from '../gates/types.js'
 import { gatesActive } from '../gates/types.js'
@@ -37,8 +38,6 @@ export interface CurrentSettings {
   readonly checksDir: string
 }
 
-/** user@machine of an owner (user@machine pid n): a person, for the audit trail. */
-const actorOf = (owner: string): string => owner.replace(/ pid \d+$/, '')
 
 /**
  * Takes over a rollout left by a crash, a signal, a pause or the last cron

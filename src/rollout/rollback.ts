@@ -10,6 +10,7 @@ import type { RolloutListener } from './events.js'
 import { Journal } from './journal.js'
 import type { StoredEvent } from './request.js'
 import { fencedSession } from '../ssh/fenced-session.js'
+import { actorOf } from './who.js'
 import { anchorOf } from './clock.js'
 import { ACTIVE, keepLease, leaseIsStale, refuseIfInActiveRollout, rollbackLeaseHost, rollbackLeaseId } from './lease.js'
 import { updateHost, type HostOutcome, type HostSettings } from './host-update.js'
@@ -102,7 +103,7 @@ export async function rollbackOneHost(
     // The audit trail of the latest rollout that included the host is where a person looks for it.
     const rolloutId = await store.latestRolloutOf(host.name)
     const journal = new Journal(store, fence, { told: deps.listeners ?? [], ...(deps.onStored ? { stored: deps.onStored } : {}) })
-    const actor = request.owner.replace(/ pid \d+$/, '')
+    const actor = actorOf(request.owner)
     const at = () => new Date(clock.now()).toISOString()
     const finished = (outcome: HostOutcome, to: string, already = false) =>
       journal.record({ type: 'host-rollback-finished', rolloutId, host: host.name, to, already, ...outcome, actor, at: at() })

@@ -2,11 +2,11 @@ import { ExitCode, UsageError } from '../../errors.js'
 import { pauseRollout, promoteRollout } from '../../rollout/engine.js'
 import { currentSettings, makeContext, owner, withStore, type Context, type GlobalFlags } from '../context.js'
 import { newRequestId, sendRequest, whoRunsIt } from '../../rollout/control.js'
+import { actor } from '../../rollout/who.js'
 import { driveHere, handBack } from '../drive.js'
 import { printJson, say } from '../output.js'
 
 /** user@machine: who did it, for the audit trail. */
-const actor = (): string => owner().replace(/ pid \d+$/, '')
 
 /**
  * `fleet rollout pause [--reason]`: no new host starts; hosts in flight
