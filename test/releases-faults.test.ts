@@ -49,6 +49,19 @@ async function postgres(): Promise<Store | null> {
   return testStore.store
 }
 
+/** A 2-host sshd fleet and a fresh Postgres store, the hosts registered unless told otherwise (null: no Postgres, outside CI). */
+async function releasesFleet(register = true): Promise<{ store: Store; f: TestFleet } | null> {
+  const store = await postgres()
+  if (!store) return null
+  fleet = await startTestFleet({ hosts: 2 })
+  if (register) await registerHosts(store, fleet)
+  return { store, f: fleet }
+}
+
+/** A config directory for the built binary: the fleet on release directories, the file's Postgres store. */
+const releasesWorkdir = (f: TestFleet, extra: Parameters<typeof fleetConfigOverrides>[1]) =>
+  workdir({ ...fleetConfigOverrides(f, { ...extra, app: { layout: 'releases', keepReleases: 2 } }), database: { url: database!.url } })
+
 /**
  * A step held while the host's faults/hold-<name> file exists (its pid in hold-<name>.pid while it
  * waits), then `command`. Unlike fault-kit's heldStep it gives up once its SSH session is gone, so a
@@ -103,20 +116,11 @@ describe('a note on a step', () => {
 
 describe('the orchestrator SIGKILLed with release directories (the built binary, Postgres)', () => {
   it('during prepare (a host’s own update, then a later stage’s prepare-ahead): nothing live changes; resume settles every host on the target', async (t) => {
-    const store = await postgres()
-    if (!store) return t.skip()
-    fleet = await startTestFleet({ hosts: 2 })
-    const f = fleet
+    const env = await releasesFleet()
+    if (!env) return t.skip()
+    const { store, f } = env
     const { v1, v2 } = f.origin.shas
-    await registerHosts(store, f)
-    const cwd = await workdir({
-      ...fleetConfigOverrides(f, {
-        rollout: { stages: [50, 100], concurrency: 2, stageDelay: '3s' },
-        app: { layout: 'releases', keepReleases: 2 },
-        steps: { install: held('install', 'bun install') },
-      }),
-      database: { url: database!.url },
-    })
+    const cwd = await releasesWorkdir(f, { rollout: { stages: [50, 100], concurrency: 2, stageDelay: '3s' }, steps: { install: held('install', 'bun install') } })
     const pids = { h01: await servicePid(f, 'h01'), h02: await servicePid(f, 'h02') }
     for (const h of ['h01', 'h02']) await setHold(f, h, 'install', true)
 
@@ -160,16 +164,11 @@ describe('the orchestrator SIGKILLed with release directories (the built binary,
   }, 60_000)
 
   it('during the switch (the symlink already on the new release, the restart not run): resume restarts and verifies it', async (t) => {
-    const store = await postgres()
-    if (!store) return t.skip()
-    fleet = await startTestFleet({ hosts: 2 })
-    const f = fleet
+    const env = await releasesFleet()
+    if (!env) return t.skip()
+    const { store, f } = env
     const { v1, v2 } = f.origin.shas
-    await registerHosts(store, f)
-    const cwd = await workdir({
-      ...fleetConfigOverrides(f, { rollout: { stages: [100], concurrency: 2 }, app: { layout: 'releases', keepReleases: 2 }, steps: { restart: held('restart', 'sudo systemctl restart {service}') } }),
-      database: { url: database!.url },
-    })
+    const cwd = await releasesWorkdir(f, { rollout: { stages: [100], concurrency: 2 }, steps: { restart: held('restart', 'sudo systemctl restart {service}') } })
     await setHold(f, 'h01', 'restart', true)
     const child = spawnFleet(['rollout', 'start', '--json'], { cwd })
     const rolloutId = (await child.waitFor((e) => e.type === 'rollout-started')).rolloutId as string
@@ -194,10 +193,9 @@ describe('the orchestrator SIGKILLed with release directories (the built binary,
 
 describe('one releases fleet through disk full, releases removed by hand, retention under an unfinished rollout, and back to in place', () => {
   it('each host ends on one recorded release that is what runs', async (t) => {
-    const store = await postgres()
-    if (!store) return t.skip()
-    fleet = await startTestFleet({ hosts: 2 })
-    const f = fleet
+    const env = await releasesFleet(false)
+    if (!env) return t.skip()
+    const { store, f } = env
     const { v1, v2, v3, slow } = f.origin.shas
     const diskFull = `if [ -e "$FLEET_SIM_HOST/faults/disk-full" ]; then cat package.json > /dev/full; fi && bun install`
     const config = testConfig(f, testStore!.databaseConfig, {
