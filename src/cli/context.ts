@@ -55,4 +55,5 @@ export async function withStore<T>(config: FleetConfig, fn: (store: Store) => Pr
 }
 
 // Where config keys meet the engine and the SSH driver (rollout/from-config.ts); re-exported for the commands.
-export { configDir, currentSettings, hostSettings, makeExecutor, owner, rolloutRequest, type ConfigContext } from '../rollout/from-config.js'
+export { configDir, currentSettings, hostSettings, makeExecutor, rolloutRequest, type ConfigContext } from '../rollout/from-config.js'
+export { owner } from '../rollout/who.js'

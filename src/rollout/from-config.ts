@@ -78,4 +78,3 @@ export const rolloutRequest = (
   ...(options.seed ? { seed: options.seed } : {}),
 })
 
-export { owner }
