@@ -154,4 +154,44 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
     expect(rollback.code, rollback.stderr).toBe(0)
     await expectOn(f, updated, f.origin.shas.v1)
   })
+
+  it('an interrupted rollout: a host moved back by hand is recorded on its row (inventory changes refused), so resume ends true of every host', async () => {
+    const { f, cwd } = await setUp(4, { rollout: { stages: [50, 100], stageDelay: '0s', concurrency: 1 } })
+    const run = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    const second = await run.waitFor((e) => e.type === 'host-started' && e.stage === 1)
+    run.kill('SIGINT')
+    expect((await run.exited).code).toBe(130)
+    const rolloutId = second.rolloutId as string
+    const rows = await withDb((store) => store.listRolloutHosts(rolloutId))
+    const updated = rows.find((r) => r.status === 'success')!.name
+    const pending = rows.find((r) => r.status === 'pending')!.name
+
+    const disable = await runFleet(['hosts', 'disable', pending], { cwd })
+    expect(disable.code, disable.stderr).toBe(6)
+    expect(disable.stderr).toContain(`rollout ${rolloutId}, which is interrupted`)
+    const rollback = await runFleet(['rollback', updated, '--reason', 'slow after the update'], { cwd })
+    expect(rollback.code, rollback.stderr).toBe(0)
+    await expectOn(f, updated, f.origin.shas.v1)
+    await withDb(async (store) =>
+      expect((await store.listRolloutHosts(rolloutId)).find((r) => r.name === updated)).toMatchObject({
+        status: 'rolled_back',
+        previousVersion: f.origin.shas.v1,
+        newVersion: f.origin.shas.v1,
+        error: expect.stringMatching(/moved back by hand .*slow after the update/),
+      }),
+    )
+
+    // The resume goes on from the truth: that host counts as rolled back, the others reach v2.
+    const resume = await runFleet(['rollout', 'resume'], { cwd })
+    expect(resume.code, resume.stderr).toBe(4)
+    expect(resume.stdout + resume.stderr).toMatch(/1 host rolled back/)
+    await withDb(async (store) => {
+      for (const r of await store.listRolloutHosts(rolloutId)) {
+        const expected = r.name === updated ? f.origin.shas.v1 : f.origin.shas.v2
+        expect([r.name, r.newVersion]).toEqual([r.name, expected])
+        await expectOn(f, r.name, expected)
+      }
+      expect((await store.listEvents(rolloutId, ['rollout-finished'])).length).toBe(2) // interrupted, then the end
+    })
+  })
 })

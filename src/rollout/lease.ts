@@ -163,19 +163,25 @@ export async function takeOverRollout(store: Store, owner: string, verb: string)
 }
 
 /**
- * The rule for manual actions (`fleet rollback <host>`, `hosts disable`, `hosts update`): a host
- * that belongs to a rollout in progress (driven now, between cron ticks, or paused) is that
- * rollout's. They are refused (exit 6, naming the rollout) until it ends or is aborted, so what
- * the rollout records of every host stays true.
+ * The rule for manual actions (`fleet rollback <host>`, `hosts disable`, `hosts update`, `hosts
+ * import`): a host that belongs to a rollout in progress (driven now, between cron ticks, or paused)
+ * is that rollout's. They are refused (exit 6, naming the rollout) until it ends or is aborted, so
+ * what the rollout records of every host stays true. While a start holds the lease but has not
+ * recorded its plan yet, any host may be in it: refused too. The inventory commands also refuse the
+ * hosts of an interrupted rollout (a resume would update a host disabled meanwhile); `fleet rollback`
+ * may move one back, and is recorded on that rollout's row (rollback.ts).
  */
-export async function refuseIfInActiveRollout(store: Store, names: readonly string[], what: string): Promise<void> {
+export async function refuseIfInActiveRollout(store: Store, names: readonly string[], what: string, options: { readonly interrupted?: boolean } = {}): Promise<void> {
+  const lease = await store.leaseState()
+  if (lease.rolloutId !== null && rollbackLeaseHost(lease.rolloutId) === null && !stateIsStale(lease) && !(await store.getRollout(lease.rolloutId)))
+    throw new LockedError(`rollout ${lease.rolloutId} is starting (${heldBy(lease)}) and has not recorded its hosts yet: ${what} could change one behind its back; try again in a moment`)
   const latest = await store.getRollout()
-  if (!latest || !ACTIVE.includes(latest.state)) return
+  if (!latest || !(options.interrupted ? RESUMABLE : ACTIVE).includes(latest.state)) return
   const inIt = new Set((await store.listRolloutHostStates(latest.id)).map((h) => h.name))
   const touched = names.filter((n) => inIt.has(n))
   if (touched.length === 0) return
   throw new LockedError(
     `${touched.slice(0, 3).join(', ')}${touched.length > 3 ? ` and ${touched.length - 3} more` : ''} ${touched.length === 1 ? 'is' : 'are'} part of rollout ${latest.id}, which is ${latest.state}: ` +
-      `${what} would change ${touched.length === 1 ? 'a host' : 'hosts'} behind its back. Let it finish, or end it with \`fleet rollout abort [--rollback]\`, then try again`,
+      `${what} would change ${touched.length === 1 ? 'a host' : 'hosts'} behind its back. ${latest.state === 'interrupted' ? 'Resume it' : 'Let it finish'}, or end it with \`fleet rollout abort [--rollback]\`, then try again`,
   )
 }

@@ -105,6 +105,14 @@ export async function rollbackOneHost(
     const journal = new Journal(store, fence, { told: deps.listeners ?? [], ...(deps.onStored ? { stored: deps.onStored } : {}) })
     const actor = actorOf(request.owner)
     const at = () => new Date(clock.now()).toISOString()
+    // A host of an interrupted rollout (the one state in which a rollout's hosts may be moved by
+    // hand) is recorded on its row, so a resume or `abort --rollback` goes on from the truth.
+    const intoStoppedRollout = async (version: string | null, status: 'rolled_back' | 'rollback_failed' = 'rolled_back') => {
+      const latest = await store.getRollout()
+      if (latest?.state !== 'interrupted') return
+      const why = `moved back by hand (\`fleet rollback\` by ${actor}${request.reason ? `: ${request.reason}` : ''})`
+      await store.recordHandRollback(fence, latest.id, host.name, { status, newVersion: version, error: status === 'rolled_back' ? why : `${why}, and could not be restored: its version is unknown` })
+    }
     const finished = (outcome: HostOutcome, to: string, already = false) =>
       journal.record({ type: 'host-rollback-finished', rolloutId, host: host.name, to, already, ...outcome, actor, at: at() })
     let session
@@ -132,6 +140,7 @@ export async function rollbackOneHost(
         if (head.code === 0 && head.stdout.trim() === target) {
           const outcome: HostOutcome = { status: 'skipped', previousVersion: target, newVersion: target, failedStep: null, error: null }
           await finished(outcome, target, true)
+          await intoStoppedRollout(target)
           return { host: host.name, from: target, to: target, action: 'already', outcome, exitCode: ExitCode.ok }
         }
       }
@@ -162,6 +171,8 @@ export async function rollbackOneHost(
       // The previous version stays as recorded: it is history, not "the version before this command".
       if (outcome.status === 'success') await store.recordHostState(fence, host.name, { status: 'rolled_back', currentVersion: target })
       else if (outcome.newVersion) await store.recordHostState(fence, host.name, { status: outcome.status, currentVersion: outcome.newVersion })
+      if (outcome.status === 'success') await intoStoppedRollout(target)
+      else if (outcome.status === 'rollback_failed') await intoStoppedRollout(null, 'rollback_failed')
       const exitCode =
         outcome.status === 'success'
           ? ExitCode.ok

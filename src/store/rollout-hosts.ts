@@ -63,6 +63,23 @@ export class RolloutHosts {
   }
 
   /**
+   * A `fleet rollback` of a host of a stopped (interrupted) rollout, under the rollback's own fence:
+   * the row of that rollout says where the host went, unless the rollout had not touched it yet.
+   */
+  async recordHandRollback(fence: Fence, rolloutId: string, name: string, patch: RolloutHostPatch): Promise<boolean> {
+    return fenced(this.db, fence, async (tx) => {
+      const result = await tx
+        .updateTable('fleet_rollout_hosts')
+        .set(toColumns(ROLLOUT_HOST_PATCH, patch))
+        .where('rollout_id', '=', rolloutId)
+        .where('name', '=', name)
+        .where('status', '<>', 'pending')
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    })
+  }
+
+  /**
    * The write that starts work on a host: only if the host is still in the
    * state the caller read (`expected`), so it is never started twice. Records
    * the claiming epoch. False when the row had moved on.

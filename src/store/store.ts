@@ -119,6 +119,10 @@ export class Store {
     return this.rolloutHosts.updateRolloutHost(fence, name, patch)
   }
 
+  recordHandRollback(fence: Fence, rolloutId: string, name: string, patch: RolloutHostPatch): Promise<boolean> {
+    return this.rolloutHosts.recordHandRollback(fence, rolloutId, name, patch)
+  }
+
   claimRolloutHost(fence: Fence, name: string, expected: HostStatus, patch: RolloutHostPatch): Promise<boolean> {
     return this.rolloutHosts.claimRolloutHost(fence, name, expected, patch)
   }

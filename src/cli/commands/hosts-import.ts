@@ -31,7 +31,7 @@ export async function hostsImport(file: string, flags: HostsImportFlags): Promis
   const changes = await withStore(ctx.config, async (store) => {
     // Hosts of a rollout in progress are that rollout's: changing or deactivating them waits for it.
     const touched = flags.deactivateMissing ? (await store.listHosts()).map((h) => h.name) : patches.map((p) => p.name)
-    await refuseIfInActiveRollout(store, touched, `\`fleet hosts import\``)
+    await refuseIfInActiveRollout(store, touched, `\`fleet hosts import\``, { interrupted: true })
     return store.importHosts(patches, { deactivateMissing: flags.deactivateMissing === true })
   })
   const kept = OPTIONAL_COLUMNS.filter((c) => !carried.has(c))

@@ -90,7 +90,7 @@ export async function hostsUpdate(name: string, flags: HostUpdateFlags): Promise
       ring: flags.ring ?? before.ring,
       timezone: flags.timezone ?? before.timezone,
     })
-    await refuseIfInActiveRollout(store, [name], `\`fleet hosts update\``)
+    await refuseIfInActiveRollout(store, [name], `\`fleet hosts update\``, { interrupted: true })
     await store.updateHost(name, patch)
     return (Object.keys(patch) as (keyof typeof patch)[]).filter((k) => before[k] !== patch[k]).map((k) => `${k} ${show(before[k])} → ${show(patch[k])}`)
   })
@@ -109,7 +109,7 @@ export async function hostsSetActive(names: readonly string[], active: boolean, 
     const unknown = names.filter((n) => !known.has(n))
     if (unknown.length) throw new UsageError(`unknown host${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (nothing changed)`)
     // Enabling changes no rollout in progress (its hosts were chosen when it started); disabling would.
-    if (!active) await refuseIfInActiveRollout(store, names, `\`fleet hosts disable\``)
+    if (!active) await refuseIfInActiveRollout(store, names, `\`fleet hosts disable\``, { interrupted: true })
     for (const name of names) await store.setHostActive(name, active)
     if (ctx.out.json) printJson(ctx.out, { [active ? 'enabled' : 'disabled']: names })
     else say(ctx.out, `${active ? 'enabled' : 'disabled'} ${names.join(', ')}`)
