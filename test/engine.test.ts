@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { abortRollout, resumeRollout, runRollout, type RolloutRequest, type RolloutResult } from '../src/rollout/engine.js'
 import type { RolloutEvent } from '../src/rollout/events.js'
+import { refuseIfInActiveRollout } from '../src/rollout/lease.js'
 import type { HostStatus } from '../src/types.js'
 import { Store } from '../src/store/store.js'
 import { ageLease, openTestStore, seedRollout, testFence, type TestStore } from './support/harness.js'
@@ -211,5 +212,26 @@ describe('one rollout at a time, also between cron ticks', () => {
     expect((await testStore.store.leaseState()).holder).toBeNull()
     // Clean up for the other tests: abort it.
     expect(await abortRollout({ store: testStore.store, executor: fleet, clock, listeners: [] }, 'test', { rollback: false })).toMatchObject({ state: 'aborted' })
+  })
+})
+
+describe('hosts disabled around a start', () => {
+  it('a host disabled between the inventory read and the lock stays out; while the start holds the lock, disable is refused', async () => {
+    const { store } = await openTestStore('pglite')
+    const hosts = ['d1', 'd2', 'd3']
+    for (const name of hosts) await store.addHost({ name, address: '127.0.0.1' })
+    const fleet = new ScriptedFleet(hosts, OLD, { main: NEW })
+    // The inventory was read with every host active; d2 is disabled before the start takes the lock.
+    const req = request(hosts, { fromHostsTable: true })
+    await store.setHostActive('d2', false)
+    const { result } = await run(fleet, req, { store })
+    expect(result.state).toBe('completed')
+    expect((await store.listRolloutHosts(result.rolloutId)).map((h) => h.name).sort()).toEqual(['d1', 'd3'])
+    expect(fleet.host('d2').log).toEqual([])
+
+    // A start that holds the lock but has not recorded its hosts yet: any host may be in it.
+    const starting = await store.acquireLease('r-starting', 'other@b pid 2')
+    expect(starting.acquired).toBe(true)
+    await expect(refuseIfInActiveRollout(store, ['d3'], '`fleet hosts disable`')).rejects.toMatchObject({ exitCode: 6, message: expect.stringMatching(/rollout r-starting is starting .*try again in a moment/) })
   })
 })

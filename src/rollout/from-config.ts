@@ -60,6 +60,7 @@ export const rolloutRequest = (
   options: { readonly ref?: string | undefined; readonly seed?: string | undefined; readonly owner?: string; readonly ignoredCooldown?: IgnoredCooldown | null; readonly ignoredWindow?: IgnoredWindow | null },
 ): RolloutRequest => ({
   hosts,
+  fromHostsTable: !ctx.config.inventory.query,
   ref: options.ref ?? ctx.config.app.branch,
   stages: ctx.config.rollout.stages,
   failureThreshold: ctx.config.rollout.failureThreshold,

@@ -72,6 +72,8 @@ export interface RolloutSettings {
 /** A new rollout: its settings, the hosts, and who asks. */
 export interface RolloutRequest extends Omit<RolloutSettings, 'host'> {
   readonly hosts: readonly Host[]
+  /** The hosts came from fleet's hosts table: read again under the lock (a host disabled meanwhile stays out). */
+  readonly fromHostsTable?: boolean
   readonly settings: HostSettings
   readonly seed?: string
   /** Who runs it, for the lease and the record: user@machine pid. */

@@ -65,6 +65,13 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest, opt
   try {
     let resolved: ResolvedPlan
     try {
+      // `hosts disable` refuses the hosts of a start that holds the lock; one that came between the
+      // inventory read and the lock is seen here.
+      if (request.fromHostsTable) {
+        const disabled = new Set((await store.listHosts()).filter((h) => !h.active).map((h) => h.name))
+        request = { ...request, hosts: request.hosts.filter((h) => !disabled.has(h.name)) }
+        if (request.hosts.length === 0) throw new UsageError('the inventory has no active hosts: nothing to roll out')
+      }
       resolved = await planRollout(deps, request, sessions)
     } catch (error) {
       await store.releaseLease(fence)
