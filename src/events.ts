@@ -33,6 +33,7 @@ export const EVENT_CATALOGUE = {
   'rollout-paused': { about: 'the rollout waits for a person or for gate data (exit 7)', notifyByDefault: true, manual: true },
   'rollout-resumed': { about: 'a person continued a paused, interrupted or stopped rollout', notifyByDefault: true, manual: true },
   'rollout-promoted': { about: "a person ended the current bake as passed (fleet rollout promote)", manual: true },
+  'request-not-applied': { about: 'a pause or promote request was taken in without effect (nothing bakes, the rollout was pausing or had ended, or a later resume, promote or abort came first), with why', manual: true },
   'rollout-aborting': { about: 'a person ended the rollout (fleet rollout abort), with or without moving hosts back', manual: true },
   'rollout-taken-over': { about: 'another command took the rollout over at a new lease epoch: who drives it now' },
   'rollout-lost': { about: 'this process lost the rollout to another holder and stopped', unstored: true },

@@ -112,7 +112,7 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
     await run.waitFor((e) => e.type === 'bake-started')
     const pause = await runFleet(['rollout', 'pause', '--reason', 'db migration'], { cwd, env: skewed(-120_000) })
     expect(pause.code, pause.stderr).toBe(0)
-    expect(pause.stdout).toMatch(/pause requested \(request [0-9a-f-]+\)/)
+    expect(pause.stdout).toMatch(/pause taken in by .* \(request [0-9a-f-]+\)/)
     const done = await run.exited
     expect(done.code, done.stderr).toBe(7)
     expect(run.events.find((e) => e.type === 'rollout-paused')).toMatchObject({ reason: expect.stringMatching(/db migration/) })

@@ -220,7 +220,7 @@ describe('pause and promote a rollout another process is running', () => {
     const asked = Date.now()
     const pause = await runFleet(['rollout', 'pause', '--reason', 'looks odd'], { cwd })
     expect(pause.code, pause.stderr).toBe(0)
-    expect(pause.stdout).toMatch(/pause requested/)
+    expect(pause.stdout).toMatch(/pause taken in by .* \(request [0-9a-f-]+\)/)
     const ended = await running.exited
     console.log(`${kind}: pause took effect ${Date.now() - asked} ms after it was asked`)
     expect(ended.code).toBe(7)
@@ -233,7 +233,7 @@ describe('pause and promote a rollout another process is running', () => {
       // …and each further 60 s bake is ended from yet another shell, through the running process.
       const again = await runFleet(['rollout', 'promote', '--skip-bake', '--reason', `stage ${stage + 1} reviewed`], { cwd })
       expect(again.code, again.stderr).toBe(0)
-      expect(again.stdout).toMatch(/promote requested/)
+      expect(again.stdout).toMatch(/promote taken in by /)
     }
     const done = await promoted.exited
     expect(done.code, done.stderr).toBe(0)

@@ -86,6 +86,8 @@ export function summary(event: FleetEventLike): string {
       return `rollout resumed${by(event)}${num(event, 'stage') === null ? '' : ` at ${stageLabel(event)}`}${because(event)}${changed(event)}`
     case 'rollout-promoted':
       return `${stageLabel(event)} promoted${by(event)}${event.skipBake === true ? ' (bake skipped)' : ''}${because(event)}`
+    case 'request-not-applied':
+      return `${text(event, 'kind', 20) ?? 'request'} request${by(event)} not applied: ${text(event, 'why') ?? '?'}${because(event)}`
     case 'rollout-aborting':
       return `abort requested${by(event)}${event.rollback === true ? ' (hosts in flight are rolled back)' : ''}${because(event)}`
     case 'host-rollback-started':

@@ -75,6 +75,8 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
       case 'cooldown-ignored':
       case 'window-ignored':
         return c.yellow(summary(event))
+      case 'request-not-applied':
+        return c.yellow(summary(event))
       case 'rollout-resumed':
       case 'rollout-taken-over':
       case 'host-rollback-started':

@@ -68,6 +68,10 @@ export function renderStatus(status: RolloutStatus, options: StatusViewOptions):
     const what = g.phase === 'measured' ? `baking, last measurement ${g.verdict ?? '?'}` : `gates ${g.phase}${g.reason ? `: ${sanitizeLine(g.reason)}` : ''}`
     lines.push(`gates: stage ${g.stage + 1} ${what} (${g.at})${g.gates.length ? ` · ${g.gates.map(gateLine).join(', ')}` : ''}`)
   }
+  // Requests still waiting, and those taken in without effect: a person sees what became of theirs.
+  for (const r of status.requests ?? [])
+    if (r.outcome === null) lines.push(c.yellow(`${r.kind} requested by ${sanitizeLine(r.actor)} at ${formatTime(r.requestedAt)}${r.reason ? ` (${sanitizeLine(r.reason)})` : ''}: pending, the rollout's next driver applies it`))
+    else if (r.outcome !== 'applied') lines.push(`${r.kind} requested by ${sanitizeLine(r.actor)} at ${formatTime(r.requestedAt)}: ${sanitizeLine(r.outcome)}`)
   if (status.exitCode !== null) lines.push(`exit ${status.exitCode}: ${describeOutcome({ state: status.state as RolloutState, exitCode: status.exitCode, counts: status.counts, error: status.error })}`)
 
   const full = options.all === true || status.hosts.length <= STATUS_TABLE_MAX_ROWS

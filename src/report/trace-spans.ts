@@ -55,7 +55,7 @@ const randomSpanId = (): string => randomBytes(8).toString('hex')
 
 const FINAL_STATES = new Set(['completed', 'halted', 'failed', 'aborted'])
 /** Decisions and a person's actions: events of the root span. */
-const DECISIONS = new Set(['gates-passed', 'gates-failed', 'rollout-paused', 'rollout-resumed', 'rollout-promoted', 'rollout-aborting', 'rollout-taken-over', 'cooldown-ignored', 'rollout-stopping', 'store-recovered'])
+const DECISIONS = new Set(['gates-passed', 'gates-failed', 'rollout-paused', 'rollout-resumed', 'rollout-promoted', 'request-not-applied', 'rollout-aborting', 'rollout-taken-over', 'cooldown-ignored', 'rollout-stopping', 'store-recovered'])
 /** What a process that did not start the rollout reads back to know which spans are open. */
 export const REPLAYED_TYPES = ['rollout-started', 'stage-started', 'stage-finished', 'bake-started', 'gate-measured', ...DECISIONS]
 /** Bounds: a rollout that runs for days keeps at most this many root events and gate events per bake. */

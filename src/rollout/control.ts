@@ -1,49 +1,92 @@
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { FleetConfig } from '../config/types.js'
-import { leaseIsStale } from './lease.js'
+import { leaseIsStale, rollbackLeaseHost } from './lease.js'
 import { isAlive, readDirLock } from '../store/dir-lock.js'
 import { openDatabase } from '../store/database.js'
-import { writeRequestFile, type RequestFile } from '../store/request-files.js'
-import { Store } from '../store/store.js'
+import { requestFileTakenIn, withdrawRequestFile, writeRequestFile } from '../store/request-files.js'
+import { Store, type NewRequest } from '../store/store.js'
 
 /**
  * How pause and promote requests reach the rollout in progress: a row of
- * fleet_requests, consumed once by id by whoever drives it (or by the next
- * command that takes it over). The embedded PGlite store is open in one
- * process only, so a request to a rollout that process drives waits as a file
- * beside the store until that process takes it in (store/request-files.ts).
+ * fleet_requests for that rollout, consumed once by id by whoever drives it
+ * (or by the next command that takes it over). The embedded PGlite store is
+ * open in one process only, so a request to the rollout that process drives
+ * waits as a file beside the store, addressed to that process, until it takes
+ * it in (store/request-files.ts). The sender waits for the answer and says it.
  */
 
 export const newRequestId = (): string => randomUUID()
 
-/** Who runs the rollout now, if a live process does: the lease holder by the database's clock (Postgres) or the store's lock holder (PGlite). */
-export async function liveHolder(config: FleetConfig, open: () => Promise<Store | null>): Promise<string | null> {
+/** How long a sender waits for the driver's answer: it polls every second. */
+export const ANSWER_WAIT_MS = 10_000
+
+/**
+ * Who holds the rollout now, if a live process does: the lease holder by the database's clock
+ * (Postgres), or the embedded store's lock holder when it runs a rollout command (PGlite).
+ * `rolloutId`: the rollout it drives (Postgres; it may still be starting, not yet recorded).
+ * `rollback`: a `fleet rollback <host>` holds the lease, no rollout is driven.
+ */
+export interface Holder {
+  readonly holder: string
+  readonly rolloutId: string | null
+  readonly rollback: boolean
+  /** PGlite: the lock's pid and since, where a request file is addressed. */
+  readonly lock?: { readonly pid: number; readonly since: string }
+}
+
+/** The store is opened only when needed (Postgres), so PGlite held by a running rollout is never touched. */
+export async function whoRunsIt(config: FleetConfig): Promise<{ holder: Holder | null; store: Store | null; close(): Promise<void> }> {
   if (!config.database.url) {
     const lock = readDirLock(config.database.dir)
-    // Only a process running a rollout takes requests in; a reader holds the store for a moment only.
-    const runsRollout = /\b(rollout (start|resume|promote|tick|abort)|demo)\b/.test(lock?.command ?? '')
-    return lock && runsRollout && isAlive(lock.pid) ? `pid ${lock.pid} on ${lock.host} (fleet ${lock.command ?? ''})` : null
+    // Only a process driving a rollout takes requests in; a reader, a dry run or `hosts check` holds the store for a moment only.
+    const command = lock?.command ?? ''
+    const drives = /\b(rollout (start|resume|promote|tick|abort|pause)|demo)\b/.test(command) && !/--dry-run\b/.test(command)
+    const holder: Holder | null =
+      lock && drives && isAlive(lock.pid) ? { holder: `pid ${lock.pid} on ${lock.host} (fleet ${command})`, rolloutId: null, rollback: false, lock: { pid: lock.pid, since: lock.since } } : null
+    return { holder, store: null, close: async () => {} }
   }
-  const store = await open()
-  const lease = await store!.leaseState()
-  if (!lease.holder || !lease.heartbeatAt) return null
-  return leaseIsStale(lease.holder, lease.heartbeatAt, lease.now.getTime()) ? null : lease.holder
+  const database = await openDatabase(config.database)
+  const store = new Store(database)
+  try {
+    const lease = await store.leaseState()
+    const live = lease.holder !== null && lease.heartbeatAt !== null && !leaseIsStale(lease.holder, lease.heartbeatAt, lease.now.getTime())
+    const holder: Holder | null = live ? { holder: lease.holder!, rolloutId: lease.rolloutId, rollback: rollbackLeaseHost(lease.rolloutId) !== null } : null
+    return { holder, store, close: () => database.close() }
+  } catch (error) {
+    await database.close()
+    throw error
+  }
 }
 
-/** Records a request for the rollout in progress: a row (Postgres), or a file for the process holding the embedded store. */
-export async function sendRequest(config: FleetConfig, store: Store | null, rolloutId: string | null, request: Omit<RequestFile, 'rolloutId'>): Promise<void> {
-  if (store && rolloutId) await store.addRequest({ ...request, rolloutId })
-  else writeRequestFile(config.database.dir, { ...request, rolloutId })
+/** What became of a request: taken in and applied, taken in without effect (and why), or not answered in time. */
+export type Answer = { readonly kind: 'applied' } | { readonly kind: 'not-applied'; readonly why: string } | { readonly kind: 'unanswered' }
+
+/** Records a request for `rolloutId` (Postgres) and waits for whoever drives it to answer. */
+export async function requestAndWait(store: Store, request: NewRequest, waitMs = ANSWER_WAIT_MS): Promise<Answer> {
+  await store.addRequest(request)
+  return waitForAnswer(store, request.id, waitMs)
 }
 
-/** Opens the store only when needed (Postgres), so PGlite held by a running rollout is never touched. */
-export async function whoRunsIt(config: FleetConfig): Promise<{ holder: string | null; store: Store | null; close(): Promise<void> }> {
-  let database: Awaited<ReturnType<typeof openDatabase>> | null = null
-  const holder = await liveHolder(config, async () => {
-    database = await openDatabase(config.database)
-    return new Store(database)
-  })
-  const db = database as Awaited<ReturnType<typeof openDatabase>> | null
-  return { holder, store: db ? new Store(db) : null, close: async () => void (await db?.close()) }
+/** Polls the request's row until it is settled or `waitMs` passed. */
+export async function waitForAnswer(store: Store, id: string, waitMs = ANSWER_WAIT_MS): Promise<Answer> {
+  for (const deadline = Date.now() + waitMs; ; await sleep(200)) {
+    const row = await store.getRequest(id)
+    if (row?.outcome) return row.outcome === 'applied' ? { kind: 'applied' } : { kind: 'not-applied', why: row.outcome.replace(/^not applied: /, '') }
+    if (Date.now() > deadline) return { kind: 'unanswered' }
+  }
+}
+
+/**
+ * PGlite: leaves the request as a file addressed to the process holding the store and waits until
+ * it is taken in. Not taken in within `waitMs` (that process is not driving a rollout, or ended):
+ * the file is withdrawn, so no later rollout can take it in by mistake.
+ */
+export async function requestByFile(config: FleetConfig, lock: { readonly pid: number; readonly since: string }, request: Omit<NewRequest, 'rolloutId'>, waitMs = ANSWER_WAIT_MS): Promise<'taken-in' | 'withdrawn'> {
+  writeRequestFile(config.database.dir, { ...request, rolloutId: null, to: lock })
+  for (const deadline = Date.now() + waitMs; ; await sleep(200)) {
+    if (requestFileTakenIn(config.database.dir, request.id)) return 'taken-in'
+    if (Date.now() > deadline || !isAlive(lock.pid)) return withdrawRequestFile(config.database.dir, request.id) ? 'withdrawn' : 'taken-in'
+  }
 }

@@ -84,6 +84,8 @@ export type RolloutEvent =
   | { type: 'gates-failed'; rolloutId: string; stage: number; reason: string; onFail: 'revert' | 'halt'; at: string }
   /** A person ended the current bake as passed (`fleet rollout promote`), asked of a running process. */
   | { type: 'rollout-promoted'; rolloutId: string; stage: number; actor: string; reason: string; skipBake: boolean; at: string }
+  /** A pause or promote request was consumed without effect: who sent it, and why it did nothing. */
+  | { type: 'request-not-applied'; rolloutId: string; request: string; kind: 'pause' | 'promote'; actor: string; reason: string | null; why: string; at: string }
   /** A command took the rollout over (resume, promote, abort, a tick after a stale holder): the new owner at a new lease epoch. */
   | { type: 'rollout-taken-over'; rolloutId: string; owner: string; epoch: number; from: string | null; by: string; at: string }
   /** A person continued a paused, interrupted or stopped rollout (`fleet rollout resume`). */

@@ -10,6 +10,16 @@ export const REQUEST_POLL_MS = 1_000
  * the rollout over or while it runs. They become facts for the decision core
  * (`pause`) and a signal that cuts a wait short (`wake`).
  */
+/** What the run does with what the inbox takes in. */
+export interface InboxHandlers {
+  /** A promote was applied: end the current (or next) bake as passed. */
+  promote(request: RolloutRequestRecord): Promise<void>
+  /** Why a promote cannot be applied now (null: it can). */
+  whyNotPromote(): string | null
+  /** A request was consumed without effect: the audit trail says which and why. */
+  notApplied(request: RolloutRequestRecord, why: string): Promise<void>
+}
+
 export class Inbox {
   /** Why a person asked to pause; null while nobody did. */
   pause: string | null = null
@@ -22,7 +32,7 @@ export class Inbox {
     private readonly store: RequestInbox,
     private readonly fence: Fence,
     private readonly owner: string,
-    private readonly promote: (request: RolloutRequestRecord) => Promise<void>,
+    private readonly handlers: InboxHandlers,
   ) {}
 
   /** Aborts when a request arrives: a bake or stage-delay wait ends early and the next decision sees it. */
@@ -50,14 +60,17 @@ export class Inbox {
   private async consume(): Promise<boolean> {
     let applied = false
     for (const request of await this.store.pendingRequests(this.fence.leaseId)) {
+      const why = request.kind === 'promote' ? (this.pause !== null ? 'the rollout is pausing; `fleet rollout promote` continues it once it is paused' : this.handlers.whyNotPromote()) : null
       // Another holder may have consumed it (then it is theirs), or we lost the lease (the write says so).
-      if (!(await this.store.settleRequest(this.fence, request.id, this.owner, 'applied'))) continue
-      if (request.kind === 'pause' && this.pause === null) {
-        this.pause = `paused by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`
-        this.pausedBy = { actor: request.actor, reason: request.reason }
-      }
-      else await this.promote(request)
-      applied = true
+      if (!(await this.store.settleRequest(this.fence, request.id, this.owner, why === null ? 'applied' : `not applied: ${why}`))) continue
+      if (why !== null) await this.handlers.notApplied(request, why)
+      else if (request.kind === 'pause') {
+        if (this.pause === null) {
+          this.pause = `paused by ${request.actor}${request.reason ? `: ${request.reason}` : ''}`
+          this.pausedBy = { actor: request.actor, reason: request.reason }
+        }
+      } else await this.handlers.promote(request)
+      applied ||= why === null
     }
     if (applied) {
       this.waker.abort()
@@ -66,9 +79,15 @@ export class Inbox {
     return applied
   }
 
-  /** At the end of a rollout: requests that came too late say so, and stay visible. */
-  async closeUnapplied(state: string): Promise<void> {
+  /**
+   * Requests that can no longer be applied (the rollout ended, or a person's resume, promote or abort
+   * took it over after they were sent): each is settled with why; the caller says so in the audit
+   * trail (notApplied), outside its store retries.
+   */
+  async closeUnapplied(why: string, sentBefore?: Date): Promise<RolloutRequestRecord[]> {
+    const closed: RolloutRequestRecord[] = []
     for (const request of await this.store.pendingRequests(this.fence.leaseId))
-      await this.store.settleRequest(this.fence, request.id, this.owner, `not applied: the rollout had ended ${state}`)
+      if ((!sentBefore || request.requestedAt < sentBefore) && await this.store.settleRequest(this.fence, request.id, this.owner, `not applied: ${why}`)) closed.push(request)
+    return closed
   }
 }

@@ -155,7 +155,9 @@ export async function takeOverRollout(store: Store, owner: string, verb: string)
       latest ? `nothing to ${verb}: the latest rollout ${latest.id} is ${latest.state} and no rollout holds the lock` : `nothing to ${verb}: no rollout has run yet`,
     )
   }
-  if (!rollout) throw new UsageError(`nothing to ${verb}: the lock names ${lease.rolloutId}, which is not a recorded rollout, and its holder (${lease.holder}) is alive`)
+  if (!rollout && rollbackLeaseHost(lease.rolloutId) !== null)
+    throw new LockedError(`\`fleet rollback ${rollbackLeaseHost(lease.rolloutId)}\` holds the lock (${heldBy(lease)}); try again when it has finished`)
+  if (!rollout) throw new LockedError(`rollout ${lease.rolloutId} is starting (${heldBy(lease)}); try again in a moment`)
   if (!stateIsStale(lease)) throw new LockedError(`rollout ${rollout.id} is still running (${heldBy(lease)}); stop it with Ctrl-C or SIGTERM where it runs`)
   const fence = await store.takeOverLease({ leaseId: rollout.id, epoch: lease.epoch }, owner, holderDeadHere(lease.holder))
   if (!fence) throw new LockedError(`rollout ${rollout.id}: its holder renewed the lease or another fleet process took it over first (${(await store.leaseState()).holder})`)

@@ -88,7 +88,10 @@ async function takeOverAndSettle<T>(
     const at = new Date(clock.now()).toISOString()
     // A takeover from a live-looking holder is worth a line of its own in the trail: who drives it now.
     if (taken.from !== null) await run.journal({ type: 'rollout-taken-over', rolloutId: rollout.id, owner, epoch: fence.epoch, from: taken.from, by: verb, at })
-    if (event) await run.journal(event(rollout, changes))
+    const said = event?.(rollout, changes) ?? null // a refusal (nothing to promote) comes before anything is settled
+    // A person's resume, promote or abort answers the pause and promote requests sent before it.
+    if (verb === 'resume' || verb === 'promote' || verb === 'abort') await run.supersedeRequests(`\`fleet rollout ${verb}\` by ${actorOf(owner)} came after it`, new Date(at))
+    if (said) await run.journal(said)
     await run.settle(rows)
     return await then(run, rollout, settings)
   } catch (error) {

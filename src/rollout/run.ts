@@ -67,7 +67,11 @@ export class RolloutRun {
       : { stageStarted: false, stageFinishedAt: null, delayAnnounced: false, bake: { since: 0, measurements: [], passed: false, promoted: false } }
     this.byName = new Map(state.plan.hosts.map((h) => [h.name, h]))
     this.admission = new Admission(deps.store, settings, state.plan.hosts)
-    this.inbox = new Inbox(deps.store, state.fence, state.owner, (request) => this.promoted(request))
+    this.inbox = new Inbox(deps.store, state.fence, state.owner, {
+      promote: (request) => this.promoted(request),
+      whyNotPromote: () => (this.gates ? null : 'this rollout has no gates: nothing bakes'),
+      notApplied: (request, why) => this.notApplied(request, why),
+    })
     this.retry = new StoreRetry(state.rolloutId, deps.clock, state.storeRetryMs, (event) => this.log.tell(event))
     this.log = new Journal(deps.store, state.fence, { told: deps.listeners, ...(deps.onStored ? { stored: deps.onStored } : {}) }, (write) => this.retry.write(write))
     this.hosts = new HostRun({
@@ -101,6 +105,14 @@ export class RolloutRun {
   private async promoted(request: RolloutRequestRecord): Promise<void> {
     this.promote()
     await this.log.record({ type: 'rollout-promoted', rolloutId: this.rolloutId, stage: this.stage, actor: request.actor, reason: request.reason ?? '', skipBake: request.skipBake, at: this.at() })
+  }
+
+  private readonly notApplied = (request: RolloutRequestRecord, why: string): Promise<void> =>
+    this.log.record({ type: 'request-not-applied', rolloutId: this.rolloutId, request: request.id, kind: request.kind, actor: request.actor, reason: request.reason, why, at: this.at() })
+
+  /** A person's resume, promote or abort took the rollout over: requests sent before it are answered by it, not applied. */
+  async supersedeRequests(by: string, sentBefore: Date): Promise<void> {
+    for (const request of await this.retry.write(() => this.inbox.closeUnapplied(by, sentBefore))) await this.notApplied(request, by)
   }
 
   private readonly at = (): string => new Date(this.deps.clock.now()).toISOString()
@@ -348,7 +360,7 @@ export class RolloutRun {
     await this.ahead.settle()
     const finishedAt = new Date(this.deps.clock.now())
     // A pause or promote that came too late is not dropped silently: it says so in the record.
-    await this.retry.write(() => this.inbox.closeUnapplied(state))
+    for (const request of await this.retry.write(() => this.inbox.closeUnapplied(`the rollout had ended ${state}`))) await this.notApplied(request, `the rollout had ended ${state}`)
     await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state, finishedAt, exitCode, error }))
     const durationMs = finishedAt.getTime() - this.state.startedAt.getTime()
     await this.log.record({ type: 'rollout-finished', rolloutId: this.rolloutId, state, exitCode, counts, durationMs, error, at: finishedAt.toISOString() })

@@ -1,5 +1,5 @@
 import { gatesActive, type GatesConfig } from '../gates/types.js'
-import type { LeaseState, RolloutHostState, RolloutRecord, Store } from '../store/store.js'
+import type { LeaseState, RolloutHostState, RolloutRecord, RolloutRequestRecord, Store } from '../store/store.js'
 import { leaseIsStale } from './lease.js'
 import { emptyCounts, type StatusCounts } from './events.js'
 import { ringOfStage, type PlannedRing } from './plan.js'
@@ -47,6 +47,17 @@ export interface RolloutStatus {
   readonly held: readonly { readonly name: string; readonly reason: string }[]
   /** rollout.failureBudget in hosts (null: none). */
   readonly failureBudget: number | null
+  /** Pause and promote requests sent to it: `outcome` null while pending, else `applied` or `not applied: why`. */
+  readonly requests: readonly RequestState[]
+}
+
+export interface RequestState {
+  readonly id: string
+  readonly kind: string
+  readonly actor: string
+  readonly reason: string | null
+  readonly requestedAt: string
+  readonly outcome: string | null
 }
 
 export interface GateState {
@@ -89,6 +100,7 @@ export function buildStatus(
   hosts: readonly RolloutHostState[],
   gates: GateState | null = null,
   lease: Pick<LeaseState, 'rolloutId' | 'holder' | 'heartbeatAt' | 'now'> | null = null,
+  requests: readonly RolloutRequestRecord[] = [],
 ): RolloutStatus {
   const readAt = lease?.now ?? new Date()
   const counts = emptyCounts()
@@ -124,6 +136,7 @@ export function buildStatus(
     })),
     gates,
     ...shapeOf(rollout),
+    requests: requests.map((r) => ({ id: r.id, kind: r.kind, actor: r.actor, reason: r.reason, requestedAt: r.requestedAt.toISOString(), outcome: r.outcome })),
   }
 }
 
@@ -134,5 +147,5 @@ export async function readStatus(store: Store, id?: string): Promise<RolloutStat
   // Only a rollout that bakes has gate events to read (the snapshot rewrites this every second).
   const bakes = gatesActive((rollout.settings as { gates?: GatesConfig | null }).gates)
   const gates = bakes ? gateState(rollout.currentStage, await store.listEvents(rollout.id, GATE_EVENTS)) : null
-  return buildStatus(rollout, await store.listRolloutHostStates(rollout.id), gates, await store.leaseState())
+  return buildStatus(rollout, await store.listRolloutHostStates(rollout.id), gates, await store.leaseState(), await store.listRequests(rollout.id))
 }

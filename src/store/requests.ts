@@ -46,13 +46,29 @@ const toRequest = (row: Record<string, unknown>): RolloutRequestRecord => ({
 export class Requests {
   constructor(private readonly db: Kysely<Schema>) {}
 
-  /** Records a request; an id seen before (a request file imported twice) is recorded once. */
-  async addRequest(request: NewRequest): Promise<void> {
+  /**
+   * Records a request; an id seen before (a request file imported twice) is recorded once. `settled`:
+   * recorded already answered (a file whose addressee ended before taking it in).
+   */
+  async addRequest(request: NewRequest, settled?: { readonly by: string; readonly outcome: string }): Promise<void> {
     await this.db
       .insertInto('fleet_requests')
-      .values({ id: request.id, rollout_id: request.rolloutId, kind: request.kind, actor: request.actor, reason: request.reason, skip_bake: request.skipBake })
+      .values({
+        id: request.id,
+        rollout_id: request.rolloutId,
+        kind: request.kind,
+        actor: request.actor,
+        reason: request.reason,
+        skip_bake: request.skipBake,
+        ...(settled ? { settled_at: sql`now()`, settled_by: settled.by, outcome: settled.outcome } : {}),
+      })
       .onConflict((oc) => oc.column('id').doNothing())
       .execute()
+  }
+
+  async getRequest(id: string): Promise<RolloutRequestRecord | null> {
+    const row = await this.db.selectFrom('fleet_requests').selectAll().where('id', '=', id).executeTakeFirst()
+    return row ? toRequest(row) : null
   }
 
   /** The rollout's requests nobody consumed yet, oldest first. */

@@ -6,7 +6,7 @@ import { Events, type EventRecord, type NewEvent } from './events.js'
 import { HostKeys } from './host-keys.js'
 import { Hosts, type HoldRow, type HostPatch, type HostRow, type NewHost } from './hosts-table.js'
 import { Lease, type Fence, type LeaseResult, type LeaseState } from './lease.js'
-import { readRequestFiles, removeRequestFile } from './request-files.js'
+import { claimRequestFiles, removeRequestFile } from './request-files.js'
 import { Requests, type NewRequest, type RolloutRequestRecord } from './requests.js'
 import { RolloutHosts, type RolloutHostPatch, type RolloutHostRecord, type RolloutHostState } from './rollout-hosts.js'
 import { Rollouts, type RolloutPatch, type RolloutRecord } from './rollouts.js'
@@ -181,11 +181,25 @@ export class Store {
     return this.requests.addRequest(request)
   }
 
-  /** Requests nobody consumed yet, after taking in those left as files beside the embedded store. */
+  getRequest(id: string): Promise<RolloutRequestRecord | null> {
+    return this.requests.getRequest(id)
+  }
+
+  /**
+   * Requests nobody consumed yet, after taking in those left as files beside the embedded store:
+   * a file sent to this process is for the rollout it drives; one sent to a process that ended
+   * before taking it in is recorded as not applied (never applied to a later rollout).
+   */
   async pendingRequests(rolloutId: string): Promise<RolloutRequestRecord[]> {
     if (this.dir)
-      for (const { request, path } of readRequestFiles(this.dir)) {
-        await this.requests.addRequest({ ...request, rolloutId: request.rolloutId ?? rolloutId })
+      for (const { request, path } of claimRequestFiles(this.dir)) {
+        const { to, ...fields } = request
+        if (to?.pid === process.pid) await this.requests.addRequest({ ...fields, rolloutId: fields.rolloutId ?? rolloutId })
+        else
+          await this.requests.addRequest(
+            { ...fields, rolloutId: fields.rolloutId ?? rolloutId },
+            { by: 'fleet', outcome: `not applied: sent to ${to ? `pid ${to.pid}` : 'a process'} that ended before taking it in` },
+          )
         removeRequestFile(path)
       }
     return this.requests.pendingRequests(rolloutId)

@@ -1,30 +1,25 @@
-import { ExitCode, UsageError } from '../../errors.js'
+import { ExitCode, FleetError, LockedError, UsageError } from '../../errors.js'
 import { pauseRollout, promoteRollout } from '../../rollout/engine.js'
 import { currentSettings, makeContext, owner, withStore, type Context, type GlobalFlags } from '../context.js'
-import { newRequestId, sendRequest, whoRunsIt } from '../../rollout/control.js'
+import { ANSWER_WAIT_MS, newRequestId, requestAndWait, requestByFile, waitForAnswer, whoRunsIt, type Answer, type Holder } from '../../rollout/control.js'
+import type { NewRequest, Store } from '../../store/store.js'
 import { actor } from '../../rollout/who.js'
 import { driveHere, handBack } from '../drive.js'
 import { printJson, say } from '../output.js'
 
-/** user@machine: who did it, for the audit trail. */
-
 /**
  * `fleet rollout pause [--reason]`: no new host starts; hosts in flight
  * finish; the rollout is `paused` (exit 7 for ticks) until resume or promote.
- * The request is recorded first (nothing is ever dropped); a running process
- * consumes it within seconds; between cron ticks it is applied here at once.
+ * The request is recorded first (nothing is ever dropped) for the rollout the
+ * live process drives, which answers it within seconds; between cron ticks it
+ * is applied here at once. What the answer was is what this command says.
  */
 export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Promise<number> {
   const ctx = makeContext(flags)
   const request = { id: newRequestId(), kind: 'pause' as const, actor: actor(), reason: flags.reason ?? null, skipBake: false }
   const running = await whoRunsIt(ctx.config)
   try {
-    if (running.holder) {
-      const latest = running.store ? await running.store.getRollout() : null
-      await sendRequest(ctx.config, running.store, latest?.id ?? null, request)
-      report(ctx, { requested: 'pause', request: request.id, holder: running.holder }, `pause requested (request ${request.id}): ${running.holder} starts no new host and pauses once its hosts in flight finish (within seconds)`)
-      return ExitCode.ok
-    }
+    if (running.holder && !running.holder.rollback) return await ask(ctx, running.holder, running.store, request)
   } finally {
     await running.close()
   }
@@ -37,9 +32,21 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
       return ExitCode.ok
     }
     await store.addRequest({ ...request, rolloutId: latest.id })
+    if (running.holder?.rollback) {
+      // A `fleet rollback` of another host holds the lock for a moment: the rollout's next driver applies it.
+      report(ctx, { requested: 'pause', request: request.id, rolloutId: latest.id, outcome: 'pending' }, `pause requested (request ${request.id}) for rollout ${latest.id}, which is ${latest.state}: ${running.holder.holder} holds the lock for \`fleet rollback\`, so the next \`fleet rollout tick\` or \`resume\` applies it (\`fleet rollout status\` shows it pending)`)
+      return ExitCode.ok
+    }
     // Nobody drives it (between cron ticks): take it over here; the decision core applies the request like any run's.
     const quiet = () => ({ listener: () => {}, done: () => {} })
-    const code = await driveHere(ctx, store, (deps) => pauseRollout(deps, owner(), currentSettings(ctx)), quiet)
+    let code: number
+    try {
+      code = await driveHere(ctx, store, (deps) => pauseRollout(deps, owner(), currentSettings(ctx)), quiet)
+    } catch (error) {
+      // A tick (or a `fleet rollback`) took the lock first: the request is stored; say what its next driver answers.
+      if (!(error instanceof LockedError)) throw error
+      return answer(ctx, request, { holder: error.message, rolloutId: latest.id, rollback: false }, await waitForAnswer(store, request.id))
+    }
     if (code !== ExitCode.paused) return code
     report(ctx, { paused: latest.id, request: request.id }, `rollout ${latest.id} paused at stage ${latest.currentStage + 1}; \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
     return ExitCode.ok
@@ -56,19 +63,49 @@ export async function rolloutPromote(flags: GlobalFlags & { reason?: string; ski
   const reason = flags.reason.trim()
   const running = await whoRunsIt(ctx.config)
   try {
-    if (running.holder) {
-      const latest = running.store ? await running.store.getRollout() : null
-      const id = newRequestId()
-      await sendRequest(ctx.config, running.store, latest?.id ?? null, { id, kind: 'promote', actor: actor(), reason, skipBake: flags.skipBake === true })
-      report(ctx, { requested: 'promote', request: id, holder: running.holder }, `promote requested (request ${id}): ${running.holder} ends its current bake as passed within seconds`)
-      return ExitCode.ok
-    }
+    if (running.holder && !running.holder.rollback) return await ask(ctx, running.holder, running.store, { id: newRequestId(), kind: 'promote', actor: actor(), reason, skipBake: flags.skipBake === true })
   } finally {
     await running.close()
   }
   return withStore(ctx.config, (store) =>
     driveHere(ctx, store, (deps) => promoteRollout(deps, owner(), { reason, skipBake: flags.skipBake === true, current: currentSettings(ctx), ...(flags.detach ? { detach: true } : {}) }), undefined, handBack(ctx)),
   )
+}
+
+type Request = Omit<NewRequest, 'rolloutId'>
+
+/** A live process drives (or starts) the rollout: the request goes to that rollout, and its answer is said. */
+async function ask(ctx: Context, holder: Holder, store: Store | null, request: Request): Promise<number> {
+  if (store && holder.rolloutId) return answer(ctx, request, holder, await requestAndWait(store, { ...request, rolloutId: holder.rolloutId }))
+  // The embedded store: a file addressed to the process that holds it.
+  const sent = await requestByFile(ctx.config, holder.lock!, request)
+  if (sent === 'withdrawn')
+    throw new FleetError(`${request.kind} not sent: ${holder.holder} holds the embedded store but did not take the request in within ${ANSWER_WAIT_MS / 1000} s (it is not driving a rollout, or it ended); nothing was changed, try again`, ExitCode.locked)
+  return answer(ctx, request, holder, { kind: 'taken-in' })
+}
+
+/** What the driver did with the request, said as it is: applied, not applied (and why), or not answered yet. */
+function answer(ctx: Context, request: Request, holder: Holder, got: Answer | { readonly kind: 'taken-in' }): number {
+  const of = holder.rolloutId ? ` of rollout ${holder.rolloutId}` : ''
+  const json = { requested: request.kind, request: request.id, holder: holder.holder, rolloutId: holder.rolloutId }
+  const effect = request.kind === 'pause' ? `it starts no new host and pauses${of.replace(' of', '')} once its hosts in flight finish` : `the current bake${of} ends as passed`
+  switch (got.kind) {
+    case 'applied':
+      report(ctx, { ...json, outcome: 'applied' }, `${request.kind} taken in by ${holder.holder} (request ${request.id}): ${effect}`)
+      return ExitCode.ok
+    case 'taken-in':
+      report(ctx, { ...json, outcome: 'taken-in' }, `${request.kind} taken in by ${holder.holder} (request ${request.id}); \`fleet rollout status\` and \`fleet rollout events\` show what it did`)
+      return ExitCode.ok
+    case 'not-applied':
+      throw new FleetError(`${request.kind} not applied (request ${request.id}): ${got.why}`, ExitCode.usage)
+    case 'unanswered':
+      report(
+        ctx,
+        { ...json, outcome: 'pending' },
+        `${request.kind} requested (request ${request.id}) but not answered within ${ANSWER_WAIT_MS / 1000} s by ${holder.holder}: it stays pending, and whoever drives the rollout next applies it (\`fleet rollout status\` shows it)`,
+      )
+      return ExitCode.ok
+  }
 }
 
 function report(ctx: Context, json: Record<string, unknown>, text: string): void {

@@ -29,7 +29,7 @@ export async function rolloutTick(flags: GlobalFlags & { ref?: string; ignoreCoo
   const running = await whoRunsIt(ctx.config)
   await running.close()
   const held = (holder: string) => report(ctx, ExitCode.ok, { action: 'none', holder }, `rollout in progress by ${holder}; nothing to do this tick`)
-  if (running.holder) return held(running.holder)
+  if (running.holder) return held(running.holder.holder)
   try {
     return await tickWithStore(ctx, flags)
   } catch (error) {
