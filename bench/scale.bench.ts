@@ -376,7 +376,7 @@ describe('live renderer', () => {
           at,
         })
       }
-      if (stage === 0) events.push({ type: 'stage-finished', rolloutId: id, stage, percent: stages[stage]!, counts: { pending: 0, updating: 0, success: 0, failed: 0, rolled_back: 0, rollback_failed: 0, skipped: 0 }, failureRate: 0.03, halted: false, at })
+      if (stage === 0) events.push({ type: 'stage-finished', rolloutId: id, stage, percent: stages[stage]!, counts: { pending: 0, updating: 0, success: 0, failed: 0, rolled_back: 0, rollback_failed: 0, skipped: 0, held: 0 }, failureRate: 0.03, halted: false, at })
       position += size
     }
 

@@ -8,6 +8,8 @@ export const HOST_STATUSES = [
   'rolled_back',
   'rollback_failed',
   'skipped',
+  /** Held (`fleet hosts hold`) after the rollout began, before it was started: never touched, final, in no failure rate. */
+  'held',
 ] as const
 export type HostStatus = (typeof HOST_STATUSES)[number]
 

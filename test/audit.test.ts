@@ -11,7 +11,7 @@ import type { RolloutEvent } from '../src/rollout/events.js'
 const SHA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678'
 const PREV = '0f0e0d0c0b0a09080706050403020100ffeeddcc'
 const t = (minutes: number): string => new Date(Date.parse('2026-11-30T12:00:00.000Z') + minutes * 60_000).toISOString()
-const counts = { pending: 0, updating: 0, success: 1, failed: 0, rolled_back: 0, rollback_failed: 0, skipped: 0 }
+const counts = { pending: 0, updating: 0, success: 1, failed: 0, rolled_back: 0, rollback_failed: 0, skipped: 0, held: 0 }
 
 const engine: RolloutEvent[] = [
   { type: 'rollout-started', rolloutId: 'r-9', ref: 'main', sha: SHA, stages: [50, 100], stageSizes: [1, 2], hosts: 3, concurrency: 5, failureThreshold: 0.3, seed: SHA, at: t(0) },

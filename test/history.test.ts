@@ -104,7 +104,7 @@ afterAll(async () => {
 })
 
 const fleet = (args: string[], env: NodeJS.ProcessEnv = {}) => runFleet(args, { cwd, env })
-const counts = (c: Partial<Record<HostStatus, number>>) => ({ pending: 0, updating: 0, success: 0, failed: 0, rolled_back: 0, rollback_failed: 0, skipped: 0, ...c })
+const counts = (c: Partial<Record<HostStatus, number>>) => ({ pending: 0, updating: 0, success: 0, failed: 0, rolled_back: 0, rollback_failed: 0, skipped: 0, held: 0, ...c })
 
 describe('fleet history', () => {
   it('--json: newest first, with target, duration, exit code and per-status counts', async () => {

@@ -92,6 +92,13 @@ const hostFinished = (status: string, host = 'web-1'): FleetEventLike => ({
 })
 
 describe('notify', () => {
+  it('a held host: its own line, and `held` among the counts (after skipped)', () => {
+    expect(summary({ ...hostFinished('held', 'web-2'), failedStep: null, error: 'held since the rollout began: never touched' })).toBe('web-2 held, never touched')
+    expect(summary({ type: 'stage-finished', rolloutId: 'r-1', stage: 1, percent: 100, counts: { held: 1, pending: 0, success: 3, skipped: 1 }, failureRate: 0, halted: false, at: '2026-11-30T12:00:05.000Z' })).toMatch(
+      /: success 3, skipped 1, held 1; failure rate 0%$/,
+    )
+  })
+
   it('json: the event as streamed, plus summary and rolloutId, with an Idempotency-Key', async () => {
     const results = await notify([{ url: `${receiver.url}/hook`, format: 'json' }], started, FAST)
     expect(results).toEqual([expect.objectContaining({ index: 0, ok: true, status: 200, attempts: 1, error: null })])

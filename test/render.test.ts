@@ -6,6 +6,7 @@ import { emptyCounts, type RolloutEvent, type StatusCounts } from '../src/rollou
 import type { HostStatus, StepName } from '../src/types.js'
 import { createLiveRenderer } from '../src/render/live.js'
 import { renderLive } from '../src/render/live-frame.js'
+import { formatPlainEvent } from '../src/render/plain.js'
 import { errorTail, LiveState } from '../src/render/live-state.js'
 import { fit } from '../src/render/width.js'
 import { renderSummary, summaryFromState } from '../src/render/summary.js'
@@ -446,5 +447,30 @@ describe('live view: the header says what the rollout does; a revert is shown as
     listener({ type: 'rollout-started', rolloutId: 'r-zero-columns', ref: 'main', sha: SHA, stages: [100], stageSizes: [1], hosts: 1, concurrency: 1, failureThreshold: 0.3, seed: 's', at: new Date().toISOString() })
     done()
     expect(out).toMatch(/rollout r-zero-columns running  main → abcdef1\w*  1 host  00:00\n/)
+  })
+})
+
+describe('a host held after the rollout began', () => {
+  it('is done for the live view, counted `held` (not skipped), and no line says every host succeeded', () => {
+    const state = new LiveState()
+    const at = (s: number) => new Date(T0 + s * 1000).toISOString()
+    const base = { rolloutId: 'r' }
+    state.apply({ type: 'rollout-started', ...base, ref: 'main', sha: SHA, stages: [100], stageSizes: [2], hosts: 2, concurrency: 1, failureThreshold: 0.3, seed: 's', at: at(0) })
+    state.apply({ type: 'stage-started', ...base, stage: 0, percent: 100, hosts: ['a', 'b'], at: at(0) })
+    const held = { type: 'host-finished', ...base, stage: 0, host: 'b', status: 'held', previousVersion: null, newVersion: null, failedStep: null, error: 'held since the rollout began: never touched', durationMs: 0, at: at(0) } as const
+    state.apply(held)
+    state.apply({ type: 'host-started', ...base, stage: 0, host: 'a', address: '127.0.0.1', at: at(0) })
+    state.apply({ type: 'host-finished', ...base, stage: 0, host: 'a', status: 'success', previousVersion: OLD, newVersion: SHA, failedStep: null, error: null, durationMs: 900, at: at(1) })
+    expect(state.counts).toMatchObject({ success: 1, held: 1, skipped: 0, pending: 0 })
+    expect(state.done).toBe(2)
+    const frame = renderLive(state, { color: false, width: 120, now: T0 + 2_000 })
+    expect(frame).toContain('2/2 done')
+    expect(frame).toContain('0 skipped  0 failed  0 rolled back  0 rollback failed  1 held')
+    expect(formatPlainEvent(held, { color: false, verbose: false, timestamps: false })).toBe('  b held, never touched')
+    const finished = { type: 'rollout-finished', ...base, state: 'completed', exitCode: 0, counts: { ...emptyCounts(), success: 1, held: 1 }, durationMs: 2000, error: null, at: at(2) } as const
+    const summary = renderSummary({ finished, outcomes: [] }, { color: false })
+    expect(summary).toContain('rollout r completed in 2s: success 1, held 1')
+    expect(summary).toContain('exit 0: every other targeted host succeeded or was already on the target; 1 host held, never touched')
+    expect(summary).not.toMatch(/every targeted host succeeded/)
   })
 })

@@ -1,19 +1,25 @@
 /**
  * The fleet's shape as facts of the decision core, in milliseconds: rings in the plan, held hosts,
  * the failure budget, deploy windows across daylight-saving changes (fixed clocks), and the real
- * engine (PGlite, scripted hosts, a fake clock) running a rollout across nights and a DST switch.
+ * engine (PGlite, scripted hosts, a fake clock) running a rollout across nights and a DST switch,
+ * and one in which a host is held after it began.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import type { WindowSpec } from '../src/config/shape.js'
 import { decide, type Facts, type RolloutView } from '../src/rollout/decide.js'
+import { renderMetrics } from '../src/metrics/index.js'
+import { renderStatus } from '../src/render/status-table.js'
+import { metricsSnapshot } from '../src/report/metrics.js'
 import { runRollout } from '../src/rollout/engine.js'
 import type { RolloutEvent } from '../src/rollout/events.js'
+import { describeOutcome } from '../src/rollout/outcome.js'
 import { buildPlan, ringOfStage } from '../src/rollout/plan.js'
 import { budgetInHosts } from '../src/rollout/start.js'
+import { readStatus } from '../src/rollout/status.js'
 import { closedFor, isOpen, localTime, nextChange } from '../src/rollout/window.js'
 import type { Host, HostStatus } from '../src/types.js'
-import { openTestStore, type TestStore } from './support/harness.js'
+import { openTestStore, testFence, type TestStore } from './support/harness.js'
 import { fakeClock, ScriptedFleet, scriptedRequest } from './support/scripted.js'
 
 const host = (name: string, extra: Partial<Host> = {}): Host => ({ name, address: '127.0.0.1', port: 22, user: 'u', appDir: '/srv/app', ...extra })
@@ -69,9 +75,20 @@ describe('rings and holds in the plan', () => {
     expect(plan.held).toEqual([])
   })
 
-  it('a host held after the start is recorded skipped, never started; the others go on', () => {
+  it('a host held after the start is recorded held, never started; the others go on', () => {
     expect(decide(view(['pending', 'pending']), facts({ held: new Set(['h0']) }), 0)).toEqual({ kind: 'skip-held', host: 'h0' })
-    expect(decide(view(['skipped', 'pending']), facts({ held: new Set(['h0']) }), 0)).toEqual({ kind: 'start-host', host: 'h1' })
+    expect(decide(view(['held', 'pending']), facts({ held: new Set(['h0']) }), 0)).toEqual({ kind: 'start-host', host: 'h1' })
+  })
+
+  it('a held row is final and finished for its stage (hold lifted or not), in no failure rate and no failure budget', () => {
+    const counts = { pending: 0, updating: 0, success: 1, failed: 0, rolled_back: 0, rollback_failed: 0, skipped: 0, held: 2 }
+    expect(decide(view(['held', 'success', 'held']), facts(), 0)).toEqual({ kind: 'finish-stage', stage: 0, counts, failureRate: 0, halted: false })
+    // 1 failure of 2 hosts tried: 0.5, not 1 of 4 (held hosts would dilute the rate) nor a halt at 0.5.
+    expect(decide(view(['held', 'success', 'failed', 'held']), facts(), 0)).toMatchObject({ kind: 'finish-stage', failureRate: 0.5, halted: false })
+    // A budget of 0 failed hosts: held ones spend none of it.
+    expect(decide(view(['held', 'pending'], { failureBudget: 0 }), facts(), 0)).toEqual({ kind: 'start-host', host: 'h1' })
+    // Once its stage is done, nothing goes back to it: the rollout completes.
+    expect(decide(view(['held', 'success'], { stageFinishedAt: 1 }), facts(), 2)).toEqual({ kind: 'finish', state: 'completed' })
   })
 })
 
@@ -150,15 +167,15 @@ describe('deploy windows, on fixed clocks', () => {
   })
 })
 
-describe('a rollout across nights and a daylight-saving change (the real engine, a fake clock)', () => {
-  let testStore: TestStore
-  beforeAll(async () => {
-    testStore = await openTestStore('pglite')
-  })
-  afterAll(async () => {
-    await testStore.close()
-  })
+let testStore: TestStore
+beforeAll(async () => {
+  testStore = await openTestStore('pglite')
+})
+afterAll(async () => {
+  await testStore.close()
+})
 
+describe('a rollout across nights and a daylight-saving change (the real engine, a fake clock)', () => {
   it('every host starts inside 02:00–05:00 Berlin time; the rollout waits out the days and completes', async () => {
     const OLD = 'a'.repeat(40)
     const NEW = 'b'.repeat(40)
@@ -178,5 +195,72 @@ describe('a rollout across nights and a daylight-saving change (the real engine,
     const nights = new Set(starts.map((t) => new Date(t).toISOString().slice(0, 10)))
     expect(nights.size).toBeGreaterThanOrEqual(3)
     expect(starts).toContain(at('2026-03-29T01:00:00Z'))
+  })
+})
+
+describe('a host held after the rollout began (the real engine, a fake clock)', () => {
+  it('ends `held`, never connected to; the rest complete with exit 0, and no line says every host succeeded', async () => {
+    const OLD = 'c'.repeat(40)
+    const NEW = 'd'.repeat(40)
+    const names = ['w1', 'w2', 'w3', 'w4']
+    const fleet = new ScriptedFleet(names, OLD, { main: NEW })
+    const store = testStore.store
+    // Later than the rollout across nights, so it is the latest one (metrics read the latest).
+    const base = fakeClock(at('2026-06-01T00:00:00Z'))
+    let holding: Promise<void> = Promise.resolve()
+    // The stage delay waits for the hold: `fleet hosts hold` in another shell, between the stages.
+    const clock = { ...base, sleep: async (ms: number, signal?: AbortSignal) => (await holding, base.sleep(ms, signal)) }
+    const events: RolloutEvent[] = []
+    let canaries: string[] = []
+    let held = ''
+    const listener = (e: RolloutEvent) => {
+      events.push(e)
+      if (e.type === 'stage-started' && e.stage === 0) canaries = e.hosts
+      if (e.type === 'stage-finished' && e.stage === 0) {
+        held = names.find((n) => !canaries.includes(n))!
+        holding = store.hold({ name: held, reason: 'customer asked', actor: 'ann@ops', until: null })
+      }
+    }
+    // 1 canary, then 3 hosts of which one is held: a threshold of 0 would halt on any failure.
+    const request = scriptedRequest(names, { stages: [25, 100], stageDelayMs: 10_000, failureThreshold: 0, budget: { hosts: 0 }, seed: 'held' })
+    try {
+      const result = await runRollout({ store, executor: fleet, clock, listeners: [listener] }, request)
+      expect(held).not.toBe('')
+      expect(result).toMatchObject({ state: 'completed', exitCode: 0 })
+      expect(result.counts).toMatchObject({ success: 3, held: 1, skipped: 0, pending: 0 })
+      // Never touched: no command, still on the old version; the others were each connected to once.
+      expect(fleet.host(held).log).toEqual([])
+      expect(fleet.host(held).head).toBe(OLD)
+      expect(fleet.connects).toBe(3)
+      expect(events.some((e) => e.type === 'host-started' && e.host === held)).toBe(false)
+      expect(events.find((e) => e.type === 'host-finished' && e.host === held)).toMatchObject({ status: 'held', stage: 1, newVersion: null })
+      expect(events.find((e) => e.type === 'stage-finished' && e.stage === 1)).toMatchObject({ counts: { success: 2, held: 1 }, failureRate: 0, halted: false })
+
+      const finished = events.find((e) => e.type === 'rollout-finished')!
+      expect(finished).toMatchObject({ exitCode: 0, counts: { success: 3, held: 1 } })
+      const line = describeOutcome(finished as Extract<RolloutEvent, { type: 'rollout-finished' }>)
+      expect(line).toBe('every other targeted host succeeded or was already on the target; 1 host held, never touched')
+      expect(line).not.toMatch(/every targeted host succeeded/)
+
+      // `rollout status` (JSON shape and text) and the metrics count it.
+      const status = (await readStatus(store, result.rolloutId))!
+      expect(status.counts).toMatchObject({ success: 3, held: 1 })
+      expect(status.hosts.find((h) => h.name === held)).toMatchObject({ status: 'held', newVersion: null, error: 'held since the rollout began: never touched' })
+      const text = renderStatus(status, { color: false })
+      expect(text).toMatch(/^4 hosts: success 3, held 1$/m)
+      expect(text).toContain('exit 0: every other targeted host succeeded or was already on the target; 1 host held, never touched')
+      const metrics = await renderMetrics(await metricsSnapshot(store))
+      expect(metrics).toContain('fleet_hosts{status="held"} 1')
+      expect(metrics).toContain('fleet_hosts{status="skipped"} 0')
+
+      // The row is final: a `fleet rollback` of the host recorded into the rollout leaves it `held` (a tried host's row takes it).
+      const fence = await testFence(store, `rollback:${held}`)
+      const byHand = { status: 'rolled_back', newVersion: OLD, error: 'moved back by hand' } as const
+      expect(await store.recordHandRollback(fence, result.rolloutId, held, byHand)).toBe(false)
+      expect(await store.recordHandRollback(fence, result.rolloutId, canaries[0]!, byHand)).toBe(true)
+      expect((await readStatus(store, result.rolloutId))!.counts).toMatchObject({ held: 1, rolled_back: 1, success: 2 })
+    } finally {
+      await store.unhold(held)
+    }
   })
 })

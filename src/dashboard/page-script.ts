@@ -33,7 +33,7 @@ const duration = (ms) => {
   const s = Math.round(ms / 1000)
   return s < 60 ? s + 's' : s < 3600 ? Math.floor(s / 60) + 'm' + String(s % 60).padStart(2, '0') + 's' : Math.floor(s / 3600) + 'h' + String(Math.floor((s % 3600) / 60)).padStart(2, '0') + 'm'
 }
-const COUNT_ORDER = ['success', 'skipped', 'updating', 'pending', 'failed', 'rolled_back', 'rollback_failed']
+const COUNT_ORDER = ['success', 'skipped', 'held', 'updating', 'pending', 'failed', 'rolled_back', 'rollback_failed']
 const counts = (c) => COUNT_ORDER.filter((k) => c && c[k]).map((k) => c[k] + ' ' + k.replace('_', ' ')).join(', ') || 'no hosts'
 
 let selected = new URLSearchParams(location.search).get('rollout')
@@ -114,10 +114,12 @@ function renderStages(r) {
     const c = st.counts
     const done = (c.success || 0) + (c.skipped || 0)
     const bad = (c.failed || 0) + (c.rolled_back || 0) + (c.rollback_failed || 0)
+    // Held meanwhile: finished for its stage, though neither moved nor failed.
+    const held = c.held || 0
     const cls = 'stage' + (st.stage === r.currentStage && !r.finishedAt ? ' now' : '') + (bad ? ' bad' : '')
     const seg = el('div', { class: cls, 'data-stage': st.stage, title: 'stage ' + (st.stage + 1) + ' (' + st.percent + '%): ' + counts(c) },
       el('div', { class: 'fill ok' }), el('div', { class: 'fill fail' }),
-      el('span', { class: 'label', text: 'stage ' + (st.stage + 1) + ' · ' + st.percent + '% · ' + (done + bad) + '/' + st.hosts }))
+      el('span', { class: 'label', text: 'stage ' + (st.stage + 1) + ' · ' + st.percent + '% · ' + (done + bad + held) + '/' + st.hosts }))
     seg.style.flexGrow = String(Math.max(st.hosts, total / 12))
     seg.children[0].style.width = (100 * done) / (st.hosts || 1) + '%'
     seg.children[1].style.width = (100 * bad) / (st.hosts || 1) + '%'

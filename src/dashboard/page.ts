@@ -44,7 +44,7 @@ export const PAGE_HTML = `<!doctype html>
       <h2>Hosts</h2>
       <div class="controls">
         <label>status <select id="status-filter">
-          <option value="">all</option><option>pending</option><option>updating</option><option>success</option><option>skipped</option>
+          <option value="">all</option><option>pending</option><option>updating</option><option>success</option><option>skipped</option><option>held</option>
           <option>failed</option><option>rolled_back</option><option>rollback_failed</option>
         </select></label>
         <label>find <input id="search" type="search" placeholder="name, address or error" autocomplete="off"></label>

@@ -5,7 +5,7 @@
  * a delta.
  */
 export const METRIC_ROLLOUT_STATES = ['running', 'baking', 'paused', 'completed', 'halted', 'failed', 'aborted', 'interrupted'] as const
-export const METRIC_HOST_STATUSES = ['pending', 'updating', 'success', 'failed', 'rolled_back', 'rollback_failed', 'skipped'] as const
+export const METRIC_HOST_STATUSES = ['pending', 'updating', 'success', 'failed', 'rolled_back', 'rollback_failed', 'skipped', 'held'] as const
 export const GATE_VERDICTS = ['pass', 'fail', 'inconclusive', 'error'] as const
 export type GateVerdict = (typeof GATE_VERDICTS)[number]
 

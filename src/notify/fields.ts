@@ -39,7 +39,7 @@ export const who = (event: FleetEventLike): string | null => {
   return actor === null ? null : actor.replace(/ pid \d+$/, '')
 }
 
-const COUNT_ORDER = ['success', 'skipped', 'failed', 'rolled_back', 'rollback_failed', 'updating', 'pending']
+const COUNT_ORDER = ['success', 'skipped', 'held', 'failed', 'rolled_back', 'rollback_failed', 'updating', 'pending']
 
 /** `success 3, rolled_back 1` from a counts object, zeros left out. */
 export const counts = (value: unknown): string => {

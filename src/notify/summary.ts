@@ -59,6 +59,7 @@ export function summary(event: FleetEventLike): string {
       const took = duration(num(event, 'durationMs'))
       if (status === 'success') return `${host} updated ${short(event.previousVersion)} → ${short(event.newVersion)}${took}`
       if (status === 'skipped') return `${host} skipped: already on ${short(event.newVersion)}`
+      if (status === 'held') return `${host} held, never touched`
       const what = status === 'rollback_failed' ? 'ROLLBACK FAILED (the host may be down)' : status.replace('_', ' ')
       return `${host} ${what}${step ? ` at ${step}` : ''}${error ? `: ${error}` : ''}${took}`
     }

@@ -81,6 +81,7 @@ function renderCounts(state: LiveState, c: ChalkInstance): string[] {
       n(counts.failed, 'failed', c.yellow),
       n(counts.rolled_back, 'rolled back', c.yellow),
       n(counts.rollback_failed, 'rollback failed', c.red.bold),
+      n(counts.held, 'held', (s) => s),
     ].join('  ')}`,
   ]
 }

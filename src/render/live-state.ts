@@ -217,7 +217,7 @@ export class LiveState {
 
   get done(): number {
     const c = this.counts
-    return c.success + c.skipped + c.failed + c.rolled_back + c.rollback_failed
+    return c.success + c.skipped + c.held + c.failed + c.rolled_back + c.rollback_failed
   }
 
   get failures(): number {

@@ -45,6 +45,7 @@ export function formatPlainEvent(event: RolloutEvent, options: PlainOptions): st
         return options.verbose || !event.ok ? `  ${sanitizeLine(event.host)} (stage ${event.stage + 1}) ${event.ok ? 'prepared ahead' : `could not prepare ahead: ${sanitizeLine(event.error ?? '?')}`}` : null
       case 'host-finished': {
         const status = statusColor(c, event.status)(event.status)
+        if (event.status === 'held') return `  ${sanitizeLine(event.host)} ${status}, never touched`
         const versions =
           event.status === 'success'
             ? ` ${shortSha(event.previousVersion)} → ${shortSha(event.newVersion)}`

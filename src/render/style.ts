@@ -11,6 +11,7 @@ export const statusColor = (c: ChalkInstance, status: HostStatus | RolloutState)
     case 'completed':
       return c.green
     case 'skipped':
+    case 'held':
     case 'pending':
       return c.gray
     case 'updating':

@@ -187,7 +187,7 @@ export class TraceBuilder {
       }
       case 'host-finished': {
         const status = str(d, 'status') ?? '?'
-        const error = status === 'success' || status === 'skipped' ? null : `${status}${str(d, 'failedStep') ? ` at ${str(d, 'failedStep')}` : ''}${str(d, 'error') ? `: ${cut(str(d, 'error')!)}` : ''}`
+        const error = status === 'success' || status === 'skipped' || status === 'held' ? null : `${status}${str(d, 'failedStep') ? ` at ${str(d, 'failedStep')}` : ''}${str(d, 'error') ? `: ${cut(str(d, 'error')!)}` : ''}`
         const span = r.hosts.get(host) ?? openHost(at - (num(d, 'durationMs') ?? 0))
         endStep(at, error)
         finish(span, at, error, attrs(d, 'status', 'previousVersion', 'newVersion', 'failedStep', 'error', 'durationMs'))

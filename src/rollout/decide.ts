@@ -75,7 +75,7 @@ export interface Facts {
   readonly closed?: ReadonlySet<string>
   /** When the first of the closed hosts may start (null: no window ever opens for them). */
   readonly opensAt?: number | null
-  /** Hosts held (`fleet hosts hold`) since the rollout began: never touched, recorded as skipped. */
+  /** Hosts held (`fleet hosts hold`) since the rollout began: never touched, recorded `held`. */
   readonly held?: ReadonlySet<string>
 }
 
@@ -83,7 +83,7 @@ export type Decision =
   /** A host left `updating` by a run that died: find out what it really is. */
   | { readonly kind: 'settle'; readonly host: string }
   | { readonly kind: 'start-host'; readonly host: string }
-  /** A pending host that was held meanwhile: recorded skipped (held), never touched. */
+  /** A pending host that was held meanwhile: recorded `held` (final, finished for its stage, in no failure rate), never touched. */
   | { readonly kind: 'skip-held'; readonly host: string }
   /** Nothing to start: wait for a host in flight to finish. */
   | { readonly kind: 'wait-hosts' }
@@ -111,7 +111,8 @@ export function stageCounts(view: RolloutView, stage: number): StatusCounts {
 export function stageTally(view: RolloutView, stage: number): StageTally {
   const counts = stageCounts(view, stage)
   const size = view.hosts.filter((h) => h.stage === stage).length
-  return { size, failures: counts.failed + counts.rolled_back + counts.rollback_failed, skipped: counts.skipped }
+  // Held hosts, like skipped ones, are left out of the rate: they were never tried.
+  return { size, failures: counts.failed + counts.rolled_back + counts.rollback_failed, skipped: counts.skipped + counts.held }
 }
 
 const nonEmptyAfter = (view: RolloutView, stage: number): number | null => {

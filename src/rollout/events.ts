@@ -13,6 +13,7 @@ export const emptyCounts = (): StatusCounts => ({
   rolled_back: 0,
   rollback_failed: 0,
   skipped: 0,
+  held: 0,
 })
 
 export function countStatuses(statuses: Iterable<HostStatus>): StatusCounts {

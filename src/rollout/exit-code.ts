@@ -24,6 +24,7 @@ export function exitCodeFor(state: RolloutState, counts: StatusCounts, options: 
   // `fleet rollout abort` did what it was asked, unless moving hosts back had to stop.
   if (state === 'aborted') return options.revertHalted ? ExitCode.halted : ExitCode.ok
   if (counts.failed + counts.rolled_back > 0) return ExitCode.rolledBack
+  // Hosts held since the rollout began were never tried: they count in no failure (the outcome line names them).
   return ExitCode.ok
 }
 

@@ -227,10 +227,10 @@ export class HostRun {
     await ctx.log.record({ type: 'host-prepared', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, ok: error === null, error, durationMs: ctx.clock.now() - started, at: this.at() })
   }
 
-  /** A pending host held since the rollout began: recorded skipped with why, never connected to. */
+  /** A pending host held since the rollout began: recorded `held` with why, never connected to. */
   async heldOut(host: PlannedHost, why: string): Promise<void> {
-    this.ctx.statuses.set(host.name, 'skipped')
-    await this.record(host, { status: 'skipped', previousVersion: null, newVersion: null, failedStep: null, error: why }, this.ctx.clock.now(), { settle: async () => {} })
+    this.ctx.statuses.set(host.name, 'held')
+    await this.record(host, { status: 'held', previousVersion: null, newVersion: null, failedStep: null, error: why }, this.ctx.clock.now(), { settle: async () => {} })
   }
 
   private async record(host: PlannedHost, result: HostOutcome, started: number, hooks: { settle(): Promise<void> }): Promise<void> {

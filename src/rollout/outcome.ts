@@ -8,7 +8,7 @@ const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n =
 /**
  * What happened to the hosts that did not simply succeed, from the recorded
  * counts only: a host that failed before anything changed is never said to
- * have been rolled back, and hosts never started are called untouched.
+ * have been rolled back, and hosts never started (or held meanwhile) are called untouched.
  */
 export function describeHosts(counts: StatusCounts): string[] {
   const parts: string[] = []
@@ -17,6 +17,7 @@ export function describeHosts(counts: StatusCounts): string[] {
   if (counts.failed) parts.push(`${plural(counts.failed, 'host')} failed before anything changed on ${counts.failed === 1 ? 'it' : 'them'}`)
   if (counts.updating) parts.push(`${plural(counts.updating, 'host')} left updating (run \`fleet rollout resume\`)`)
   if (counts.pending) parts.push(`${plural(counts.pending, 'host')} not started`)
+  if (counts.held) parts.push(`${plural(counts.held, 'host')} held, never touched`)
   return parts
 }
 
@@ -34,7 +35,9 @@ export function describeOutcome(outcome: { readonly state: RolloutState; readonl
   const error = outcome.error ? sanitizeLine(outcome.error) : null
   switch (outcome.exitCode) {
     case 0:
-      return outcome.state === 'aborted' ? `aborted${detail}` : (EXIT_CODE_MEANING[0] ?? '')
+      if (outcome.state === 'aborted') return `aborted${detail}`
+      // Hosts held meanwhile still run what they ran: the line never claims every host succeeded then.
+      return hosts.length ? `every other targeted host succeeded or was already on the target; ${hosts.join(', ')}` : (EXIT_CODE_MEANING[0] ?? '')
     case 3:
       return outcome.state === 'aborted' ? `aborted, but moving hosts back halted${detail}` : `halted: ${haltCause(error)}${detail}`
     case 4:

@@ -94,10 +94,11 @@ export const isFailure = (status: string): boolean =>
 export interface StageTally {
   readonly size: number
   readonly failures: number
+  /** Hosts the rate leaves out: skipped (already on the target) or held (never touched). */
   readonly skipped: number
 }
 
-/** failures / (stage hosts not skipped); 0 for a stage with nothing to do. */
+/** failures / (stage hosts neither skipped nor held); 0 for a stage with nothing to do. */
 export const failureRate = (t: StageTally): number => {
   const eligible = t.size - t.skipped
   return eligible === 0 ? 0 : t.failures / eligible

@@ -9,8 +9,9 @@ import type { Ending } from './run-state.js'
 export type RevertOutcome = { readonly kind: 'complete' | 'halted' } | { readonly kind: 'interrupted'; readonly left: number }
 
 /**
- * A revert (abort --rollback, a gate revert): every host the rollout updated goes back to its
- * previous version, staged, under the same threshold. Once `stopped`, no further host is moved;
+ * A revert (abort --rollback, a gate revert): every host the rollout updated (`success`) goes back
+ * to its previous version, staged, under the same threshold; others (`held`, `skipped`, …) were never
+ * moved and stay as they are. Once `stopped`, no further host is moved;
  * the ones left are counted, so the outcome never claims a revert it did not do.
  */
 export async function revertHosts(

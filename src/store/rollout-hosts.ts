@@ -64,7 +64,8 @@ export class RolloutHosts {
 
   /**
    * A `fleet rollback` of a host of a stopped (interrupted) rollout, under the rollback's own fence:
-   * the row of that rollout says where the host went, unless the rollout had not touched it yet.
+   * the row of that rollout says where the host went, unless the rollout had not touched it yet
+   * (`pending`) or never will (`held`: final, the rollout left it alone).
    */
   async recordHandRollback(fence: Fence, rolloutId: string, name: string, patch: RolloutHostPatch): Promise<boolean> {
     return fenced(this.db, fence, async (tx) => {
@@ -73,7 +74,7 @@ export class RolloutHosts {
         .set(toColumns(ROLLOUT_HOST_PATCH, patch))
         .where('rollout_id', '=', rolloutId)
         .where('name', '=', name)
-        .where('status', '<>', 'pending')
+        .where('status', 'not in', ['pending', 'held'])
         .executeTakeFirst()
       return result.numUpdatedRows > 0n
     })
