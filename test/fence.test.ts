@@ -4,6 +4,7 @@
  * processes whose clocks are skewed (a module that shifts Date, loaded with --import), and manual
  * actions on the hosts of a rollout that waits for its next cron tick.
  */
+import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -104,6 +105,33 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
       expect(epochs.length, h.name).toBeGreaterThan(0)
       expect(epochs, h.name).toEqual([...epochs].sort((a, b) => a - b))
     }
+  })
+
+  it('frozen while a host installs: the takeover stops that install on the host before its own runs; the woken process exits 6', async () => {
+    // The first install in the fleet sleeps (the frozen holder's); the takeover's own installs run at once.
+    const slowOnce = 'if mkdir "$FLEET_SIM_HOST/../slow-once" 2>/dev/null; then sleep 120; fi; bun install'
+    const { f, cwd } = await setUp(2, { rollout: { stages: [100], stageDelay: '0s', concurrency: 1 }, steps: { install: slowOnce } })
+    const first = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    const installing = await first.waitFor((e) => e.type === 'host-step' && e.step === 'install')
+    const host = installing.host as string
+    await until('its install to run on the host', () => existsSync(path.join(f.host(host).dir, '..', 'slow-once')))
+    first.kill('SIGSTOP')
+    await withDb((store) => ageLease(store, 40_000))
+    const resume = await runFleet(['rollout', 'resume', '--json'], { cwd })
+    expect(resume.code, resume.stdout + resume.stderr).toBe(0)
+    // The frozen holder's install was stopped by the claim, on the host itself.
+    const log = await readFile(`${fencePath(f.host(host).appDir)}.log`, 'utf8')
+    expect(log).toMatch(/\S+Z \d+ stopped pid \d+ of epoch \d+\n/)
+    first.kill('SIGCONT')
+    const woke = await first.exited
+    expect(woke.code, woke.stderr).toBe(6)
+    for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
+    await withDb(async (store) => {
+      const latest = (await store.getRollout())!
+      expect(latest.state).toBe('completed')
+      expect((await store.listEvents(latest.id, ['rollout-finished'])).length).toBe(1)
+      for (const r of await store.listRolloutHosts(latest.id)) expect([r.name, r.status, r.newVersion]).toEqual([r.name, 'success', f.origin.shas.v2])
+    })
   })
 
   it('a pause from a machine whose clock is 2 minutes behind reaches the running bake (exit 7), with its reason in the trail and the request applied', async () => {

@@ -2,8 +2,8 @@
  * The fenced lease, piece by piece: epochs and the database's clock in the store (a real Postgres,
  * and PGlite), requests consumed once by id, and the host's fence token run by a real shell.
  */
-import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { fenceCheck, fenceClaim, fencePath, FENCE_REFUSED } from '../src/remote/fence.js'
 import { takeOverRollout } from '../src/rollout/lease.js'
 import { LostLeaseError } from '../src/store/store.js'
+import { until } from './support/fault-kit.js'
 import { ageLease, openTestStore, seedRollout, type TestStore } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 
@@ -177,6 +178,29 @@ describe("the host's fence token (real sh, flock)", () => {
     expect((await readFile(fencePath(appDir), 'utf8')).trim()).toBe(`${store} 5`)
     // Another store's epochs are not compared (a host moved to another fleet database).
     expect(await sh(fenceClaim(appDir, { storeId: 'cd34', epoch: 1 }, 'other', 'echo ran'))).toMatchObject({ code: 0, stdout: 'ran\n' })
+  })
+
+  it('a claim stops the commands an older epoch still runs on the host (a frozen holder\'s install), not its own or another store\'s', async () => {
+    const started = (epoch: number, storeId = store) => {
+      const child = spawn('sh', ['-c', fenceCheck(appDir, { storeId, epoch }, 'echo started; sleep 30; echo survived')], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      const ended = new Promise<{ signal: string | null; out: string }>((resolve) => child.on('exit', (_code, signal) => resolve({ signal, out })))
+      return { child, ended }
+    }
+    expect(await sh(fenceClaim(appDir, { storeId: store, epoch: 1 }, 'first', 'true'))).toMatchObject({ code: 0 })
+    const old = started(1)
+    const same = started(2)
+    const other = started(1, 'cd34')
+    await until('the three commands to register', async () => (await readdir(`${fencePath(appDir)}.run`).catch(() => [])).length >= 3)
+    const claim = await sh(fenceClaim(appDir, { storeId: store, epoch: 2 }, 'second', 'echo claimed'))
+    expect(claim).toMatchObject({ code: 0, stdout: 'claimed\n' })
+    expect(await old.ended).toMatchObject({ signal: 'SIGTERM', out: 'started\n' })
+    expect(await readFile(`${fencePath(appDir)}.log`, 'utf8')).toMatch(new RegExp(`\\S+Z 2 stopped pid ${old.child.pid} of epoch 1\\n`))
+    // The claiming epoch's own commands and another store's are left alone.
+    expect([same.child.exitCode, same.child.signalCode, other.child.exitCode, other.child.signalCode]).toEqual([null, null, null, null])
+    for (const c of [same.child, other.child]) process.kill(-c.pid!, 'SIGKILL')
+    await rm(`${fencePath(appDir)}.run`, { recursive: true, force: true })
   })
 
   it('a command that exits 75 by itself is not mistaken for a refusal; a host without a writable directory fails plainly', async () => {

@@ -23,29 +23,65 @@ const refuse = (file: string, epoch: number): string =>
   `{ s=; e=0; [ -f ${file} ] && read -r s e < ${file}; ` +
   `if [ "$s" = "$fs" ] && [ "$e" -gt ${epoch} ] 2>/dev/null; then echo "${FENCE_MARK} refused: epoch $e of this store has taken this host over (ours: ${epoch})" >&2; exit ${FENCE_REFUSED}; fi; }`
 
+/** `<app_dir>.fleet-fence.run/<pid>`: one file per fenced command running, `<store> <epoch> <start time>`. */
+const runDir = (appDir: string): string => `${fencePath(appDir)}.run`
+
+/** A process's start time (field 22 of /proc/<pid>/stat): with its pid it names one process, never a reused pid. */
+const startOf = (pid: string): string => `$(sed 's/.*) //' /proc/${pid}/stat 2>/dev/null | cut -d' ' -f20)`
+
+const shownOf = (appDir: string): string => fencePath(appDir).replace(/["$`\\]/g, '\\$&')
+const cannot = (appDir: string, what: string): string =>
+  `{ echo "fleet could not ${what} ${shownOf(appDir)}.lock (flock from util-linux is needed, and a directory the SSH user can write)" >&2; exit 1; }`
+
+/** Under the lock: this command is registered as running for its epoch, so a later claim can stop it. */
+const register = (appDir: string, epoch: number): string =>
+  `{ mkdir -p ${quote(runDir(appDir))} && printf '%s %s %s\\n' "$fs" ${epoch} "${startOf('$$')}" > "$fr"; } || ${cannot(appDir, 'write beside')}`
+
+/** After the lock: the registration goes when the command ends (a command killed leaves it; the next claim clears it). */
+const run = (command: string): string => `trap 'rm -f "$fr"' EXIT; ${command}`
+
+/**
+ * A claim stops what older epochs of the same store still run on the host (a frozen or lost
+ * process's install, say): TERM to each command's process group, up to 5 s, then KILL. Only a
+ * registered process whose start time still matches is signalled; stale entries are removed.
+ */
+const stopOlder = (appDir: string, epoch: number, log: string): string =>
+  `k=; for f in ${quote(runDir(appDir))}/*; do [ -f "$f" ] || continue; p=\${f##*/}; s=; e=; st=; read -r s e st < "$f"; ` +
+  `if [ "$s" = "$fs" ] && [ "$e" -lt ${epoch} ] 2>/dev/null; then ` +
+  `if [ -n "$st" ] && [ "${startOf('$p')}" = "$st" ]; then kill -s TERM -- -$p 2>/dev/null || kill -s TERM $p 2>/dev/null; k="$k $p"; ` +
+  `printf '%s %s stopped pid %s of epoch %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${epoch} $p "$e" >> ${log}; fi; rm -f "$f"; ` +
+  `elif [ ! -e /proc/$p ]; then rm -f "$f"; fi; done; ` +
+  `for p in $k; do n=0; while kill -s 0 -- -$p 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done; kill -s KILL -- -$p 2>/dev/null || kill -s KILL $p 2>/dev/null; done`
+
 /**
  * Claims the host for `token` and then runs `command`: under an exclusive
  * flock, refuses if a newer epoch of the same store holds it, else writes the
- * token and appends `<time> <epoch> <label>` to the log. A host that cannot
- * take the lock (no flock, unwritable directory) fails like any step.
+ * token, appends `<time> <epoch> <label>` to the log and stops the commands
+ * older epochs still run there. A host that cannot take the lock (no flock,
+ * unwritable directory) fails like any step.
  */
 export function fenceClaim(appDir: string, token: FenceToken, label: string, command: string): string {
   const file = quote(fencePath(appDir))
   const lock = quote(`${fencePath(appDir)}.lock`)
   const tmp = quote(`${fencePath(appDir)}.tmp`)
   const log = quote(`${fencePath(appDir)}.log`)
-  const shown = fencePath(appDir).replace(/["$`\\]/g, '\\$&')
-  const cannot = (what: string) => `{ echo "fleet could not ${what} ${shown}.lock (flock from util-linux is needed, and a directory the SSH user can write)" >&2; exit 1; }`
   return (
-    `fs=${quote(token.storeId)}; ` +
-    `( { flock -w 30 9 || ${cannot('lock')}; ` +
+    `fs=${quote(token.storeId)}; fr=${quote(runDir(appDir))}/$$; ` +
+    `( { flock -w 30 9 || ${cannot(appDir, 'lock')}; ` +
     `${refuse(file, token.epoch)}; ` +
     `{ printf '%s %s\\n' "$fs" ${token.epoch} > ${tmp} && mv -f ${tmp} ${file} && ` +
-    `printf '%s %s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${token.epoch} ${quote(label)} >> ${log}; } || ${cannot('write beside')}; } 9>>${lock} || ${cannot('open')} ) || exit $?; ` +
-    command
+    `printf '%s %s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${token.epoch} ${quote(label)} >> ${log}; } || ${cannot(appDir, 'write beside')}; ` +
+    `${stopOlder(appDir, token.epoch, log)}; ${register(appDir, token.epoch)}; } 9>>${lock} || ${cannot(appDir, 'open')} ) || exit $?; ` +
+    run(command)
   )
 }
 
-/** Runs `command` only if no newer epoch of the same store has claimed the host. */
+/**
+ * Runs `command` only if no newer epoch of the same store has claimed the host: checked and
+ * registered under a shared lock, so a claim either comes first (and this is refused) or sees it
+ * running (and stops it).
+ */
 export const fenceCheck = (appDir: string, token: FenceToken, command: string): string =>
-  `fs=${quote(token.storeId)}; ${refuse(quote(fencePath(appDir)), token.epoch)}; ${command}`
+  `fs=${quote(token.storeId)}; fr=${quote(runDir(appDir))}/$$; ` +
+  `( { flock -s -w 30 9 || ${cannot(appDir, 'lock')}; ${refuse(quote(fencePath(appDir)), token.epoch)}; ${register(appDir, token.epoch)}; } 9>>${quote(`${fencePath(appDir)}.lock`)} || ${cannot(appDir, 'open')} ) || exit $?; ` +
+  run(command)
