@@ -5,7 +5,7 @@
  * short holder; and a snapshot left at close is used only while the store was not opened since.
  */
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { sql } from 'kysely'
@@ -126,7 +126,19 @@ describe('while a real rollout holds the embedded store', () => {
     expect(status.code, status.stderr).toBe(0)
     expect(status.stderr).toMatch(held)
     const running = JSON.parse(status.stdout)
-    expect(running).toMatchObject({ id: entries[0]!.id, state: 'running', counts: { updating: 3 } })
+    expect(running).toMatchObject({ id: entries[0]!.id, state: 'running', counts: { updating: 3 }, orchestrator: 'live' })
+
+    // A holder frozen (SIGSTOP) past the lease's TTL writes no more snapshots: its status is `gone`, and ages keep growing.
+    rollout.kill('SIGSTOP')
+    const file = path.join(storeDir, 'snapshot.json')
+    const snap = JSON.parse(await readFile(file, 'utf8')) as { writtenAt: string }
+    await writeFile(file, JSON.stringify({ ...snap, writtenAt: new Date(Date.now() - 40_000).toISOString() }))
+    const frozen = await runFleet(['rollout', 'status', '--json'], { cwd })
+    rollout.kill('SIGCONT')
+    expect(frozen.code, frozen.stderr).toBe(0)
+    const gone = JSON.parse(frozen.stdout) as { orchestrator: string; readAt: string }
+    expect(gone.orchestrator).toBe('gone')
+    expect(Date.parse(gone.readAt)).toBeGreaterThan(Date.parse(snap.writtenAt))
 
     // Only the latest rollout is in the snapshot: an older one waits for the store (exit 6, saying why).
     const older = await runFleet(['rollout', 'status', 'older'], { cwd })

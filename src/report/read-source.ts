@@ -9,6 +9,7 @@ import { loadInventory, validateRows, type Inventory } from '../rollout/inventor
 import { readStatus, type RolloutStatus } from '../rollout/status.js'
 import { embeddedStoreExists, NoStoreError, openDatabase } from '../store/database.js'
 import { lockHolderGone, readDirLock } from '../store/dir-lock.js'
+import { LEASE_TTL_MS } from '../store/lease.js'
 import { storeFingerprint } from '../store/snapshot.js'
 import { holdRowOf, hostRowOf, readStoreSnapshot, readTrail, type ReadSnapshot, type Trail } from './snapshot-data.js'
 import type { HoldRow, HostRow, RolloutRecord, Store } from '../store/store.js'
@@ -63,6 +64,16 @@ export interface ReadContext {
   readonly config: FleetConfig
   readonly configSource: string | null
   readonly out: { readonly stderr: { write(text: string): unknown } }
+}
+
+/**
+ * A live snapshot's status as of now (the embedded store is one machine's: its clock is the one
+ * clock): heartbeat ages keep growing, and a holder that stopped writing snapshots for longer than
+ * the lease's TTL (frozen, say) is `gone`, as a lapsed lease is on Postgres.
+ */
+function asOfNow(status: RolloutStatus, writtenAt: string): RolloutStatus {
+  const silent = Date.now() - Date.parse(writtenAt) > LEASE_TTL_MS
+  return { ...status, readAt: new Date().toISOString(), orchestrator: status.orchestrator === 'live' && silent ? 'gone' : status.orchestrator }
 }
 
 export async function withReadSource<T>(ctx: ReadContext, fn: (source: ReadSource) => Promise<T>): Promise<T> {
@@ -149,7 +160,7 @@ export async function withReadSource<T>(ctx: ReadContext, fn: (source: ReadSourc
     status: (id) =>
       read(
         {
-          fromSnapshot: (s) => (!id || s.latest?.id === id ? s.latest : undefined),
+          fromSnapshot: (s) => (!id || s.latest?.id === id ? (s.latest ? asOfNow(s.latest, s.writtenAt) : s.latest) : undefined),
           fromStore: (s) => store(s).status(id),
           missing: (s) => `until it finishes only the latest rollout${s.latest ? ` (${s.latest.id})` : ''} can be shown`,
         },
