@@ -171,6 +171,15 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
     }
     await expectOn(f, updated, f.origin.shas.v2)
     await withDb(async (store) => expect((await store.listHosts()).find((h) => h.name === pending)).toEqual(before))
+    // An import that leaves the rollout's hosts as they are changes nothing of it: taken. One that changes one: refused.
+    const same = f.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, app_dir: h.appDir }))
+    await writeFile(path.join(cwd, 'same.json'), JSON.stringify(same))
+    const unchanged = await runFleet(['hosts', 'import', 'same.json'], { cwd })
+    expect(unchanged.code, unchanged.stderr).toBe(0)
+    await writeFile(path.join(cwd, 'moved.json'), JSON.stringify(same.map((h) => (h.name === pending ? { ...h, port: 2222 } : h))))
+    const moved = await runFleet(['hosts', 'import', 'moved.json'], { cwd })
+    expect(moved.code, moved.stderr).toBe(6)
+    expect(moved.stderr).toContain(`${pending} is part of rollout ${rolloutId}`)
 
     const pause = await runFleet(['rollout', 'pause', '--reason', 'freeze'], { cwd })
     expect(pause.code, pause.stderr).toBe(0)

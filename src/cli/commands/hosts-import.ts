@@ -4,6 +4,7 @@ import { extname } from 'node:path'
 import { refuseIfInActiveRollout } from '../../rollout/lease.js'
 import { UsageError, errorMessage } from '../../errors.js'
 import { bounded, hostPatches, OPTIONAL_COLUMNS, plural, type ImportFormat } from '../../rollout/host-file.js'
+import type { HostPatch } from '../../store/store.js'
 import { makeContext, withStore, type GlobalFlags } from '../context.js'
 import { printJson, say } from '../output.js'
 
@@ -29,8 +30,15 @@ export async function hostsImport(file: string, flags: HostsImportFlags): Promis
   const { patches, carried } = hostPatches(text, file, format, { ...ctx.config.ssh, appDir: ctx.config.app.dir })
 
   const changes = await withStore(ctx.config, async (store) => {
-    // Hosts of a rollout in progress are that rollout's: changing or deactivating them waits for it.
-    const touched = flags.deactivateMissing ? (await store.listHosts()).map((h) => h.name) : patches.map((p) => p.name)
+    // Hosts of a rollout in progress are that rollout's: changing or deactivating them waits for it (a row the file leaves as it is changes nothing).
+    const before = new Map((await store.listHosts()).map((h) => [h.name, h]))
+    const named = new Set(patches.map((p) => p.name))
+    const changes = (p: HostPatch): boolean => {
+      const row = before.get(p.name)
+      return row !== undefined && (Object.keys(p) as (keyof HostPatch)[]).some((k) => k !== 'name' && p[k] !== undefined && p[k] !== row[k])
+    }
+    const deactivates = flags.deactivateMissing ? [...before.values()].filter((h) => h.active && !named.has(h.name)).map((h) => h.name) : []
+    const touched = [...patches.filter(changes).map((p) => p.name), ...deactivates]
     await refuseIfInActiveRollout(store, touched, `\`fleet hosts import\``, { interrupted: true })
     return store.importHosts(patches, { deactivateMissing: flags.deactivateMissing === true })
   })
