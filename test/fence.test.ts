@@ -13,7 +13,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { fencePath } from '../src/remote/fence.js'
 import type { Store } from '../src/store/store.js'
 import { runFleet } from './support/cli.js'
-import { expectOn, killSpawned, runCleanups, spawnFleet, until, workdir } from './support/fault-kit.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import { expectOn, heldStep, hold, killSpawned, runCleanups, spawnFleet, until, workdir } from './support/fault-kit.js'
+import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js'
 import { ageLease, fleetConfigOverrides, openTestStore, registerHosts } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
@@ -232,3 +235,65 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
     })
   })
 })
+
+describe('the database away mid-rollout, then a cron tick (a private Postgres)', () => {
+  let server: PrivatePostgres | null = null
+  afterEach(async () => {
+    await server?.destroy()
+    server = null
+  })
+
+  it('whoever goes on, one driver: every host claimed in epoch order, the store equal to the hosts, one rollout-finished', async (t) => {
+    server = await startPrivatePostgres()
+    if (!server) return t.skip()
+    fleet = await startTestFleet({ hosts: 3 })
+    const f = fleet
+    const s = await openTestStore('postgres', server.url)
+    try {
+      await registerHosts(s.store, f)
+    } finally {
+      await s.close()
+    }
+    const cwd = await workdir({})
+    const config = { ...fleetConfigOverrides(f, { steps: { install: heldStep('bun install') }, rollout: { stages: [100], concurrency: 1 } }), database: { url: server.url } }
+    await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify(config, null, 2))
+    await hold(f, true)
+    const first = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    await first.waitFor((e) => e.type === 'host-step' && e.step === 'install')
+    // The database goes away and comes back; the outage outlasted the lease (aged: the TTL is 30 s).
+    await server.stop({ mode: 'immediate' })
+    await sleep(2_000)
+    await server.start()
+    const aged = await openTestStore('postgres', server.url)
+    try {
+      await ageLease(aged.store, 40_000)
+    } finally {
+      await aged.close()
+    }
+    const tick = spawnFleet(['rollout', 'tick', '--json'], { cwd })
+    await Promise.race([tick.waitFor((e) => e.type === 'rollout-taken-over', 30_000).catch(() => null), tick.exited])
+    await hold(f, false)
+    const [a, b] = await Promise.all([first.exited, tick.exited])
+    const took = tick.events.some((e) => e.type === 'rollout-taken-over')
+    console.log(`the tick ${took ? 'took over' : 'found it driven'}`)
+    // The tick took over (the first process is told it lost, exit 6), or the first renewed in time (the tick had nothing to do).
+    expect([a.code, b.code], a.stderr + b.stderr).toEqual(took ? [6, 0] : [0, 0])
+    const finisher = took ? tick : first
+    expect([first, tick].filter((p) => p.events.some((e) => e.type === 'rollout-finished'))).toEqual([finisher])
+    for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
+    const check = await openTestStore('postgres', server.url)
+    try {
+      const latest = (await check.store.getRollout())!
+      expect(latest).toMatchObject({ state: 'completed', owner: expect.stringContaining(`pid ${finisher.pid}`) })
+      expect((await check.store.listEvents(latest.id, ['rollout-finished'])).length).toBe(1)
+      for (const r of await check.store.listRolloutHosts(latest.id)) expect([r.name, r.status, r.newVersion]).toEqual([r.name, 'success', f.origin.shas.v2])
+    } finally {
+      await check.close()
+    }
+    for (const h of f.hosts) {
+      const epochs = await fenceLog(f, h.name)
+      expect(epochs, h.name).toEqual([...epochs].sort((x, y) => x - y))
+    }
+  })
+})
+
