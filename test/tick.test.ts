@@ -4,7 +4,7 @@
  * ticks, and gates in error. Gates here are local checks whose verdict the test sets through a
  * file (the Prometheus side of gates is tested in gates.test.ts).
  */
-import { writeFile, rm } from 'node:fs/promises'
+import { readFile, writeFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -206,6 +206,36 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
     expect(trail.stdout).toMatch(/\S+@\S+ +\* rollout paused — db migration/)
     expect(trail.stdout).toMatch(/\* rollout resumed at stage 1 — migration done/)
   })
+})
+
+describe('a pause racing a tick', () => {
+  it.each(['postgres', 'pglite'] as const)('on %s: sent at the same moment as a tick, the pause is applied exactly once and never dropped; the tick does not drive past it', async (kind) => {
+    const { db, cwd } = await setUp(kind)
+    const config = JSON.parse(await readFile(path.join(cwd, 'rollout.config.json'), 'utf8')) as { gates: Record<string, unknown> }
+    config.gates.bake = '1h' // between ticks the rollout waits; a tick measures and yields
+    await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify(config))
+    const started = await runFleet(['rollout', 'start', '--detach', '--json'], { cwd })
+    expect(started.code, started.stderr).toBe(0)
+    const [t, pause] = await Promise.all([tick(cwd), runFleet(['rollout', 'pause', '--reason', 'racing the tick', '--json'], { cwd })])
+    // On the embedded store one of them may find it held: then nothing of that one was sent or done.
+    const refused = pause.code === 6 && /in use|not sent|holds the lock/.test(pause.stderr)
+    expect([0, 6].includes(pause.code ?? -1), pause.stderr).toBe(true)
+    expect([0, 7].includes(t.code ?? -1), t.stderr).toBe(true)
+    if (refused) {
+      // Sent again once the tick is gone: it is applied.
+      const again = await runFleet(['rollout', 'pause', '--reason', 'racing the tick'], { cwd })
+      expect(again.code, again.stderr).toBe(0)
+    }
+    await until('paused', () => withDb(db, async (store) => (await store.getRollout())?.state === 'paused'), 30_000)
+    await withDb(db, async (store) => {
+      const latest = (await store.getRollout())!
+      expect((await store.listRequests(latest.id)).map((r) => [r.kind, r.outcome])).toEqual([['pause', 'applied']])
+      const paused = (await store.listEvents(latest.id, ['rollout-paused'])).map((e) => (e.data as { reason?: string }).reason)
+      expect(paused).toEqual([expect.stringMatching(/racing the tick/)])
+    })
+    // Later ticks change nothing while it is paused (exit 7).
+    expect((await tick(cwd)).code).toBe(7)
+  }, 120_000)
 })
 
 describe('pause and promote a rollout another process is running', () => {
