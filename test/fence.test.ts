@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 
 import { expectOn, heldStep, hold, killSpawned, runCleanups, spawnFleet, until, workdir } from './support/fault-kit.js'
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js'
-import { ageLease, fleetConfigOverrides, openTestStore, registerHosts } from './support/harness.js'
+import { ageLease, fleetConfigOverrides, openTestStore, registerHosts, seedRollout } from './support/harness.js'
 import { createTestDatabase, type TestDatabase } from './support/postgres.js'
 import { startTestFleet, type TestFleet } from './support/test-fleet.js'
 
@@ -134,6 +134,30 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
       expect(latest.state).toBe('completed')
       expect((await store.listEvents(latest.id, ['rollout-finished'])).length).toBe(1)
       for (const r of await store.listRolloutHosts(latest.id)) expect([r.name, r.status, r.newVersion]).toEqual([r.name, 'success', f.origin.shas.v2])
+    })
+  })
+
+  it('a machine whose clock runs 2 hours ahead neither skips a cooldown nor dates its rollout in the future', async () => {
+    const { cwd, skewed } = await setUp(2, { rollout: { stages: [100], stageDelay: '0s', concurrency: 2, cooldown: '1h' } })
+    // A rollout halted a minute ago by the database's clock: the cooldown holds until 59 minutes from now.
+    const now = await withDb((store) => store.now())
+    await withDb((store) =>
+      seedRollout(store, { id: 'halted-1', state: 'halted', ref: 'main', sha: 'a'.repeat(40), stages: [100], seed: 's', currentStage: 0, settings: {}, owner: 'ops@x pid 1', startedAt: new Date(now.getTime() - 120_000), finishedAt: new Date(now.getTime() - 60_000), heartbeatAt: new Date(now.getTime() - 60_000), exitCode: 3, error: null }, []),
+    )
+    const ahead = skewed(2 * 3_600_000)
+    const start = await runFleet(['rollout', 'start'], { cwd, env: ahead })
+    expect(start.code, start.stderr).toBe(6)
+    expect(start.stderr).toMatch(/cooldown until/)
+    // With a person's override it runs, dated by the database: it sorts after the halted one, and not in the future.
+    const forced = await runFleet(['rollout', 'start', '--ignore-cooldown', '--reason', 'hotfix', '--json'], { cwd, env: ahead })
+    expect(forced.code, forced.stderr).toBe(0)
+    await withDb(async (store) => {
+      const [latest, before] = await store.listRollouts(2)
+      expect(before!.id).toBe('halted-1')
+      const dbNow = (await store.now()).getTime()
+      expect(latest!.startedAt.getTime()).toBeLessThanOrEqual(dbNow)
+      expect(latest!.startedAt.getTime()).toBeGreaterThan(dbNow - 600_000)
+      for (const e of await store.listEvents(latest!.id)) expect(e.at.getTime(), e.type).toBeLessThanOrEqual(dbNow)
     })
   })
 
