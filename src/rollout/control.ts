@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 import type { FleetConfig } from '../config/types.js'
+import { ExitCode, FleetError } from '../errors.js'
 import { leaseIsStale, rollbackLeaseHost } from './lease.js'
 import { isAlive, readDirLock } from '../store/dir-lock.js'
 import { openDatabase } from '../store/database.js'
@@ -90,3 +91,44 @@ export async function requestByFile(config: FleetConfig, lock: { readonly pid: n
     if (Date.now() > deadline || !isAlive(lock.pid)) return withdrawRequestFile(config.database.dir, request.id) ? 'withdrawn' : 'taken-in'
   }
 }
+
+/** What a sender says of its request: one line for people, one object for `--json`. */
+export interface Said {
+  readonly text: string
+  readonly json: Record<string, unknown>
+}
+
+type Request = Omit<NewRequest, 'rolloutId'>
+
+/**
+ * Sends a request to the rollout a live process drives (or starts) and says its answer. Not applied
+ * is exit 2 with why; on the embedded store, a request nobody took in is withdrawn: exit 6.
+ */
+export async function askDriver(config: FleetConfig, holder: Holder, store: Store | null, request: Request): Promise<Said> {
+  if (store && holder.rolloutId) return describeAnswer(request, holder, await requestAndWait(store, { ...request, rolloutId: holder.rolloutId }))
+  // The embedded store: a file addressed to the process that holds it.
+  if ((await requestByFile(config, holder.lock!, request)) === 'withdrawn')
+    throw new FleetError(`${request.kind} not sent: ${holder.holder} holds the embedded store but did not take the request in within ${ANSWER_WAIT_MS / 1000} s (it is not driving a rollout, or it ended); nothing was changed, try again`, ExitCode.locked)
+  return describeAnswer(request, holder, { kind: 'taken-in' })
+}
+
+/** What the driver did with the request, said as it is: applied, taken in, not applied (exit 2, and why), or not answered yet. */
+export function describeAnswer(request: Request, holder: Holder, got: Answer | { readonly kind: 'taken-in' }): Said {
+  const json = { requested: request.kind, request: request.id, holder: holder.holder, rolloutId: holder.rolloutId }
+  const rollout = holder.rolloutId ? ` rollout ${holder.rolloutId}` : ''
+  const effect = request.kind === 'pause' ? `it starts no new host and pauses${rollout} once its hosts in flight finish` : `the current bake${rollout ? ` of${rollout}` : ''} ends as passed`
+  switch (got.kind) {
+    case 'applied':
+      return { json: { ...json, outcome: 'applied' }, text: `${request.kind} taken in by ${holder.holder} (request ${request.id}): ${effect}` }
+    case 'taken-in':
+      return { json: { ...json, outcome: 'taken-in' }, text: `${request.kind} taken in by ${holder.holder} (request ${request.id}); \`fleet rollout status\` and \`fleet rollout events\` show what it did` }
+    case 'not-applied':
+      throw new FleetError(`${request.kind} not applied (request ${request.id}): ${got.why}`, ExitCode.usage)
+    case 'unanswered':
+      return {
+        json: { ...json, outcome: 'pending' },
+        text: `${request.kind} requested (request ${request.id}) but not answered within ${ANSWER_WAIT_MS / 1000} s by ${holder.holder}: it stays pending, and whoever drives the rollout next applies it (\`fleet rollout status\` shows it)`,
+      }
+  }
+}
+

@@ -1,7 +1,7 @@
-import { ExitCode, FleetError, LockedError, UsageError } from '../../errors.js'
+import { ExitCode, LockedError, UsageError } from '../../errors.js'
 import { pauseRollout, promoteRollout } from '../../rollout/engine.js'
 import { currentSettings, makeContext, owner, withStore, type Context, type GlobalFlags } from '../context.js'
-import { ANSWER_WAIT_MS, newRequestId, requestAndWait, requestByFile, waitForAnswer, whoRunsIt, type Answer, type Holder } from '../../rollout/control.js'
+import { askDriver, describeAnswer, newRequestId, waitForAnswer, whoRunsIt, type Holder } from '../../rollout/control.js'
 import type { NewRequest, Store } from '../../store/store.js'
 import { actor } from '../../rollout/who.js'
 import { driveHere, handBack } from '../drive.js'
@@ -45,7 +45,9 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
     } catch (error) {
       // A tick (or a `fleet rollback`) took the lock first: the request is stored; say what its next driver answers.
       if (!(error instanceof LockedError)) throw error
-      return answer(ctx, request, { holder: error.message, rolloutId: latest.id, rollback: false }, await waitForAnswer(store, request.id))
+      const said = describeAnswer(request, { holder: error.message, rolloutId: latest.id, rollback: false }, await waitForAnswer(store, request.id))
+      report(ctx, said.json, said.text)
+      return ExitCode.ok
     }
     if (code !== ExitCode.paused) return code
     report(ctx, { paused: latest.id, request: request.id }, `rollout ${latest.id} paused at stage ${latest.currentStage + 1}; \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
@@ -72,40 +74,11 @@ export async function rolloutPromote(flags: GlobalFlags & { reason?: string; ski
   )
 }
 
-type Request = Omit<NewRequest, 'rolloutId'>
-
 /** A live process drives (or starts) the rollout: the request goes to that rollout, and its answer is said. */
-async function ask(ctx: Context, holder: Holder, store: Store | null, request: Request): Promise<number> {
-  if (store && holder.rolloutId) return answer(ctx, request, holder, await requestAndWait(store, { ...request, rolloutId: holder.rolloutId }))
-  // The embedded store: a file addressed to the process that holds it.
-  const sent = await requestByFile(ctx.config, holder.lock!, request)
-  if (sent === 'withdrawn')
-    throw new FleetError(`${request.kind} not sent: ${holder.holder} holds the embedded store but did not take the request in within ${ANSWER_WAIT_MS / 1000} s (it is not driving a rollout, or it ended); nothing was changed, try again`, ExitCode.locked)
-  return answer(ctx, request, holder, { kind: 'taken-in' })
-}
-
-/** What the driver did with the request, said as it is: applied, not applied (and why), or not answered yet. */
-function answer(ctx: Context, request: Request, holder: Holder, got: Answer | { readonly kind: 'taken-in' }): number {
-  const of = holder.rolloutId ? ` of rollout ${holder.rolloutId}` : ''
-  const json = { requested: request.kind, request: request.id, holder: holder.holder, rolloutId: holder.rolloutId }
-  const effect = request.kind === 'pause' ? `it starts no new host and pauses${of.replace(' of', '')} once its hosts in flight finish` : `the current bake${of} ends as passed`
-  switch (got.kind) {
-    case 'applied':
-      report(ctx, { ...json, outcome: 'applied' }, `${request.kind} taken in by ${holder.holder} (request ${request.id}): ${effect}`)
-      return ExitCode.ok
-    case 'taken-in':
-      report(ctx, { ...json, outcome: 'taken-in' }, `${request.kind} taken in by ${holder.holder} (request ${request.id}); \`fleet rollout status\` and \`fleet rollout events\` show what it did`)
-      return ExitCode.ok
-    case 'not-applied':
-      throw new FleetError(`${request.kind} not applied (request ${request.id}): ${got.why}`, ExitCode.usage)
-    case 'unanswered':
-      report(
-        ctx,
-        { ...json, outcome: 'pending' },
-        `${request.kind} requested (request ${request.id}) but not answered within ${ANSWER_WAIT_MS / 1000} s by ${holder.holder}: it stays pending, and whoever drives the rollout next applies it (\`fleet rollout status\` shows it)`,
-      )
-      return ExitCode.ok
-  }
+async function ask(ctx: Context, holder: Holder, store: Store | null, request: Omit<NewRequest, 'rolloutId'>): Promise<number> {
+  const said = await askDriver(ctx.config, holder, store, request)
+  report(ctx, said.json, said.text)
+  return ExitCode.ok
 }
 
 function report(ctx: Context, json: Record<string, unknown>, text: string): void {
