@@ -46,6 +46,11 @@ async function run(fleet: ScriptedFleet, req: RolloutRequest, options: { store?:
   return { result, events, clock }
 }
 
+const until = async (done: () => boolean) => {
+  for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  expect(done()).toBe(true)
+}
+
 const statuses = async (id: string): Promise<Record<string, HostStatus>> => Object.fromEntries((await testStore.store.listRolloutHosts(id)).map((h) => [h.name, h.status]))
 
 describe('the engine with a fake clock and scripted hosts', () => {
@@ -152,6 +157,59 @@ describe('the engine with a fake clock and scripted hosts', () => {
     expect(aborted.counts).toMatchObject({ rolled_back: 2, pending: 2 })
     expect(events.at(-1)).toMatchObject({ type: 'rollout-finished', state: 'aborted', exitCode: 0 })
     for (const h of fleet.hosts.values()) expect(h.head).toBe(OLD)
+  })
+})
+
+describe('what a run records and tells, when it dies or loses its rollout', () => {
+  it('killed right after a host finished: its row and its host-finished event are stored together, and the takeover adds no second one', async () => {
+    const { store, close } = await openTestStore('pglite')
+    const fleet = new ScriptedFleet(names(3), OLD, { main: NEW })
+    let id = ''
+    let killed = false
+    // The process dies once any host's row says `success`: nothing it sends after that reaches the store.
+    const dying = new Proxy(store, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown
+        if (typeof value !== 'function') return value
+        return async (...args: unknown[]) => {
+          if (killed) return new Promise(() => {})
+          const out = await (value as (...a: unknown[]) => unknown).apply(target, args)
+          if (id && (await store.listRolloutHosts(id)).some((h) => h.status === 'success')) killed = true
+          return out
+        }
+      },
+    })
+    void run(fleet, request(names(3), { concurrency: 1 }), { store: dying, onEvent: (e) => (id ||= e.rolloutId ?? '') })
+    await until(() => killed)
+    const finishedRows = async () => (await store.listRolloutHosts(id)).filter((h) => h.status !== 'pending' && h.status !== 'updating').map((h) => h.name)
+    const finishedEvents = async () => (await store.listEvents(id, ['host-finished'])).map((e) => e.host)
+    expect(await finishedRows()).toHaveLength(1)
+    expect(await finishedEvents()).toEqual(await finishedRows())
+    await ageLease(store, 120_000)
+    expect(await resumeRollout({ store, executor: fleet, clock: fakeClock(), listeners: [] }, 'second@b pid 2')).toMatchObject({ state: 'completed', exitCode: 0 })
+    expect((await finishedEvents()).sort()).toEqual(names(3))
+    await close()
+  })
+
+  it('after rollout-lost nothing more is told; a new holder that already released the lease is named by the rollout\'s recorded owner', async () => {
+    const { store, close } = await openTestStore('pglite')
+    const fleet = new ScriptedFleet(names(2), OLD, { main: NEW })
+    for (const h of fleet.hosts.values()) h.hangOn = [{ step: 'install', sha: NEW }]
+    const told: RolloutEvent[] = []
+    const running = run(fleet, request(names(2), { concurrency: 2 }), { store, onEvent: (e) => told.push(e) })
+    await Promise.all(names(2).map((name) => fleet.hung(name)))
+    await new Promise((resolve) => setTimeout(resolve, 300)) // the progress told so far is stored (batches of 200 ms)
+    // Another process takes the rollout over, finishes with it and releases the lease.
+    const lease = await store.leaseState()
+    const thief = await store.takeOverLease({ leaseId: lease.rolloutId!, epoch: lease.epoch }, 'thief@c pid 3', true)
+    expect(await store.releaseLease(thief!)).toBe(true)
+    fleet.thaw('h00') // its outcome cannot be written: the run learns it lost the rollout
+    await until(() => told.some((e) => e.type === 'rollout-lost'))
+    fleet.thaw('h01') // still in flight: it goes on no further, and nothing more of it is told
+    const { result } = await running
+    expect(result).toMatchObject({ exitCode: 6, lost: expect.stringMatching(/^lost \S+ to thief@c pid 3, which has released it since/) })
+    expect(told.at(-1)).toMatchObject({ type: 'rollout-lost', reason: result.lost })
+    await close()
   })
 })
 

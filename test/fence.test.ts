@@ -88,6 +88,8 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
     // A process that lost its rollout says nothing about who goes on with it.
     expect(woke.stdout + woke.stderr).not.toMatch(/goes on/)
     expect(woke.stdout).not.toContain('"type":"rollout-finished"')
+    // Its loss is the last thing it tells of the rollout.
+    expect(JSON.parse(woke.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'rollout-lost' })
 
     for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
     await withDb(async (store) => {

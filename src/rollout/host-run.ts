@@ -1,7 +1,8 @@
 import { errorMessage } from '../errors.js'
 import type { Executor, Session } from '../ssh/executor.js'
 import { FencedError, fencedSession } from '../ssh/fenced-session.js'
-import type { Fence, HostRecorder, RolloutHostPatch, Store } from '../store/store.js'
+import type { Fence, HostRecorder, HostState, RolloutHostPatch, Store } from '../store/store.js'
+import type { RolloutEvent } from './events.js'
 import type { Clock } from './clock.js'
 import type { Journal } from './journal.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
@@ -48,8 +49,8 @@ export interface LeftUpdating {
 
 /**
  * The work on one host, with its writes: the update (or, after a crash, the
- * settling of a host left `updating`), and abort's move back. Each status
- * change is written to the store before its event is emitted.
+ * settling of a host left `updating`), and abort's move back. A host's
+ * outcome is stored with its `host-finished` event as one unit (recordWith).
  */
 export class HostRun {
   constructor(private readonly ctx: HostRunContext) {}
@@ -238,7 +239,7 @@ export class HostRun {
     ctx.outcomes.set(host.name, result)
     const finished = ctx.clock.now()
     await hooks.settle()
-    await this.setHost(
+    await this.finish(
       host,
       { status: result.status, step: result.failedStep, previousVersion: result.previousVersion, newVersion: result.newVersion, error: result.error, finishedAt: new Date(finished) },
       {
@@ -246,8 +247,7 @@ export class HostRun {
         ...(result.newVersion ? { currentVersion: result.newVersion } : {}),
         ...(result.status === 'success' ? { previousVersion: result.previousVersion } : {}),
       },
-    )
-    await ctx.log.record({
+      {
       type: 'host-finished',
       rolloutId: ctx.rolloutId,
       stage: host.stage,
@@ -257,9 +257,17 @@ export class HostRun {
       newVersion: result.newVersion,
       failedStep: result.failedStep,
       error: result.error,
-      durationMs: finished - started,
-      at: new Date(finished).toISOString(),
-    })
+        durationMs: finished - started,
+        at: new Date(finished).toISOString(),
+      },
+    )
+  }
+
+  /** A host's outcome: its row, its inventory row and its `host-finished` event, stored as one unit (never a row without its event). */
+  private async finish(host: PlannedHost, patch: RolloutHostPatch & { status: HostStatus }, mirror: HostState, event: Extract<RolloutEvent, { type: 'host-finished' }>): Promise<void> {
+    const { ctx } = this
+    ctx.statuses.set(host.name, patch.status)
+    await ctx.log.recordWith(event, (events) => ctx.store.recordHostOutcome(ctx.fence, host.name, patch, mirror, events))
   }
 
   /**
@@ -297,8 +305,7 @@ export class HostRun {
       const status: HostStatus = outcome.status === 'success' || outcome.status === 'skipped' ? 'rolled_back' : outcome.status === 'rollback_failed' ? 'rollback_failed' : 'success'
       await hooks.settle()
       const error = status === 'rolled_back' ? why : `${why}, but could not be moved back: ${outcome.error}`
-      await this.setHost(host, { status, newVersion: outcome.newVersion, error }, { status, ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}) })
-      await ctx.log.record({
+      await this.finish(host, { status, newVersion: outcome.newVersion, error }, { status, ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}) }, {
         type: 'host-finished',
         rolloutId: ctx.rolloutId,
         stage: host.stage,
