@@ -169,7 +169,7 @@ describe('overhead', () => {
         const rise = Math.max(...storeRuns.map((r) => r.window.peakRss - r.window.startRss))
         const busy = median(storeRuns.map((r) => r.window.machineBusy))
         // The per-host writes' total latency (awaited in processHost, or queued by the step hook).
-        const hostCalls = ['updateRolloutHost', 'recordHostState', 'appendEvents', 'appendEvent']
+        const hostCalls = ['updateRolloutHost', 'recordHostState', 'recordHostOutcome', 'appendEvents', 'appendEvent']
         const storeWait = median(storeRuns.map((r) => hostCalls.reduce((sum, m) => sum + (r.statements.calls[m]?.totalMs ?? 0), 0) / n))
         const writeLatency = stmts.calls.updateRolloutHost
         wallRows[`${label} ${store}`] = [
@@ -441,7 +441,7 @@ function overheadNotes(): string {
     '- *store statements*: every query fleet’s Store sends, counted by a Kysely plugin on the store’s own',
     '  Kysely instance (`db.withPlugin`); BEGIN/COMMIT are counted as *transactions*. Includes the lock,',
     '  heartbeats, events and the inventory load. *store time per host*: every Store call is timed (call →',
-    '  settled); the per-host writes (updateRolloutHost, recordHostState, appendEvents) summed and divided by',
+    '  settled); the per-host writes (updateRolloutHost, recordHostState, recordHostOutcome, appendEvents) summed and divided by',
     "  N. Not all of it is on the host's path (step changes are queued, not awaited): *host time in rollout*",
     "  against the bare pool's is what the host really waits.",
     '- *event-loop delay*: `perf_hooks.monitorEventLoopDelay` in the process running the rollout: how long',

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { abortRollout, resumeRollout, runRollout, type RolloutRequest, type RolloutResult } from '../src/rollout/engine.js'
+import { abortRollout, resumeRollout, runRollout, type RolloutDeps, type RolloutRequest, type RolloutResult } from '../src/rollout/engine.js'
 import type { RolloutEvent } from '../src/rollout/events.js'
 import { refuseIfInActiveRollout } from '../src/rollout/lease.js'
 import type { HostStatus } from '../src/types.js'
@@ -44,6 +44,11 @@ async function run(fleet: ScriptedFleet, req: RolloutRequest, options: { store?:
     req,
   )
   return { result, events, clock }
+}
+
+const until = async (done: () => boolean) => {
+  for (let i = 0; i < 500 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  expect(done()).toBe(true)
 }
 
 const statuses = async (id: string): Promise<Record<string, HostStatus>> => Object.fromEntries((await testStore.store.listRolloutHosts(id)).map((h) => [h.name, h.status]))
@@ -152,6 +157,117 @@ describe('the engine with a fake clock and scripted hosts', () => {
     expect(aborted.counts).toMatchObject({ rolled_back: 2, pending: 2 })
     expect(events.at(-1)).toMatchObject({ type: 'rollout-finished', state: 'aborted', exitCode: 0 })
     for (const h of fleet.hosts.values()) expect(h.head).toBe(OLD)
+    // A move back keeps the version the host ran before the rollout as its previous one.
+    for (const r of (await testStore.store.listRolloutHosts(result.rolloutId)).filter((r) => r.status === 'rolled_back')) expect([r.previousVersion, r.newVersion]).toEqual([OLD, OLD])
+  })
+})
+
+describe('a revert frozen mid-move, then taken over: every row ends true of its host', () => {
+  const gates = { bakeMs: 60_000, intervalMs: 10_000, prometheus: { url: null, timeoutMs: 1_000 }, metrics: [], checks: [{ name: 'bad', command: 'exit 1' }], failureLimit: 0, inconclusiveLimit: 3, errorTimeoutMs: 60_000, onFail: 'revert' as const }
+
+  /** On a store of its own, runs `revert` on 4 hosts until the first host it moves back freezes at its install; its lease then lapses. */
+  async function frozenRevert(revert: (fleet: ScriptedFleet, deps: (fleet: ScriptedFleet) => RolloutDeps) => Promise<object>) {
+    const { store, close } = await openTestStore('pglite')
+    const deps = (fleet: ScriptedFleet): RolloutDeps => ({ store, executor: fleet, clock: fakeClock(), listeners: [] })
+    const fleet = new ScriptedFleet(names(4), OLD, { main: NEW })
+    for (const h of fleet.hosts.values()) h.hangOn = [{ step: 'install', sha: OLD }] // only a move back installs OLD
+    const first = revert(fleet, deps).catch((error: unknown) => error)
+    const ended = first.then((r) => Promise.reject(new Error(`ended before any host froze: ${String(r)}`)))
+    const frozen = await Promise.race([...names(4).map((name) => fleet.hung(name).then(() => name)), ended])
+    for (const h of fleet.hosts.values()) h.hangOn = []
+    const id = (await store.getRollout())!.id
+    const rows = await store.listRolloutHosts(id)
+    // While it moves back, its row says so: `updating`, the rollback phase, the version before the rollout kept.
+    expect(rows.find((r) => r.name === frozen)).toMatchObject({ status: 'updating', step: expect.stringMatching(/^revert/), previousVersion: OLD })
+    await ageLease(store, 120_000)
+    const updated = rows.filter((r) => r.status !== 'pending').map((r) => r.name)
+    /** Every row true of its host: the ones the rollout moved are back on OLD, recorded so; the others untouched. */
+    const expectTrue = async () => {
+      for (const r of await store.listRolloutHosts(id)) {
+        const moved = updated.includes(r.name)
+        expect([r.name, r.status, r.previousVersion, r.newVersion]).toEqual([r.name, moved ? 'rolled_back' : 'pending', moved ? OLD : null, moved ? OLD : null])
+        expect(fleet.host(r.name)).toMatchObject({ head: OLD, running: OLD })
+      }
+    }
+    return { fleet, id, first, expectTrue, deps: deps(fleet), close }
+  }
+
+  it('abort --rollback frozen, then abort --rollback again: the host is moved back, not forward to the release aborted', async () => {
+    const { fleet, id, first, expectTrue, deps, close } = await frozenRevert(async (f, deps) => {
+      const stop = new AbortController()
+      await run(f, request(names(4), { stages: [50, 100] }), { store: deps(f).store, stop: stop.signal, onEvent: (e) => e.type === 'stage-finished' && stop.abort('SIGINT') })
+      return abortRollout(deps(f), 'first@a pid 1', { rollback: true })
+    })
+    expect(await abortRollout(deps, 'second@b pid 2', { rollback: true })).toMatchObject({ rolloutId: id, state: 'aborted', exitCode: 0, revertComplete: true })
+    await expectTrue()
+    fleet.thaw() // the first wakes up: refused, it changes nothing recorded
+    expect(await first).toMatchObject({ exitCode: 6 })
+    await expectTrue()
+    await close()
+  })
+
+  it('a gate revert frozen, then resume: the revert is finished, every host back on the version before the rollout', async () => {
+    const req = request(names(4), { stages: [50, 100], gates })
+    const { fleet, id, first, expectTrue, deps, close } = await frozenRevert((f, deps) => run(f, req, { store: deps(f).store }).then((r) => r.result))
+    expect(await resumeRollout(deps, 'second@b pid 2', { current: { gates, checksDir: process.cwd() } })).toMatchObject({ rolloutId: id, state: 'halted', exitCode: 3 })
+    await expectTrue()
+    fleet.thaw()
+    expect(await first).toMatchObject({ exitCode: 6 })
+    await expectTrue()
+    await close()
+  })
+})
+
+describe('what a run records and tells, when it dies or loses its rollout', () => {
+  it('killed right after a host finished: its row and its host-finished event are stored together, and the takeover adds no second one', async () => {
+    const { store, close } = await openTestStore('pglite')
+    const fleet = new ScriptedFleet(names(3), OLD, { main: NEW })
+    let id = ''
+    let killed = false
+    // The process dies once any host's row says `success`: nothing it sends after that reaches the store.
+    const dying = new Proxy(store, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown
+        if (typeof value !== 'function') return value
+        return async (...args: unknown[]) => {
+          if (killed) return new Promise(() => {})
+          const out = await (value as (...a: unknown[]) => unknown).apply(target, args)
+          if (id && (await store.listRolloutHosts(id)).some((h) => h.status === 'success')) killed = true
+          return out
+        }
+      },
+    })
+    void run(fleet, request(names(3), { concurrency: 1 }), { store: dying, onEvent: (e) => (id ||= e.rolloutId ?? '') })
+    await until(() => killed)
+    const finishedRows = async () => (await store.listRolloutHosts(id)).filter((h) => h.status !== 'pending' && h.status !== 'updating').map((h) => h.name)
+    const finishedEvents = async () => (await store.listEvents(id, ['host-finished'])).map((e) => e.host)
+    expect(await finishedRows()).toHaveLength(1)
+    expect(await finishedEvents()).toEqual(await finishedRows())
+    await ageLease(store, 120_000)
+    expect(await resumeRollout({ store, executor: fleet, clock: fakeClock(), listeners: [] }, 'second@b pid 2')).toMatchObject({ state: 'completed', exitCode: 0 })
+    expect((await finishedEvents()).sort()).toEqual(names(3))
+    await close()
+  })
+
+  it('after rollout-lost nothing more is told; a new holder that already released the lease is named by the rollout\'s recorded owner', async () => {
+    const { store, close } = await openTestStore('pglite')
+    const fleet = new ScriptedFleet(names(2), OLD, { main: NEW })
+    for (const h of fleet.hosts.values()) h.hangOn = [{ step: 'install', sha: NEW }]
+    const told: RolloutEvent[] = []
+    const running = run(fleet, request(names(2), { concurrency: 2 }), { store, onEvent: (e) => told.push(e) })
+    await Promise.all(names(2).map((name) => fleet.hung(name)))
+    await new Promise((resolve) => setTimeout(resolve, 300)) // the progress told so far is stored (batches of 200 ms)
+    // Another process takes the rollout over, finishes with it and releases the lease.
+    const lease = await store.leaseState()
+    const thief = await store.takeOverLease({ leaseId: lease.rolloutId!, epoch: lease.epoch }, 'thief@c pid 3', true)
+    expect(await store.releaseLease(thief!)).toBe(true)
+    fleet.thaw('h00') // its outcome cannot be written: the run learns it lost the rollout
+    await until(() => told.some((e) => e.type === 'rollout-lost'))
+    fleet.thaw('h01') // still in flight: it goes on no further, and nothing more of it is told
+    const { result } = await running
+    expect(result).toMatchObject({ exitCode: 6, lost: expect.stringMatching(/^lost \S+ to thief@c pid 3, which has released it since/) })
+    expect(told.at(-1)).toMatchObject({ type: 'rollout-lost', reason: result.lost })
+    await close()
   })
 })
 

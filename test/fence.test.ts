@@ -87,11 +87,13 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
     const woke = await first.exited
     expect(woke.code, woke.stderr).toBe(6)
     // Told by the store (a write or a renewal found the new epoch; the new holder may have finished and
-    // released it already) or by a host's fence, whichever came first.
-    expect(woke.stderr).toMatch(/lost (\S+ to (\S+@\S+ pid \d+|another fleet process, which has released it since) \(it took the lease over|rollout \S+: a host's fence says another process took it over \(refused: epoch \d+)/)
+    // released it already: it is named all the same) or by a host's fence, whichever came first.
+    expect(woke.stderr).toMatch(/lost (\S+ to \S+@\S+ pid \d+(, which has released it since)? \(it took the lease over|rollout \S+: a host's fence says another process took it over \(refused: epoch \d+)/)
     // A process that lost its rollout says nothing about who goes on with it.
     expect(woke.stdout + woke.stderr).not.toMatch(/goes on/)
     expect(woke.stdout).not.toContain('"type":"rollout-finished"')
+    // Its loss is the last thing it tells of the rollout.
+    expect(JSON.parse(woke.stdout.trim().split('\n').at(-1)!)).toMatchObject({ type: 'rollout-lost' })
 
     for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
     await withDb(async (store) => {

@@ -7,10 +7,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 
 import { fenceCheck, fenceClaim, fencePath, FENCE_REFUSED } from '../src/remote/fence.js'
-import { takeOverRollout } from '../src/rollout/lease.js'
+import { HEARTBEAT_MS, keepLease, takeOverRollout } from '../src/rollout/lease.js'
 import { LostLeaseError } from '../src/store/store.js'
 import { until } from './support/fault-kit.js'
 import { ageLease, openTestStore, seedRollout, type TestStore } from './support/harness.js'
@@ -81,6 +81,21 @@ for (const kind of ['postgres', 'pglite'] as const) {
       await store.updateRollout(taken.fence, { state: 'completed' })
       expect((await store.heartbeat(taken.fence)).held).toBe(true)
       expect(await store.releaseLease(taken.fence)).toBe(true)
+
+      // It has released it since: a late write, and a late renewal, still name it (the rollout's recorded owner).
+      const released = /^lost r1 to second@b pid 2, which has released it since \(it took the lease over/
+      await expect(store.updateRollout(first.fence, { state: 'running' })).rejects.toThrow(released)
+      vi.useFakeTimers({ toFake: ['setInterval'] })
+      let renewal: LostLeaseError | null = null
+      try {
+        const stop = keepLease(store, first.fence, { onLost: (error) => (renewal = error) })
+        vi.advanceTimersByTime(HEARTBEAT_MS)
+        stop()
+      } finally {
+        vi.useRealTimers()
+      }
+      for (let i = 0; i < 500 && !renewal; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+      expect(renewal).toMatchObject({ holder: null, owner: 'second@b pid 2', message: expect.stringMatching(released) })
     })
 
     it('a holder that renews in time keeps its rollout, whatever clock the other machine has', async () => {

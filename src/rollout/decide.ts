@@ -176,14 +176,16 @@ export function decide(view: RolloutView, facts: Facts, now: number): Decision {
   }
 
   if (facts.stopped) return { kind: 'finish', state: 'interrupted' }
+  const gates = view.gates
+  const bake = gates && !gates.passed && !gates.promoted ? evaluateBake({ config: gates.bake, gateCount: gates.gateCount, stageFinishedAt: gates.since, measurements: gates.measurements }) : null
+  // Failed gates come before the stage's failure rate: a revert a crash cut short (the hosts it moved back count as failures) is finished.
+  if (gates && bake?.kind === 'fail') return { kind: 'gates-failed', stage, reason: bake.reason, onFail: gates.onFail }
   if (overBudget !== null) return { kind: 'finish', state: 'halted', why: overBudget }
   if (failureRate(stageTally(view, stage)) > view.failureThreshold) return { kind: 'finish', state: 'halted' }
   // A stage a stop ended early still has hosts to do: it runs again (resume, promote, a tick).
   if (here.some((h) => h.status === 'pending')) return { kind: 'start-stage', stage }
-  const gates = view.gates
   if (gates && !gates.passed) {
-    if (gates.promoted) return { kind: 'gates-passed', stage }
-    const bake = evaluateBake({ config: gates.bake, gateCount: gates.gateCount, stageFinishedAt: gates.since, measurements: gates.measurements })
+    if (gates.promoted || !bake) return { kind: 'gates-passed', stage }
     switch (bake.kind) {
       case 'measure-at':
         return now >= bake.at ? { kind: 'measure', stage, bakeEndsAt: bake.bakeEndsAt } : { kind: 'wait-until', until: bake.at, for: 'measurement' }

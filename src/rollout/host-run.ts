@@ -1,7 +1,8 @@
 import { errorMessage } from '../errors.js'
 import type { Executor, Session } from '../ssh/executor.js'
 import { FencedError, fencedSession } from '../ssh/fenced-session.js'
-import type { Fence, HostRecorder, RolloutHostPatch, Store } from '../store/store.js'
+import type { Fence, HostRecorder, HostState, RolloutHostPatch, Store } from '../store/store.js'
+import type { RolloutEvent } from './events.js'
 import type { Clock } from './clock.js'
 import type { Journal } from './journal.js'
 import { reconcileHost, updateHost, type HostOutcome, type HostSettings, type Phase } from './host-update.js'
@@ -40,6 +41,14 @@ export interface HostRunContext {
   readonly outcomes: Map<string, HostOutcome>
 }
 
+/**
+ * The step column of a host a revert (abort --rollback, failed gates) is moving back: `revert`, then
+ * `revert:<step>`; its status is `updating` and its previous version the one before the rollout. A
+ * takeover finishes moving it back (never forward to the target).
+ */
+export const REVERT_STEP = 'revert'
+export const isRevertStep = (step: string | null): boolean => step === REVERT_STEP || step?.startsWith(`${REVERT_STEP}:`) === true
+
 /** What a crashed run left of a host: the previous version it recorded and its last step. */
 export interface LeftUpdating {
   readonly previous: string | null
@@ -48,8 +57,8 @@ export interface LeftUpdating {
 
 /**
  * The work on one host, with its writes: the update (or, after a crash, the
- * settling of a host left `updating`), and abort's move back. Each status
- * change is written to the store before its event is emitted.
+ * settling of a host left `updating`), and a revert's move back. A host's
+ * outcome is stored with its `host-finished` event as one unit (recordWith).
  */
 export class HostRun {
   constructor(private readonly ctx: HostRunContext) {}
@@ -104,7 +113,7 @@ export class HostRun {
    * The previous version is different: it must be stored before anything
    * changes, so that write is awaited. settle() waits for the queue.
    */
-  private hooks(host: PlannedHost) {
+  private hooks(host: PlannedHost, revert = false) {
     const { ctx } = this
     let last = ''
     let queue: Promise<void> = Promise.resolve()
@@ -120,10 +129,12 @@ export class HostRun {
         // The version step runs two commands; one step change is one write.
         if (`${phase}:${step}` === last) return
         last = `${phase}:${step}`
-        void enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { step }))
+        void enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { step: revert ? `${REVERT_STEP}:${step}` : step }))
         await ctx.log.record({ type: 'host-step', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, step, phase, ...(note ? { note } : {}), at: this.at() })
       },
       previousVersion: async (sha: string) => {
+        // A move back starts from the target: the row keeps the version the host ran before the rollout.
+        if (revert) return
         await enqueue(() => ctx.store.updateRolloutHost(ctx.fence, host.name, { previousVersion: sha }))
         if (failure) throw failure
       },
@@ -137,6 +148,11 @@ export class HostRun {
   /** Updates a pending host to the target (or settles one a crash left `updating`), then records the outcome. */
   async run(host: PlannedHost, left?: LeftUpdating): Promise<void> {
     const { ctx } = this
+    if (left?.previous && isRevertStep(left.step)) {
+      const why = `was being moved back to ${left.previous.slice(0, 12)} when the orchestrator stopped (last step ${left.step}); moved back by the takeover`
+      await this.moveBack(host, left.previous, why, true)
+      return
+    }
     const started = ctx.clock.now()
     if (!left) {
       try {
@@ -238,7 +254,7 @@ export class HostRun {
     ctx.outcomes.set(host.name, result)
     const finished = ctx.clock.now()
     await hooks.settle()
-    await this.setHost(
+    await this.finish(
       host,
       { status: result.status, step: result.failedStep, previousVersion: result.previousVersion, newVersion: result.newVersion, error: result.error, finishedAt: new Date(finished) },
       {
@@ -246,8 +262,7 @@ export class HostRun {
         ...(result.newVersion ? { currentVersion: result.newVersion } : {}),
         ...(result.status === 'success' ? { previousVersion: result.previousVersion } : {}),
       },
-    )
-    await ctx.log.record({
+      {
       type: 'host-finished',
       rolloutId: ctx.rolloutId,
       stage: host.stage,
@@ -257,61 +272,74 @@ export class HostRun {
       newVersion: result.newVersion,
       failedStep: result.failedStep,
       error: result.error,
-      durationMs: finished - started,
-      at: new Date(finished).toISOString(),
-    })
+        durationMs: finished - started,
+        at: new Date(finished).toISOString(),
+      },
+    )
+  }
+
+  /** A host's outcome: its row, its inventory row and its `host-finished` event, stored as one unit (never a row without its event). */
+  private async finish(host: PlannedHost, patch: RolloutHostPatch & { status: HostStatus }, mirror: HostState, event: Extract<RolloutEvent, { type: 'host-finished' }>): Promise<void> {
+    const { ctx } = this
+    ctx.statuses.set(host.name, patch.status)
+    await ctx.log.recordWith(event, (events) => ctx.store.recordHostOutcome(ctx.fence, host.name, patch, mirror, events))
   }
 
   /**
-   * Abort --rollback for one host: back to `previous`. Moved back →
-   * `rolled_back`; not moved → restored by the update's own safety net, so
-   * it stays `success` (still on the target, running) with the failure noted.
-   * Returns whether it was moved back.
+   * A revert (abort --rollback, failed gates) for one host: back to `previous`, its version before
+   * the rollout. The row says `updating` (step `revert`, then `revert:<step>`) while it moves, and
+   * keeps `previous` as its previous version, so a takeover finishes the move back (`left`: this run
+   * took over a host a stopped run was moving back; every step runs again, as its HEAD may already
+   * be `previous` while its service still runs the target). Moved back → `rolled_back`; not moved →
+   * restored by the update's own safety net, so it stays `success` (still on the target, running),
+   * with the failure noted; after a takeover, a host that could not be moved back (or reached) is
+   * `rollback_failed`: what the stopped run left on it is unknown. Returns whether it was moved back.
    */
-  async moveBack(host: PlannedHost, previous: string, why: string): Promise<boolean> {
+  async moveBack(host: PlannedHost, previous: string, why: string, left = false): Promise<boolean> {
     const { ctx } = this
     const started = ctx.clock.now()
+    if (!left) {
+      // Recorded before anything changes, and only if the row still says it runs the target.
+      const claimed = await ctx.retry.write(() => ctx.store.claimRolloutHost(ctx.fence, host.name, 'success', { status: 'updating', step: REVERT_STEP }))
+      if (!claimed) throw new Error(`host ${host.name} is no longer \`success\` in the store: this run's view of rollout ${ctx.rolloutId} is out of date`)
+      ctx.statuses.set(host.name, 'updating')
+      await ctx.retry.write(() => ctx.store.recordHostState(ctx.fence, host.name, { status: 'updating' }))
+    }
+    const end = (status: HostStatus, newVersion: string | null | undefined, failedStep: StepName | null, error: string) =>
+      this.finish(host, { status, step: failedStep, error, ...(newVersion === undefined ? {} : { newVersion }) }, { status, ...(newVersion ? { currentVersion: newVersion } : {}) }, {
+        ...{ type: 'host-finished', rolloutId: ctx.rolloutId, stage: host.stage, host: host.name, status, previousVersion: previous },
+        ...{ newVersion: newVersion === undefined ? ctx.target : newVersion, failedStep, error, durationMs: ctx.clock.now() - started, at: this.at() },
+      })
     let session: Session
     try {
       session = await this.connect(host)
     } catch (error) {
-      await this.setHost(host, { status: 'success', error: `${why}, but could not reach it: ${errorMessage(error)}` }, { status: 'success' })
+      // Unreachable: this run changed nothing (the row stays as it was); what a stopped run left is unknown.
+      if (left) await end('rollback_failed', null, 'connect', `${why}, but it is unreachable now and its state is unknown: ${errorMessage(error)}`)
+      else await end('success', undefined, null, `${why}, but could not reach it: ${errorMessage(error)}`)
       return false
     }
     const sessions = [session]
-    const hooks = this.hooks(host)
+    const hooks = this.hooks(host, true)
     try {
       const outcome = await updateHost({
-        session,
-        host,
-        target: previous as Sha,
-        settings: ctx.settings,
-        clock: ctx.clock,
-        hooks,
+        ...{ session, host, target: previous as Sha, reapply: left, settings: ctx.settings, clock: ctx.clock, hooks },
         reconnect: async () => {
           const fresh = await this.connect(host)
           sessions.push(fresh)
           return fresh
         },
       })
-      const status: HostStatus = outcome.status === 'success' || outcome.status === 'skipped' ? 'rolled_back' : outcome.status === 'rollback_failed' ? 'rollback_failed' : 'success'
+      // On `previous`, proven (after a takeover, the safety net may have restored a HEAD already there).
+      const moved = outcome.status === 'success' || outcome.status === 'skipped' || (outcome.status === 'rolled_back' && outcome.newVersion === previous)
+      // Still on the target, running: nothing changed, or the safety net restored it.
+      const stayed = left ? outcome.status === 'rolled_back' && outcome.newVersion === ctx.target : outcome.status !== 'rollback_failed'
+      const failure = `${why}, but could not be moved back: ${outcome.error}`
       await hooks.settle()
-      const error = status === 'rolled_back' ? why : `${why}, but could not be moved back: ${outcome.error}`
-      await this.setHost(host, { status, newVersion: outcome.newVersion, error }, { status, ...(outcome.newVersion ? { currentVersion: outcome.newVersion } : {}) })
-      await ctx.log.record({
-        type: 'host-finished',
-        rolloutId: ctx.rolloutId,
-        stage: host.stage,
-        host: host.name,
-        status,
-        previousVersion: previous,
-        newVersion: outcome.newVersion,
-        failedStep: outcome.failedStep,
-        error,
-        durationMs: ctx.clock.now() - started,
-        at: this.at(),
-      })
-      return status === 'rolled_back'
+      if (moved) await end('rolled_back', outcome.newVersion, null, why)
+      else if (stayed) await end('success', left ? ctx.target : undefined, outcome.failedStep, failure)
+      else await end('rollback_failed', outcome.newVersion, outcome.failedStep, failure)
+      return moved
     } finally {
       for (const s of sessions) s.close()
     }

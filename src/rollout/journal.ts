@@ -4,8 +4,8 @@ import type { StoredEvent } from './request.js'
 
 const FLUSH_MS = 200
 
-/** Events whose facts are already in a host's row: stored in batches. */
-const BATCHED = new Set<RolloutEvent['type']>(['host-step', 'host-started', 'host-finished', 'stage-delay'])
+/** Progress whose facts are already in a host's row: stored in batches. Never an outcome (see recordWith). */
+const BATCHED = new Set<RolloutEvent['type']>(['host-step', 'host-started', 'stage-delay'])
 
 /** Who hears of an event: `told` at once (the live view, `--json`), `stored` once it is in the store (notifications, metrics). */
 export interface JournalSinks {
@@ -16,18 +16,25 @@ export interface JournalSinks {
 /** How a write is retried (a run's StoreRetry); a one-shot command writes once. */
 export type WriteRetry = <T>(write: () => Promise<T>) => Promise<T>
 
+/** Stores events in order (for an outcome: with the row that records it, in one transaction); their ids. */
+export type EventsWrite = (events: readonly StoredEvent[]) => Promise<string[]>
+
+const stored = (event: RolloutEvent): StoredEvent => ({ rolloutId: event.rolloutId, type: event.type, host: 'host' in event ? event.host : null, data: event, at: new Date(event.at) })
+
 /**
  * The one road every event takes, from a run or from a command (a pause between ticks, a manual
  * rollback, an ignored cooldown): stored under the writer's fence, then told to the live view and
  * `--json`, then, once stored, handed to notifications and metrics with the row's id (their
- * idempotency key). Host states are written before their events; host progress is written in
- * batches (one INSERT per ~200 ms, and at every other event), which keeps store statements per host
- * low without losing an outcome.
+ * idempotency key). Host progress is written in batches (one INSERT per ~200 ms, and at every other
+ * event), which keeps store statements per host low; a host's outcome (`host-finished`) is written
+ * in one transaction with the row that records it (recordWith), so it is never lost. Once the run
+ * lost its rollout (`rollout-lost`), this journal tells and stores nothing more.
  */
 export class Journal {
   private readonly buffer: StoredEvent[] = []
   private writes: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | null = null
+  private silenced = false
 
   constructor(
     private readonly store: EventWriter,
@@ -36,14 +43,19 @@ export class Journal {
     private readonly retry: WriteRetry = (write) => write(),
   ) {}
 
-  /** Tells the listeners only (nothing stored): for what happens while the store itself is away, or once the rollout is lost. */
+  /**
+   * Tells the listeners only (nothing stored): for what happens while the store itself is away, and
+   * the loss of the rollout, the last thing this journal tells.
+   */
   tell(event: RolloutEvent): void {
+    if (this.silenced) return
+    if (event.type === 'rollout-lost') this.silenced = true
     for (const listener of this.sinks.told) listener(event)
   }
 
   async record(event: RolloutEvent): Promise<void> {
-    const host = 'host' in event ? event.host : null
-    this.buffer.push({ rolloutId: event.rolloutId, type: event.type, host, data: event, at: new Date(event.at) })
+    if (this.silenced) return
+    this.buffer.push(stored(event))
     this.tell(event)
     if (BATCHED.has(event.type)) {
       this.timer ??= setTimeout(() => void this.flush().catch(() => {}), FLUSH_MS)
@@ -52,18 +64,38 @@ export class Journal {
     await this.flush()
   }
 
+  /**
+   * An outcome and the row that records it, as one unit: `write` stores the progress buffered so
+   * far, then this event, in the transaction that writes the row (Store.recordHostOutcome). Told
+   * once stored.
+   */
+  async recordWith(event: RolloutEvent, write: EventsWrite): Promise<void> {
+    if (this.silenced) return
+    await this.enqueue(stored(event), write)
+    this.tell(event)
+  }
+
   /** Writes buffered events in order, one statement per batch; concurrent callers queue up. */
   flush(): Promise<void> {
+    return this.enqueue(null, (batch) => this.store.appendEvents(this.fence, batch))
+  }
+
+  /**
+   * One write after those queued before it, of the progress buffered by the time its turn comes
+   * (then `outcome`, if any). If it fails, the progress goes back to the buffer for the next write.
+   */
+  private enqueue(outcome: StoredEvent | null, write: EventsWrite): Promise<void> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
-    const write = this.writes.then(async () => {
-      const batch = this.buffer.splice(0)
+    const done = this.writes.then(async () => {
+      const progress = this.buffer.splice(0)
+      const batch = outcome ? [...progress, outcome] : progress
       if (batch.length === 0) return
       let ids: string[]
       try {
-        ids = await this.retry(() => this.store.appendEvents(this.fence, batch))
+        ids = await this.retry(() => write(batch))
       } catch (error) {
-        this.buffer.unshift(...batch)
+        this.buffer.unshift(...progress)
         throw error
       }
       this.sinks.stored?.(
@@ -71,7 +103,7 @@ export class Journal {
         this.fence,
       )
     })
-    this.writes = write.catch(() => {})
-    return write
+    this.writes = done.catch(() => {})
+    return done
   }
 }

@@ -63,8 +63,7 @@ export function keepLease(store: Store, fence: Fence, options: { onLost?: (error
         options.clock?.anchor(now, sentAt, Date.now())
         if (held || lost) return
         lost = true
-        const state = await store.leaseState()
-        options.onLost?.(new LostLeaseError(fence, state.holder, state.epoch))
+        options.onLost?.(await store.lostLease(fence))
       })
       .catch(() => {}) // the store is away: writes find out (and retry) on their own
   }, HEARTBEAT_MS)

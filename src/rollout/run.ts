@@ -6,7 +6,7 @@ import { bakeStarted, measureOnce, measureOptions } from './bake-step.js'
 import { cooldownIgnoredEvent, type IgnoredCooldown } from './cooldown.js'
 import { Hold } from './hold.js'
 import { Inbox } from './inbox.js'
-import type { Ending, RunState } from './run-state.js'
+import { onStops, viewOf, type Ending, type RunState } from './run-state.js'
 import type { StageProgress } from './restore.js'
 import { decide, type Decision, type Facts, type RolloutView } from './decide.js'
 import { Admission } from './admission.js'
@@ -81,12 +81,7 @@ export class RolloutRun {
       ...{ sessions: state.sessions, statuses: this.statuses, outcomes: this.outcomes },
     })
     this.ahead = new PrepareAhead(this.hosts, Boolean(settings.host.releases), settings.concurrency, (e) => void (Hold.ends(e) && this.loseLease(e)))
-    const announce = (reason: 'signal' | 'abort') => () => {
-      const cause = String((reason === 'signal' ? deps.stop : deps.kill)?.reason ?? 'signal')
-      void this.log.record({ type: 'rollout-stopping', rolloutId: this.rolloutId, reason, cause, at: this.at() }).catch(() => {})
-    }
-    deps.stop?.addEventListener('abort', announce('signal'), { once: true })
-    deps.kill?.addEventListener('abort', announce('abort'), { once: true })
+    onStops(deps, (reason, cause) => void this.log.record({ type: 'rollout-stopping', rolloutId: this.rolloutId, reason, cause, at: this.at() }).catch(() => {}))
   }
 
   private get stopped(): boolean {
@@ -125,17 +120,7 @@ export class RolloutRun {
 
   /** What the decision core sees: the recorded statuses and where the rollout is. */
   view(): RolloutView {
-    const gates = this.gates
-    return {
-      stages: this.state.plan.stages,
-      ...{ failureThreshold: this.settings.failureThreshold, concurrency: this.settings.concurrency, stageDelayMs: this.settings.stageDelayMs },
-      hosts: this.state.plan.hosts.map((h) => ({ name: h.name, stage: h.stage, status: this.statuses.get(h.name) ?? 'pending' })),
-      stage: this.stage,
-      stageStarted: this.where.stageStarted,
-      stageFinishedAt: this.where.stageFinishedAt,
-      gates: gates && { bake: gates, gateCount: gates.metrics.length + gates.checks.length, onFail: gates.onFail, ...this.where.bake },
-      failureBudget: this.settings.failureBudget ?? null,
-    }
+    return viewOf(this.state.plan, this.settings, this.gates, this.statuses, this.stage, this.where)
   }
 
   /** Writes the new rollout and its planned hosts (all pending), then announces it. */

@@ -27,6 +27,20 @@ const LOGGED = subset(EVENT, 'at', 'type', 'host', 'data')
 /** data is stored as JSON text; an event without a host says so with null. */
 const eventColumns = (e: NewEvent, at: Date) => toColumns(EVENT, { ...e, at, host: e.host ?? null, data: JSON.stringify(e.data) })
 
+/** Inserts events in order (500 a statement), inside the writer's fenced transaction; their ids, in order. */
+export async function insertEvents(tx: Kysely<Schema>, events: readonly (NewEvent & { at: Date })[]): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < events.length; i += 500) {
+    const rows = await tx
+      .insertInto('fleet_events')
+      .values(events.slice(i, i + 500).map((e) => eventColumns(e, e.at)))
+      .returning('id')
+      .execute()
+    ids.push(...rows.map((r) => String(r.id)))
+  }
+  return ids
+}
+
 /** The rollouts' event log (fleet_events), append-only. */
 export class Events {
   constructor(private readonly db: Kysely<Schema>) {}
@@ -34,18 +48,7 @@ export class Events {
   /** Several events in one INSERT, in order, by the holder of `fence` only; their ids, in order. */
   async appendEvents(fence: Fence, events: readonly (NewEvent & { at: Date })[]): Promise<string[]> {
     if (events.length === 0) return []
-    return fenced(this.db, fence, async (tx) => {
-      const ids: string[] = []
-      for (let i = 0; i < events.length; i += 500) {
-        const rows = await tx
-          .insertInto('fleet_events')
-          .values(events.slice(i, i + 500).map((e) => eventColumns(e, e.at)))
-          .returning('id')
-          .execute()
-        ids.push(...rows.map((r) => String(r.id)))
-      }
-      return ids
-    })
+    return fenced(this.db, fence, (tx) => insertEvents(tx, events))
   }
 
   /** The rollout's log in order; only the given event types when `types` is passed. */

@@ -88,6 +88,22 @@ const replaceSettings = (oc: OnConflictBuilder<Schema, 'fleet_hosts'>) =>
     timezone: eb.ref('excluded.timezone'),
   }))
 
+/** What a rollout mirrors of a host into its inventory row. */
+export interface HostState {
+  readonly status: HostStatus
+  readonly currentVersion?: string | null
+  readonly previousVersion?: string | null
+}
+
+/** Mirrors a host's state into its inventory row (if it has one), inside the writer's fenced transaction. */
+export async function writeHostState(tx: Kysely<Schema>, name: string, state: HostState): Promise<void> {
+  await tx
+    .updateTable('fleet_hosts')
+    .set({ ...toColumns(subset(HOST, 'status', 'currentVersion', 'previousVersion'), state), updated_at: sql`now()` })
+    .where('name', '=', name)
+    .execute()
+}
+
 /** The built-in inventory (fleet_hosts). */
 export class Hosts {
   constructor(private readonly db: Kysely<Schema>) {}
@@ -165,18 +181,8 @@ export class Hosts {
   }
 
   /** Mirrors a host's outcome into the built-in inventory row, if the host has one. */
-  async recordHostState(
-    fence: Fence,
-    name: string,
-    state: { status: HostStatus; currentVersion?: string | null; previousVersion?: string | null },
-  ): Promise<void> {
-    await fenced(this.db, fence, (tx) =>
-      tx
-        .updateTable('fleet_hosts')
-        .set({ ...toColumns(subset(HOST, 'status', 'currentVersion', 'previousVersion'), state), updated_at: sql`now()` })
-        .where('name', '=', name)
-        .execute(),
-    )
+  async recordHostState(fence: Fence, name: string, state: HostState): Promise<void> {
+    await fenced(this.db, fence, (tx) => writeHostState(tx, name, state))
   }
 
   /** The operator's inventory query, in a read-only transaction so it can never write. */

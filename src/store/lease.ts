@@ -40,9 +40,18 @@ export class LostLeaseError extends LockedError {
     readonly fence: Fence,
     readonly holder: string | null,
     readonly epoch: number,
+    /** Nobody holds the lease any more: who last owned the rollout (fleet_rollouts.owner), the process that took it over. */
+    readonly owner: string | null = null,
   ) {
-    super(`lost ${fence.leaseId} to ${holder ?? 'another fleet process, which has released it since'} (it took the lease over: epoch ${epoch}, ours was ${fence.epoch}); nothing more was recorded by this process`)
+    const to = holder ?? `${owner ?? 'another fleet process'}, which has released it since`
+    super(`lost ${fence.leaseId} to ${to} (it took the lease over: epoch ${epoch}, ours was ${fence.epoch}); nothing more was recorded by this process`)
   }
+}
+
+/** Why `fence` writes no more: who holds the lease now or, once it was released, who last owned the rollout. */
+async function lostLease(db: Kysely<Schema>, fence: Fence, holder: string | null, epoch: number): Promise<LostLeaseError> {
+  const owned = holder === null ? await db.selectFrom('fleet_rollouts').select('owner').where('id', '=', fence.leaseId).executeTakeFirst() : undefined
+  return new LostLeaseError(fence, holder, epoch, owned?.owner ?? null)
 }
 
 /** A lease not renewed for this long (on the database's clock) belongs to a stopped or frozen orchestrator. */
@@ -57,7 +66,7 @@ export const LEASE_TTL_MS = 30_000
 export async function fenced<T>(db: Kysely<Schema>, fence: Fence, write: (tx: Transaction<Schema>) => Promise<T>): Promise<T> {
   return db.transaction().execute(async (tx) => {
     const row = await tx.selectFrom('fleet_lock').select(['epoch', 'holder']).where('id', '=', 1).forShare().executeTakeFirstOrThrow()
-    if (row.epoch !== fence.epoch) throw new LostLeaseError(fence, row.holder, row.epoch)
+    if (row.epoch !== fence.epoch) throw await lostLease(tx, fence, row.holder, row.epoch)
     return write(tx)
   })
 }
@@ -140,6 +149,12 @@ export class Lease {
       .where('rollout_id', '=', fence.leaseId)
       .executeTakeFirst()
     return result.numUpdatedRows > 0n
+  }
+
+  /** What a holder that found its lease at another epoch is told (see LostLeaseError). */
+  async lost(fence: Fence): Promise<LostLeaseError> {
+    const state = await this.leaseState()
+    return lostLease(this.db, fence, state.holder, state.epoch)
   }
 
   async leaseState(): Promise<LeaseState> {

@@ -52,14 +52,17 @@ export const ROLLOUT_HOST = {
 const ROLLOUT_HOST_STATE = subset(ROLLOUT_HOST, 'name', 'address', 'port', 'stage', 'status', 'step', 'previousVersion', 'newVersion', 'error')
 const ROLLOUT_HOST_PATCH = subset(ROLLOUT_HOST, 'status', 'step', 'previousVersion', 'newVersion', 'error', 'startedAt', 'finishedAt')
 
+/** Writes part of a rollout's host row, inside the writer's fenced transaction. */
+export async function patchRolloutHost(tx: Kysely<Schema>, rolloutId: string, name: string, patch: RolloutHostPatch): Promise<void> {
+  await tx.updateTable('fleet_rollout_hosts').set(toColumns(ROLLOUT_HOST_PATCH, patch)).where('rollout_id', '=', rolloutId).where('name', '=', name).execute()
+}
+
 /** Each rollout's hosts and what happened to them (fleet_rollout_hosts); they are written with their rollout (rollouts.ts). */
 export class RolloutHosts {
   constructor(private readonly db: Kysely<Schema>) {}
 
   async updateRolloutHost(fence: Fence, name: string, patch: RolloutHostPatch): Promise<void> {
-    await fenced(this.db, fence, (tx) =>
-      tx.updateTable('fleet_rollout_hosts').set(toColumns(ROLLOUT_HOST_PATCH, patch)).where('rollout_id', '=', fence.leaseId).where('name', '=', name).execute(),
-    )
+    await fenced(this.db, fence, (tx) => patchRolloutHost(tx, fence.leaseId, name, patch))
   }
 
   /**

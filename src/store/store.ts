@@ -2,17 +2,17 @@ import type { Kysely } from 'kysely'
 
 import type { HostStatus } from '../types.js'
 import type { Database, StoreKind } from './database.js'
-import { Events, type EventRecord, type NewEvent } from './events.js'
+import { Events, insertEvents, type EventRecord, type NewEvent } from './events.js'
 import { HostKeys } from './host-keys.js'
-import { Hosts, type HoldRow, type HostPatch, type HostRow, type NewHost } from './hosts-table.js'
-import { Lease, type Fence, type LeaseResult, type LeaseState } from './lease.js'
+import { Hosts, writeHostState, type HoldRow, type HostPatch, type HostRow, type HostState, type NewHost } from './hosts-table.js'
+import { fenced, Lease, type Fence, type LeaseResult, type LeaseState, type LostLeaseError } from './lease.js'
 import { claimRequestFiles, removeRequestFile } from './request-files.js'
 import { Requests, type NewRequest, type RolloutRequestRecord } from './requests.js'
-import { RolloutHosts, type RolloutHostPatch, type RolloutHostRecord, type RolloutHostState } from './rollout-hosts.js'
+import { patchRolloutHost, RolloutHosts, type RolloutHostPatch, type RolloutHostRecord, type RolloutHostState } from './rollout-hosts.js'
 import { Rollouts, type RolloutPatch, type RolloutRecord } from './rollouts.js'
 import type { Schema } from './schema.js'
 
-export type { HoldRow, HostPatch, HostRow, NewHost } from './hosts-table.js'
+export type { HoldRow, HostPatch, HostRow, HostState, NewHost } from './hosts-table.js'
 export type { RolloutHostPatch, RolloutHostRecord, RolloutHostState } from './rollout-hosts.js'
 export type { RolloutRecord } from './rollouts.js'
 export type { Fence, LeaseResult, LeaseState } from './lease.js'
@@ -76,7 +76,7 @@ export class Store {
     return this.hosts.setHostActive(name, active)
   }
 
-  recordHostState(fence: Fence, name: string, state: { status: HostStatus; currentVersion?: string | null; previousVersion?: string | null }): Promise<void> {
+  recordHostState(fence: Fence, name: string, state: HostState): Promise<void> {
     return this.hosts.recordHostState(fence, name, state)
   }
 
@@ -149,6 +149,19 @@ export class Store {
 
   recordedVersions(names: readonly string[]): Promise<Map<string, string>> {
     return this.rolloutHosts.recordedVersions(names)
+  }
+
+  /**
+   * A host's outcome as one unit, in one fenced transaction: its rollout row, its inventory row and
+   * the events that tell it (the outcome's event last, after the progress written in batches before
+   * it). A crash or a takeover leaves all of it or none: never a finished row without its event.
+   */
+  recordHostOutcome(fence: Fence, name: string, patch: RolloutHostPatch, state: HostState, events: readonly (NewEvent & { at: Date })[]): Promise<string[]> {
+    return fenced(this.db, fence, async (tx) => {
+      await patchRolloutHost(tx, fence.leaseId, name, patch)
+      await writeHostState(tx, name, state)
+      return insertEvents(tx, events)
+    })
   }
 
   // ---- events (events.ts) --------------------------------------------------
@@ -235,6 +248,11 @@ export class Store {
     return this.lease.leaseState()
   }
 
+  /** Who `fence`'s holder lost its lease to (the holder now, or the rollout's last owner once released). */
+  lostLease(fence: Fence): Promise<LostLeaseError> {
+    return this.lease.lost(fence)
+  }
+
   /** The database's clock: the one clock every process driving a rollout agrees on. */
   now(): Promise<Date> {
     return this.lease.now()
@@ -253,6 +271,6 @@ export type RequestInbox = Pick<Store, 'pendingRequests' | 'settleRequest'>
 /** Which hosts are held (admission of hosts into a running rollout). */
 export type HoldReader = Pick<Store, 'listHolds'>
 /** One host's work: its row and the inventory's mirror, under the fence. */
-export type HostRecorder = Pick<Store, 'claimRolloutHost' | 'recordHostState' | 'updateRolloutHost'>
+export type HostRecorder = Pick<Store, 'claimRolloutHost' | 'recordHostState' | 'updateRolloutHost' | 'recordHostOutcome'>
 /** What the read-only views (history, metrics, cooldown) read of past rollouts. */
 export type RolloutReader = Pick<Store, 'listRollouts' | 'countRolloutHosts' | 'listEvents'>

@@ -35,6 +35,8 @@ export interface HostScript {
   dirty?: boolean
   /** Steps that fail while the host is being moved to this commit. */
   failOn?: { step: Step; sha?: string; times?: number }[]
+  /** Steps that hang (an orchestrator frozen there) until `thaw()`, then go on. */
+  hangOn?: { step: Step; sha?: string; times?: number }[]
   /** Commands run, for assertions. */
   readonly log: string[]
 }
@@ -45,6 +47,7 @@ const fail = (stderr: string): CommandResult => ({ code: 1, signal: null, stdout
 export class ScriptedFleet implements Executor {
   readonly hosts = new Map<string, HostScript>()
   connects = 0
+  private readonly frozen = new Map<string, { hung: Promise<void>; hang: () => void; go: Promise<void>; thaw: () => void }>()
 
   constructor(
     names: readonly string[],
@@ -63,11 +66,43 @@ export class ScriptedFleet implements Executor {
     this.connects++
     const h = this.host(host.name)
     if (this.failing(h, 'connect', null)) throw new ConnectError(`cannot connect to ${host.address}:${host.port}: connection refused`, 'unreachable')
-    return { run: async (command) => this.run(h, command), close: () => {} }
+    return {
+      run: async (command) => {
+        const step = (['fetch', 'install', 'restart', 'verify'] as const).find((s) => command.includes(s === 'verify' ? 'is-active' : s === 'fetch' ? ' fetch ' : s))
+        if (step && this.failing(h, step, step === 'verify' ? h.running : h.head, 'hangOn')) {
+          this.gate(host.name).hang()
+          await this.gate(host.name).go
+        }
+        return this.run(h, command)
+      },
+      close: () => {},
+    }
   }
 
-  private failing(h: HostScript, step: Step, sha: string | null): boolean {
-    const rule = h.failOn?.find((r) => r.step === step && (r.sha === undefined || r.sha === sha) && (r.times ?? 1) > 0)
+  private gate(name: string) {
+    let gate = this.frozen.get(name)
+    if (!gate) {
+      const g: Record<string, unknown> = {}
+      g.hung = new Promise<void>((resolve) => (g.hang = resolve))
+      g.go = new Promise<void>((resolve) => (g.thaw = resolve))
+      gate = g as unknown as NonNullable<typeof gate>
+      this.frozen.set(name, gate)
+    }
+    return gate
+  }
+
+  /** Resolves once a command of this host hangs (hangOn). */
+  hung(name: string): Promise<void> {
+    return this.gate(name).hung
+  }
+
+  /** Lets the hung commands of one host (or of every host) go on. */
+  thaw(name?: string): void {
+    for (const host of name === undefined ? this.hosts.keys() : [name]) this.gate(host).thaw()
+  }
+
+  private failing(h: HostScript, step: Step, sha: string | null, rules: 'failOn' | 'hangOn' = 'failOn'): boolean {
+    const rule = h[rules]?.find((r) => r.step === step && (r.sha === undefined || r.sha === sha) && (r.times ?? 1) > 0)
     if (!rule) return false
     if (rule.times !== undefined) rule.times--
     return true
