@@ -31,7 +31,8 @@ const stored = (event: RolloutEvent): StoredEvent => ({ rolloutId: event.rollout
  * lost its rollout (`rollout-lost`), this journal tells and stores nothing more.
  */
 export class Journal {
-  private readonly buffer: StoredEvent[] = []
+  /** Events not stored yet, in the order they were told; an outcome carries the write that stores it with its row. */
+  private readonly buffer: { readonly event: StoredEvent; readonly write?: EventsWrite }[] = []
   private writes: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | null = null
   private silenced = false
@@ -55,7 +56,7 @@ export class Journal {
 
   async record(event: RolloutEvent): Promise<void> {
     if (this.silenced) return
-    this.buffer.push(stored(event))
+    this.buffer.push({ event: stored(event) })
     this.tell(event)
     if (BATCHED.has(event.type)) {
       this.timer ??= setTimeout(() => void this.flush().catch(() => {}), FLUSH_MS)
@@ -65,37 +66,36 @@ export class Journal {
   }
 
   /**
-   * An outcome and the row that records it, as one unit: `write` stores the progress buffered so
-   * far, then this event, in the transaction that writes the row (Store.recordHostOutcome). Told
-   * once stored.
+   * An outcome and the row that records it, as one unit: `write` stores the progress buffered
+   * before it, then this event, in the transaction that writes the row (Store.recordHostOutcome).
+   * Told in order with everything else, so the trail reads like the live view.
    */
   async recordWith(event: RolloutEvent, write: EventsWrite): Promise<void> {
     if (this.silenced) return
-    await this.enqueue(stored(event), write)
+    this.buffer.push({ event: stored(event), write })
     this.tell(event)
-  }
-
-  /** Writes buffered events in order, one statement per batch; concurrent callers queue up. */
-  flush(): Promise<void> {
-    return this.enqueue(null, (batch) => this.store.appendEvents(this.fence, batch))
+    await this.flush()
   }
 
   /**
-   * One write after those queued before it, of the progress buffered by the time its turn comes
-   * (then `outcome`, if any). If it fails, the progress goes back to the buffer for the next write.
+   * Writes buffered events in order; concurrent callers queue up. Each turn takes the buffer up to
+   * and including its first outcome (stored by that outcome's own write, with its row), or all of it.
+   * If a write fails, what it took goes back to the front of the buffer.
    */
-  private enqueue(outcome: StoredEvent | null, write: EventsWrite): Promise<void> {
+  flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     const done = this.writes.then(async () => {
-      const progress = this.buffer.splice(0)
-      const batch = outcome ? [...progress, outcome] : progress
-      if (batch.length === 0) return
+      const outcome = this.buffer.findIndex((e) => e.write !== undefined)
+      const taken = this.buffer.splice(0, outcome === -1 ? this.buffer.length : outcome + 1)
+      if (taken.length === 0) return
+      const batch = taken.map((e) => e.event)
+      const write = taken.at(-1)!.write ?? ((events: readonly StoredEvent[]) => this.store.appendEvents(this.fence, events))
       let ids: string[]
       try {
         ids = await this.retry(() => write(batch))
       } catch (error) {
-        this.buffer.unshift(...progress)
+        this.buffer.unshift(...taken)
         throw error
       }
       this.sinks.stored?.(
