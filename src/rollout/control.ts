@@ -81,14 +81,18 @@ export async function waitForAnswer(store: Store, id: string, waitMs = ANSWER_WA
 
 /**
  * PGlite: leaves the request as a file addressed to the process holding the store and waits until
- * it is taken in. Not taken in within `waitMs` (that process is not driving a rollout, or ended):
- * the file is withdrawn, so no later rollout can take it in by mistake.
+ * it is taken in. Not taken in (that process let go of the store first, or in `waitMs` it did not
+ * take it: it is not driving a rollout), the file is withdrawn, so no later rollout can take it in
+ * by mistake.
  */
-export async function requestByFile(config: FleetConfig, lock: { readonly pid: number; readonly since: string }, request: Omit<NewRequest, 'rolloutId'>, waitMs = ANSWER_WAIT_MS): Promise<'taken-in' | 'withdrawn'> {
-  writeRequestFile(config.database.dir, { ...request, rolloutId: null, to: lock })
-  for (const deadline = Date.now() + waitMs; ; await sleep(200)) {
-    if (requestFileTakenIn(config.database.dir, request.id)) return 'taken-in'
-    if (Date.now() > deadline || !isAlive(lock.pid)) return withdrawRequestFile(config.database.dir, request.id) ? 'withdrawn' : 'taken-in'
+export async function requestByFile(config: FleetConfig, lock: { readonly pid: number; readonly since: string }, request: Omit<NewRequest, 'rolloutId'>, waitMs = ANSWER_WAIT_MS): Promise<'taken-in' | 'let-go' | 'ignored'> {
+  const dir = config.database.dir
+  writeRequestFile(dir, { ...request, rolloutId: null, to: lock })
+  for (const deadline = Date.now() + waitMs; ; await sleep(100)) {
+    if (requestFileTakenIn(dir, request.id)) return 'taken-in'
+    const now = readDirLock(dir)
+    const letGo = !now || now.pid !== lock.pid || now.since !== lock.since || !isAlive(lock.pid)
+    if (letGo || Date.now() > deadline) return withdrawRequestFile(dir, request.id) ? (letGo ? 'let-go' : 'ignored') : 'taken-in'
   }
 }
 
@@ -102,14 +106,17 @@ type Request = Omit<NewRequest, 'rolloutId'>
 
 /**
  * Sends a request to the rollout a live process drives (or starts) and says its answer. Not applied
- * is exit 2 with why; on the embedded store, a request nobody took in is withdrawn: exit 6.
+ * is exit 2 with why; on the embedded store, a request the holder did not take in is withdrawn: exit 6,
+ * or null when it let go of the store first (the caller then acts as between ticks).
  */
-export async function askDriver(config: FleetConfig, holder: Holder, store: Store | null, request: Request): Promise<Said> {
+export async function askDriver(config: FleetConfig, holder: Holder, store: Store | null, request: Request): Promise<Said | null> {
   if (store && holder.rolloutId) return describeAnswer(request, holder, await requestAndWait(store, { ...request, rolloutId: holder.rolloutId }))
   // The embedded store: a file addressed to the process that holds it.
-  if ((await requestByFile(config, holder.lock!, request)) === 'withdrawn')
-    throw new FleetError(`${request.kind} not sent: ${holder.holder} holds the embedded store but did not take the request in within ${ANSWER_WAIT_MS / 1000} s (it is not driving a rollout, or it ended); nothing was changed, try again`, ExitCode.locked)
-  return describeAnswer(request, holder, { kind: 'taken-in' })
+  const sent = await requestByFile(config, holder.lock!, request)
+  if (sent === 'ignored')
+    throw new FleetError(`${request.kind} not sent: ${holder.holder} holds the embedded store but did not take the request in within ${ANSWER_WAIT_MS / 1000} s (it is not driving a rollout); nothing was changed, try again`, ExitCode.locked)
+  // It let go of the store without taking it in (a tick that ended): null, the caller goes on as between ticks.
+  return sent === 'let-go' ? null : describeAnswer(request, holder, { kind: 'taken-in' })
 }
 
 /** What the driver did with the request, said as it is: applied, taken in, not applied (exit 2, and why), or not answered yet. */

@@ -19,7 +19,8 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
   const request = { id: newRequestId(), kind: 'pause' as const, actor: actor(), reason: flags.reason ?? null, skipBake: false }
   const running = await whoRunsIt(ctx.config)
   try {
-    if (running.holder && !running.holder.rollback) return await ask(ctx, running.holder, running.store, request)
+    const asked = running.holder && !running.holder.rollback ? await ask(ctx, running.holder, running.store, request) : null
+    if (asked !== null) return asked
   } finally {
     await running.close()
   }
@@ -65,7 +66,9 @@ export async function rolloutPromote(flags: GlobalFlags & { reason?: string; ski
   const reason = flags.reason.trim()
   const running = await whoRunsIt(ctx.config)
   try {
-    if (running.holder && !running.holder.rollback) return await ask(ctx, running.holder, running.store, { id: newRequestId(), kind: 'promote', actor: actor(), reason, skipBake: flags.skipBake === true })
+    const request = { id: newRequestId(), kind: 'promote' as const, actor: actor(), reason, skipBake: flags.skipBake === true }
+    const asked = running.holder && !running.holder.rollback ? await ask(ctx, running.holder, running.store, request) : null
+    if (asked !== null) return asked
   } finally {
     await running.close()
   }
@@ -75,8 +78,9 @@ export async function rolloutPromote(flags: GlobalFlags & { reason?: string; ski
 }
 
 /** A live process drives (or starts) the rollout: the request goes to that rollout, and its answer is said. */
-async function ask(ctx: Context, holder: Holder, store: Store | null, request: Omit<NewRequest, 'rolloutId'>): Promise<number> {
+async function ask(ctx: Context, holder: Holder, store: Store | null, request: Omit<NewRequest, 'rolloutId'>): Promise<number | null> {
   const said = await askDriver(ctx.config, holder, store, request)
+  if (said === null) return null // the embedded store's holder let go first: go on as between ticks
   report(ctx, said.json, said.text)
   return ExitCode.ok
 }
