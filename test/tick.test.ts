@@ -85,7 +85,7 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
       const status = await runFleet(['rollout', 'status', '--json'], { cwd })
       expect(status.code, status.stderr).toBe(0)
       state = (JSON.parse(status.stdout) as { state?: string } | null)?.state ?? ''
-      await sleep(500)
+      await sleep(100)
     }
     console.log(`cron simulation: ${codes.length} ticks to completed`)
     expect(state).toBe('completed')
