@@ -19,6 +19,12 @@ export type WriteRetry = <T>(write: () => Promise<T>) => Promise<T>
 /** Stores events in order (for an outcome: with the row that records it, in one transaction); their ids. */
 export type EventsWrite = (events: readonly StoredEvent[]) => Promise<string[]>
 
+/** An event waiting to be told; an outcome is ready once stored. */
+interface Telling {
+  readonly event: RolloutEvent
+  ready: boolean
+}
+
 const stored = (event: RolloutEvent): StoredEvent => ({ rolloutId: event.rolloutId, type: event.type, host: 'host' in event ? event.host : null, data: event, at: new Date(event.at) })
 
 /**
@@ -31,8 +37,14 @@ const stored = (event: RolloutEvent): StoredEvent => ({ rolloutId: event.rollout
  * lost its rollout (`rollout-lost`), this journal tells and stores nothing more.
  */
 export class Journal {
-  /** Events not stored yet, in the order they were told; an outcome carries the write that stores it with its row. */
-  private readonly buffer: { readonly event: StoredEvent; readonly write?: EventsWrite }[] = []
+  /** Events not stored yet, in order; an outcome carries the write that stores it with its row. */
+  private readonly buffer: { readonly event: StoredEvent; readonly write?: EventsWrite; readonly telling?: Telling }[] = []
+  /**
+   * Events not told yet, in the same order: an outcome is told once stored (a line about an outcome
+   * is always true of the record), and what came after it waits for it, so the live view and the
+   * stored trail have one order.
+   */
+  private readonly untold: Telling[] = []
   private writes: Promise<void> = Promise.resolve()
   private timer: NodeJS.Timeout | null = null
   private silenced = false
@@ -54,10 +66,16 @@ export class Journal {
     for (const listener of this.sinks.told) listener(event)
   }
 
+  /** Tells what is ready, in order, up to the first outcome not stored yet. */
+  private drain(): void {
+    while (this.untold[0]?.ready) this.tell(this.untold.shift()!.event)
+  }
+
   async record(event: RolloutEvent): Promise<void> {
     if (this.silenced) return
     this.buffer.push({ event: stored(event) })
-    this.tell(event)
+    this.untold.push({ event, ready: true })
+    this.drain()
     if (BATCHED.has(event.type)) {
       this.timer ??= setTimeout(() => void this.flush().catch(() => {}), FLUSH_MS)
       return
@@ -68,12 +86,13 @@ export class Journal {
   /**
    * An outcome and the row that records it, as one unit: `write` stores the progress buffered
    * before it, then this event, in the transaction that writes the row (Store.recordHostOutcome).
-   * Told in order with everything else, so the trail reads like the live view.
+   * Told once stored, in order with everything else.
    */
   async recordWith(event: RolloutEvent, write: EventsWrite): Promise<void> {
     if (this.silenced) return
-    this.buffer.push({ event: stored(event), write })
-    this.tell(event)
+    const telling: Telling = { event, ready: false }
+    this.buffer.push({ event: stored(event), write, telling })
+    this.untold.push(telling)
     await this.flush()
   }
 
@@ -98,6 +117,8 @@ export class Journal {
         this.buffer.unshift(...taken)
         throw error
       }
+      for (const e of taken) if (e.telling) e.telling.ready = true
+      this.drain()
       this.sinks.stored?.(
         batch.map((e, i) => ({ ...e, id: ids[i] ?? null })),
         this.fence,
