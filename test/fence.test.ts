@@ -46,7 +46,7 @@ async function setUp(hosts: number, extra: Record<string, unknown> = {}) {
   if (!database) throw new Error('the fence is tested on a real Postgres (127.0.0.1:5432)')
   await withDb((store) => registerHosts(store, fleet!))
   const cwd = await workdir({})
-  const config = { ...fleetConfigOverrides(fleet, { verify: { delay: '1s' }, rollout: { stages: [50, 100], stageDelay: '0s', concurrency: 1 } }), ...extra, database: { url: database.url } }
+  const config = { ...fleetConfigOverrides(fleet, { verify: { delay: '300ms' }, rollout: { stages: [50, 100], stageDelay: '0s', concurrency: 1 } }), ...extra, database: { url: database.url } }
   await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify(config, null, 2))
   // A process whose clock is off: Date (now and new Date()) shifted by $CLOCK_SHIFT_MS.
   await writeFile(

@@ -101,7 +101,7 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
       const run = await tick(cwd)
       expect(run.code, run.stderr).toBe(0)
       state = await withDb(db, async (s) => (await s.getRollout())?.state ?? '')
-      await sleep(1_000)
+      if (state !== 'completed') await sleep(300)
     }
     expect(state).toBe('completed')
     for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
@@ -138,7 +138,7 @@ describe('fleet rollout tick (cron; the embedded store for the cron loop, Postgr
       // 7 until a measurement after the gates came back is due (every 500 ms), then 0.
       expect([0, 7]).toContain((await tick(cwd)).code)
       state = await withDb(db, async (s) => (await s.getRollout())?.state ?? '')
-      if (state !== 'completed') await sleep(1_000)
+      if (state !== 'completed') await sleep(300)
     }
     expect(state).toBe('completed')
     const trail = await runFleet(['rollout', 'events'], { cwd })
