@@ -171,6 +171,7 @@ function renderPlots(plots) {
       el('figcaption', { text: g.name + (g.min !== null ? ' · min ' + g.min : '') + (g.max !== null ? ' · max ' + g.max : '') + (g.kind === 'check' ? ' · check (exit code)' : '') }))))))
 }
 
+let hostRequests = 0
 async function loadHosts(force) {
   const r = state && state.rollout
   if (!r) return $('hosts').replaceChildren()
@@ -180,9 +181,12 @@ async function loadHosts(force) {
   const key = params.toString() + ' ' + etag
   if (!force && key === hostKey) return
   hostKey = key
+  // Only the latest request's answer is shown: a poll's answer that arrives after a filter's must not overwrite it.
+  const mine = ++hostRequests
   const res = await fetch('/api/hosts?' + params.toString(), { cache: 'no-store' })
-  if (!res.ok) return
+  if (!res.ok || mine !== hostRequests) return
   const page = await res.json()
+  if (mine !== hostRequests) return
   $('hosts').replaceChildren(...page.hosts.map((h) => el('tr', { class: 'host ' + h.status, 'data-host': h.name },
     el('td', { text: h.stage + 1 }), el('td', { class: 'name', text: h.name }), el('td', { text: h.address + (h.port === 22 ? '' : ':' + h.port) }),
     el('td', { class: 'state ' + h.status, text: h.status.replace('_', ' ') }), el('td', { text: h.step || '' }),
