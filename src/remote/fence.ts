@@ -26,6 +26,10 @@ const refuse = (file: string, epoch: number): string =>
 /** `<app_dir>.fleet-fence.run/<pid>`: one file per fenced command running, `<store> <epoch> <start time>`. */
 const runDir = (appDir: string): string => `${fencePath(appDir)}.run`
 
+/** A process group still has a live member (a zombie, reaped late where init is slow, does not count). */
+const liveIn = (group: string): string =>
+  `cat /proc/[0-9]*/stat 2>/dev/null | sed 's/.*) //' | awk -v g=${group} '$3 == g && $1 != "Z" { f = 1 } END { exit !f }'`
+
 /** A process's start time (field 22 of /proc/<pid>/stat): with its pid it names one process, never a reused pid. */
 const startOf = (pid: string): string => `$(sed 's/.*) //' /proc/${pid}/stat 2>/dev/null | cut -d' ' -f20)`
 
@@ -51,7 +55,7 @@ const stopOlder = (appDir: string, epoch: number, log: string): string =>
   `if [ -n "$st" ] && [ "${startOf('$p')}" = "$st" ]; then kill -s TERM -- -$p 2>/dev/null || kill -s TERM $p 2>/dev/null; k="$k $p"; ` +
   `printf '%s %s stopped pid %s of epoch %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${epoch} $p "$e" >> ${log}; fi; rm -f "$f"; ` +
   `elif [ ! -e /proc/$p ]; then rm -f "$f"; fi; done; ` +
-  `for p in $k; do n=0; while kill -s 0 -- -$p 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done; kill -s KILL -- -$p 2>/dev/null || kill -s KILL $p 2>/dev/null; done`
+  `for p in $k; do n=0; while [ $n -lt 50 ] && ${liveIn('$p')}; do sleep 0.1; n=$((n+1)); done; kill -s KILL -- -$p 2>/dev/null || kill -s KILL $p 2>/dev/null; done`
 
 /**
  * Claims the host for `token` and then runs `command`: under an exclusive
