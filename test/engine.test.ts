@@ -209,6 +209,8 @@ describe('a revert frozen mid-move, then taken over: every row ends true of its 
   it('a gate revert frozen, then resume: the revert is finished, every host back on the version before the rollout', async () => {
     const req = request(names(4), { stages: [50, 100], gates })
     const { fleet, id, first, expectTrue, deps, close } = await frozenRevert((f, deps) => run(f, req, { store: deps(f).store }).then((r) => r.result))
+    // Reverting after failed gates: the rollout no longer says it is baking.
+    expect((await deps.store.getRollout(id))!.state).toBe('running')
     expect(await resumeRollout(deps, 'second@b pid 2', { current: { gates, checksDir: process.cwd() } })).toMatchObject({ rolloutId: id, state: 'halted', exitCode: 3 })
     await expectTrue()
     fleet.thaw()

@@ -130,6 +130,9 @@ describe('one driver at a time (real Postgres, real sshd)', () => {
     first.kill('SIGCONT')
     const woke = await first.exited
     expect(woke.code, woke.stderr).toBe(6)
+    // Its stopped install told it at once that the host is someone else's: no rollback of its own, nothing after the loss.
+    expect(first.events.filter((e) => e.type === 'host-step' && e.phase === 'rollback')).toEqual([])
+    expect(first.events.at(-1)).toMatchObject({ type: 'rollout-lost', reason: expect.stringMatching(/fence/) })
     for (const h of f.hosts) await expectOn(f, h.name, f.origin.shas.v2)
     await withDb(async (store) => {
       const latest = (await store.getRollout())!

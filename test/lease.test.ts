@@ -199,8 +199,10 @@ describe("the host's fence token (real sh, flock)", () => {
     const started = (epoch: number, storeId = store) => {
       const child = spawn('sh', ['-c', fenceCheck(appDir, { storeId, epoch }, 'echo started; sleep 30; echo survived')], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
+      let err = ''
       child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-      const ended = new Promise<{ signal: string | null; out: string }>((resolve) => child.on('exit', (_code, signal) => resolve({ signal, out })))
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+      const ended = new Promise<{ code: number | null; out: string; err: string }>((resolve) => child.on('close', (code) => resolve({ code, out, err })))
       return { child, ended }
     }
     expect(await sh(fenceClaim(appDir, { storeId: store, epoch: 1 }, 'first', 'true'))).toMatchObject({ code: 0 })
@@ -210,7 +212,8 @@ describe("the host's fence token (real sh, flock)", () => {
     await until('the three commands to register', async () => (await readdir(`${fencePath(appDir)}.run`).catch(() => [])).length >= 3)
     const claim = await sh(fenceClaim(appDir, { storeId: store, epoch: 2 }, 'second', 'echo claimed'))
     expect(claim).toMatchObject({ code: 0, stdout: 'claimed\n' })
-    expect(await old.ended).toMatchObject({ signal: 'SIGTERM', out: 'started\n' })
+    // Stopped before it printed more, and it says why the way a refusal does (its process learns it lost the host).
+    expect(await old.ended).toMatchObject({ code: FENCE_REFUSED, out: 'started\n', err: expect.stringMatching(/^fleet-fence: refused: epoch 2 of this store has taken this host over \(ours: 1\)/m) })
     expect(await readFile(`${fencePath(appDir)}.log`, 'utf8')).toMatch(new RegExp(`\\S+Z 2 stopped pid ${old.child.pid} of epoch 1\\n`))
     // The claiming epoch's own commands and another store's are left alone.
     expect([same.child.exitCode, same.child.signalCode, other.child.exitCode, other.child.signalCode]).toEqual([null, null, null, null])

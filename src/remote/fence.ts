@@ -41,8 +41,13 @@ const cannot = (appDir: string, what: string): string =>
 const register = (appDir: string, epoch: number): string =>
   `{ mkdir -p ${quote(runDir(appDir))} && printf '%s %s %s\\n' "$fs" ${epoch} "${startOf('$$')}" > "$fr"; } || ${cannot(appDir, 'write beside')}`
 
-/** After the lock: the registration goes when the command ends (a command killed leaves it; the next claim clears it). */
-const run = (command: string): string => `trap 'rm -f "$fr"' EXIT; ${command}`
+/**
+ * After the lock: the registration goes when the command ends (a command killed leaves it; the next
+ * claim clears it). A command a newer claim stopped (TERM) says so like a refusal, so its process
+ * learns at once that the rollout is someone else's; any other TERM is an ordinary 143.
+ */
+const run = (appDir: string, epoch: number, command: string): string =>
+  `fleet_stopped() { ${refuse(quote(fencePath(appDir)), epoch)}; exit 143; }; trap fleet_stopped TERM; trap 'rm -f "$fr"' EXIT; ${command}`
 
 /**
  * A claim stops what older epochs of the same store still run on the host (a frozen or lost
@@ -52,10 +57,12 @@ const run = (command: string): string => `trap 'rm -f "$fr"' EXIT; ${command}`
 const stopOlder = (appDir: string, epoch: number, log: string): string =>
   `k=; for f in ${quote(runDir(appDir))}/*; do [ -f "$f" ] || continue; p=\${f##*/}; s=; e=; st=; read -r s e st < "$f"; ` +
   `if [ "$s" = "$fs" ] && [ "$e" -lt ${epoch} ] 2>/dev/null; then ` +
-  `if [ -n "$st" ] && [ "${startOf('$p')}" = "$st" ]; then kill -s TERM -- -$p 2>/dev/null || kill -s TERM $p 2>/dev/null; k="$k $p"; ` +
+  `if [ -n "$st" ] && [ "${startOf('$p')}" = "$st" ]; then kill -s TERM -- -$p 2>/dev/null || kill -s TERM $p 2>/dev/null; k="$k $p:$st"; ` +
   `printf '%s %s stopped pid %s of epoch %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${epoch} $p "$e" >> ${log}; fi; rm -f "$f"; ` +
   `elif [ ! -e /proc/$p ]; then rm -f "$f"; fi; done; ` +
-  `for p in $k; do n=0; while [ $n -lt 50 ] && ${liveIn('$p')}; do sleep 0.1; n=$((n+1)); done; kill -s KILL -- -$p 2>/dev/null || kill -s KILL $p 2>/dev/null; done`
+  `for ps in $k; do p=\${ps%%:*}; st=\${ps#*:}; n=0; while [ $n -lt 50 ] && ${liveIn('$p')}; do sleep 0.1; n=$((n+1)); done; ` +
+  // The group, or (not a group leader) the process itself if it is still the same one: never a reused pid.
+  `kill -s KILL -- -$p 2>/dev/null || { [ "${startOf('$p')}" = "$st" ] && kill -s KILL $p 2>/dev/null; }; done`
 
 /**
  * Claims the host for `token` and then runs `command`: under an exclusive
@@ -76,7 +83,7 @@ export function fenceClaim(appDir: string, token: FenceToken, label: string, com
     `{ printf '%s %s\\n' "$fs" ${token.epoch} > ${tmp} && mv -f ${tmp} ${file} && ` +
     `printf '%s %s %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ${token.epoch} ${quote(label)} >> ${log}; } || ${cannot(appDir, 'write beside')}; ` +
     `${stopOlder(appDir, token.epoch, log)}; ${register(appDir, token.epoch)}; } 9>>${lock} || ${cannot(appDir, 'open')} ) || exit $?; ` +
-    run(command)
+    run(appDir, token.epoch, command)
   )
 }
 
@@ -88,4 +95,4 @@ export function fenceClaim(appDir: string, token: FenceToken, label: string, com
 export const fenceCheck = (appDir: string, token: FenceToken, command: string): string =>
   `fs=${quote(token.storeId)}; fr=${quote(runDir(appDir))}/$$; ` +
   `( { flock -s -w 30 9 || ${cannot(appDir, 'lock')}; ${refuse(quote(fencePath(appDir)), token.epoch)}; ${register(appDir, token.epoch)}; } 9>>${quote(`${fencePath(appDir)}.lock`)} || ${cannot(appDir, 'open')} ) || exit $?; ` +
-  run(command)
+  run(appDir, token.epoch, command)

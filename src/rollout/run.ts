@@ -266,6 +266,7 @@ export class RolloutRun {
         await this.log.record({ type: 'gates-failed', rolloutId: this.rolloutId, stage: decision.stage, reason: decision.reason, onFail: decision.onFail, at: this.at() })
         const why = `gates failed at stage ${decision.stage + 1}: ${decision.reason}`
         if (decision.onFail !== 'revert') return { state: 'halted', why }
+        await this.retry.write(() => this.deps.store.updateRollout(this.state.fence, { state: 'running' })) // reverting: no longer baking
         return gateRevertEnding(why, await this.revert(await this.deps.store.listRolloutHosts(this.rolloutId), `rolled back: ${why}`))
       }
       case 'pause': {

@@ -30,7 +30,9 @@ export function fencedSession(session: Session, fence: HostFence): Session {
       if (fence.lost?.aborted) throw new FencedError(`not run: ${String(fence.lost.reason ?? 'this process lost its lease')}`)
       const fencedCommand = claimed ? fenceCheck(fence.appDir, fence.token, command) : fenceClaim(fence.appDir, fence.token, fence.label, command)
       const result = await session.run(fencedCommand, options)
-      if (result.code === FENCE_REFUSED && result.stderr.startsWith(FENCE_MARK)) throw new FencedError(result.stderr.trim())
+      // The mark starts a line: a command the fence stopped mid-way may have printed before it ("Terminated").
+      const refusal = result.code === FENCE_REFUSED ? result.stderr.split('\n').find((line) => line.startsWith(FENCE_MARK)) : undefined
+      if (refusal !== undefined) throw new FencedError(refusal.trim())
       if (result.code === 0) claimed = true
       return result
     },
