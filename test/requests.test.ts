@@ -81,3 +81,33 @@ describe('pause and promote a rollout another process is running', () => {
     })
   }, 150_000)
 })
+
+describe('what a sender is told', () => {
+  it.each(['postgres', 'pglite'] as const)('on %s: a promote with nothing baking is not applied (exit 2, why, one JSON object); the pause after it is applied', async (kind) => {
+    const { db, cwd } = await setUp(kind)
+    const config = JSON.parse(await readFile(path.join(cwd, 'rollout.config.json'), 'utf8')) as Record<string, unknown> & { rollout: Record<string, unknown> }
+    delete config.gates
+    config.rollout.stageDelay = '60s'
+    await writeFile(path.join(cwd, 'rollout.config.json'), JSON.stringify(config))
+    const running = spawnFleet(['rollout', 'start', '--json'], { cwd })
+    await running.waitFor((e) => e.type === 'stage-delay', 30_000)
+    const promote = await runFleet(['rollout', 'promote', '--reason', 'nothing to wait for', '--json'], { cwd })
+    expect(promote.code, promote.stderr).toBe(2)
+    const said = JSON.parse(promote.stdout) as Record<string, unknown>
+    expect(said).toMatchObject({ requested: 'promote', outcome: expect.stringMatching(/^not applied: this rollout has no gates/), rolloutId: expect.any(String) })
+    const pause = await runFleet(['rollout', 'pause', '--reason', 'hold on', '--json'], { cwd })
+    expect(pause.code, pause.stderr).toBe(0)
+    expect(JSON.parse(pause.stdout)).toMatchObject({ requested: 'pause', outcome: 'applied', rolloutId: said.rolloutId })
+    expect((await running.exited).code).toBe(7)
+    await withDb(db, async (store) => {
+      const id = (await store.getRollout())!.id
+      expect(id).toBe(said.rolloutId)
+      expect((await store.listRequests(id)).map((r) => [r.kind, r.outcome?.replace(/:.*/, '')])).toEqual([
+        ['promote', 'not applied'],
+        ['pause', 'applied'],
+      ])
+      expect((await store.listEvents(id, ['request-not-applied'])).map((e) => (e.data as { why: string }).why)).toEqual([expect.stringMatching(/no gates/)])
+    })
+  }, 120_000)
+})
+

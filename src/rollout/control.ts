@@ -6,7 +6,7 @@ import { ExitCode, FleetError } from '../errors.js'
 import { leaseIsStale, rollbackLeaseHost } from './lease.js'
 import { isAlive, readDirLock } from '../store/dir-lock.js'
 import { openDatabase } from '../store/database.js'
-import { requestFileTakenIn, withdrawRequestFile, writeRequestFile } from '../store/request-files.js'
+import { requestFileTakenIn, takeAnswerFile, withdrawRequestFile, writeRequestFile, type RequestAnswer } from '../store/request-files.js'
 import { Store, type NewRequest } from '../store/store.js'
 
 /**
@@ -43,7 +43,8 @@ export async function whoRunsIt(config: FleetConfig): Promise<{ holder: Holder |
     const lock = readDirLock(config.database.dir)
     // Only a process driving a rollout takes requests in; a reader, a dry run or `hosts check` holds the store for a moment only.
     const command = lock?.command ?? ''
-    const drives = /\b(rollout (start|resume|promote|tick|abort|pause)|demo)\b/.test(command) && !/--dry-run\b/.test(command)
+    // The command itself, after any global options (a config path that says "demo" is not one).
+    const drives = /^(?:-\S+(?: (?!rollout |demo\b)[^-\s]\S*)? )*(?:rollout (?:start|resume|promote|tick|abort|pause)|demo)(?: |$)/.test(command) && !/(?:^| )--dry-run\b/.test(command)
     const holder: Holder | null =
       lock && drives && isAlive(lock.pid) ? { holder: `pid ${lock.pid} on ${lock.host} (fleet ${command})`, rolloutId: null, rollback: false, lock: { pid: lock.pid, since: lock.since } } : null
     return { holder, store: null, close: async () => {} }
@@ -85,21 +86,36 @@ export async function waitForAnswer(store: Store, id: string, waitMs = ANSWER_WA
  * take it: it is not driving a rollout), the file is withdrawn, so no later rollout can take it in
  * by mistake.
  */
-export async function requestByFile(config: FleetConfig, lock: { readonly pid: number; readonly since: string }, request: Omit<NewRequest, 'rolloutId'>, waitMs = ANSWER_WAIT_MS): Promise<'taken-in' | 'let-go' | 'ignored'> {
+export async function requestByFile(
+  config: FleetConfig,
+  lock: { readonly pid: number; readonly since: string },
+  request: Omit<NewRequest, 'rolloutId'>,
+  waitMs = ANSWER_WAIT_MS,
+): Promise<{ readonly kind: 'taken-in'; readonly answer: RequestAnswer | null } | { readonly kind: 'let-go' } | { readonly kind: 'ignored' }> {
   const dir = config.database.dir
   writeRequestFile(dir, { ...request, rolloutId: null, to: lock })
-  for (const deadline = Date.now() + waitMs; ; await sleep(100)) {
-    if (requestFileTakenIn(dir, request.id)) return 'taken-in'
+  const deadline = Date.now() + waitMs
+  for (; ; await sleep(100)) {
+    if (requestFileTakenIn(dir, request.id)) break
     const now = readDirLock(dir)
     const letGo = !now || now.pid !== lock.pid || now.since !== lock.since || !isAlive(lock.pid)
-    if (letGo || Date.now() > deadline) return withdrawRequestFile(dir, request.id) ? (letGo ? 'let-go' : 'ignored') : 'taken-in'
+    if (letGo || Date.now() > deadline) {
+      if (withdrawRequestFile(dir, request.id)) return letGo ? { kind: 'let-go' } : { kind: 'ignored' }
+      break
+    }
+  }
+  // Taken in: the holder answers by file once it settled it (applied, or not and why).
+  for (; ; await sleep(100)) {
+    const answer = takeAnswerFile(dir, request.id)
+    if (answer || Date.now() > deadline || !isAlive(lock.pid)) return { kind: 'taken-in', answer }
   }
 }
 
-/** What a sender says of its request: one line for people, one object for `--json`. */
+/** What a sender says of its request: one line for people, one object for `--json`, and its exit code. */
 export interface Said {
   readonly text: string
   readonly json: Record<string, unknown>
+  readonly exitCode: ExitCode
 }
 
 type Request = Omit<NewRequest, 'rolloutId'>
@@ -113,10 +129,13 @@ export async function askDriver(config: FleetConfig, holder: Holder, store: Stor
   if (store && holder.rolloutId) return describeAnswer(request, holder, await requestAndWait(store, { ...request, rolloutId: holder.rolloutId }))
   // The embedded store: a file addressed to the process that holds it.
   const sent = await requestByFile(config, holder.lock!, request)
-  if (sent === 'ignored')
+  if (sent.kind === 'ignored')
     throw new FleetError(`${request.kind} not sent: ${holder.holder} holds the embedded store but did not take the request in within ${ANSWER_WAIT_MS / 1000} s (it is not driving a rollout); nothing was changed, try again`, ExitCode.locked)
   // It let go of the store without taking it in (a tick that ended): null, the caller goes on as between ticks.
-  return sent === 'let-go' ? null : describeAnswer(request, holder, { kind: 'taken-in' })
+  if (sent.kind === 'let-go') return null
+  if (!sent.answer) return describeAnswer(request, holder, { kind: 'taken-in' })
+  const answered = { ...holder, rolloutId: sent.answer.rolloutId }
+  return describeAnswer(request, answered, sent.answer.outcome === 'applied' ? { kind: 'applied' } : { kind: 'not-applied', why: sent.answer.outcome.replace(/^not applied: /, '') })
 }
 
 /** What the driver did with the request, said as it is: applied, taken in, not applied (exit 2, and why), or not answered yet. */
@@ -126,15 +145,20 @@ export function describeAnswer(request: Request, holder: Holder, got: Answer | {
   const effect = request.kind === 'pause' ? `it starts no new host and pauses${rollout} once its hosts in flight finish` : `the current bake${rollout ? ` of${rollout}` : ''} ends as passed`
   switch (got.kind) {
     case 'applied':
-      return { json: { ...json, outcome: 'applied' }, text: `${request.kind} taken in by ${holder.holder} (request ${request.id}): ${effect}` }
+      return { json: { ...json, outcome: 'applied' }, text: `${request.kind} taken in by ${holder.holder} (request ${request.id}): ${effect}`, exitCode: ExitCode.ok }
     case 'taken-in':
-      return { json: { ...json, outcome: 'taken-in' }, text: `${request.kind} taken in by ${holder.holder} (request ${request.id}); \`fleet rollout status\` and \`fleet rollout events\` show what it did` }
+      return {
+        json: { ...json, outcome: 'taken-in' },
+        text: `${request.kind} taken in by ${holder.holder} (request ${request.id}), not answered yet; \`fleet rollout status\` and \`fleet rollout events\` show what it did`,
+        exitCode: ExitCode.ok,
+      }
     case 'not-applied':
-      throw new FleetError(`${request.kind} not applied (request ${request.id}): ${got.why}`, ExitCode.usage)
+      return { json: { ...json, outcome: `not applied: ${got.why}` }, text: `${request.kind} not applied (request ${request.id}): ${got.why}`, exitCode: ExitCode.usage }
     case 'unanswered':
       return {
         json: { ...json, outcome: 'pending' },
         text: `${request.kind} requested (request ${request.id}) but not answered within ${ANSWER_WAIT_MS / 1000} s by ${holder.holder}: it stays pending, and whoever drives the rollout next applies it (\`fleet rollout status\` shows it)`,
+        exitCode: ExitCode.ok,
       }
   }
 }

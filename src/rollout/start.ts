@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 
 import type { FailureBudget } from '../config/shape.js'
-import { UsageError } from '../errors.js'
+import { UsageError, errorMessage } from '../errors.js'
 import type { Session } from '../ssh/executor.js'
 import { anchorOf } from './clock.js'
 import { keepLease, takeLeaseForStart } from './lease.js'
@@ -74,6 +74,9 @@ export async function runRollout(deps: RolloutDeps, request: RolloutRequest, opt
       }
       resolved = await planRollout(deps, request, sessions)
     } catch (error) {
+      // Requests sent to this start (its id was the lease's) are answered: there is no rollout to apply them to.
+      for (const r of await store.pendingRequests(rolloutId).catch(() => []))
+        await store.settleRequest(fence, r.id, request.owner, `not applied: rollout ${rolloutId} did not start (${errorMessage(error)})`).catch(() => false)
       await store.releaseLease(fence)
       throw error
     }

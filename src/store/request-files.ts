@@ -78,3 +78,29 @@ export function withdrawRequestFile(storeDir: string, id: string): boolean {
   rmSync(withdrawn, { force: true })
   return true
 }
+
+/** What the holder did with a request that came as a file: its sender reads it (and removes it). */
+export interface RequestAnswer {
+  readonly outcome: string
+  readonly rolloutId: string
+}
+
+const answerOf = (storeDir: string, id: string): string => join(requestsDir(storeDir), `${id}.answer`)
+
+export function writeAnswerFile(storeDir: string, id: string, answer: RequestAnswer): void {
+  const tmp = `${answerOf(storeDir, id)}.tmp`
+  writeFileSync(tmp, JSON.stringify(answer))
+  renameSync(tmp, answerOf(storeDir, id))
+}
+
+/** The answer, once written (and then removed); null while there is none. */
+export function takeAnswerFile(storeDir: string, id: string): RequestAnswer | null {
+  try {
+    const answer = JSON.parse(readFileSync(answerOf(storeDir, id), 'utf8')) as RequestAnswer
+    rmSync(answerOf(storeDir, id), { force: true })
+    return answer
+  } catch {
+    return null
+  }
+}
+

@@ -6,7 +6,7 @@ import { Events, insertEvents, type EventRecord, type NewEvent } from './events.
 import { HostKeys } from './host-keys.js'
 import { Hosts, writeHostState, type HoldRow, type HostPatch, type HostRow, type HostState, type NewHost } from './hosts-table.js'
 import { fenced, Lease, type Fence, type LeaseResult, type LeaseState, type LostLeaseError } from './lease.js'
-import { claimRequestFiles, removeRequestFile } from './request-files.js'
+import { claimRequestFiles, removeRequestFile, writeAnswerFile } from './request-files.js'
 import { Requests, type NewRequest, type RolloutRequestRecord } from './requests.js'
 import { patchRolloutHost, RolloutHosts, type RolloutHostPatch, type RolloutHostRecord, type RolloutHostState } from './rollout-hosts.js'
 import { Rollouts, type RolloutPatch, type RolloutRecord } from './rollouts.js'
@@ -36,6 +36,8 @@ export class Store {
   private readonly hostKeys: HostKeys
   private readonly lease: Lease
   private readonly requests: Requests
+  /** Requests this process took in from files beside the embedded store: answered by file when settled. */
+  private readonly answerByFile = new Set<string>()
 
   constructor(database: Database) {
     this.db = database.db
@@ -207,8 +209,10 @@ export class Store {
     if (this.dir)
       for (const { request, path } of claimRequestFiles(this.dir)) {
         const { to, ...fields } = request
-        if (to?.pid === process.pid) await this.requests.addRequest({ ...fields, rolloutId: fields.rolloutId ?? rolloutId })
-        else
+        if (to?.pid === process.pid) {
+          await this.requests.addRequest({ ...fields, rolloutId: fields.rolloutId ?? rolloutId })
+          this.answerByFile.add(fields.id)
+        } else
           await this.requests.addRequest(
             { ...fields, rolloutId: fields.rolloutId ?? rolloutId },
             { by: 'fleet', outcome: `not applied: sent to ${to ? `pid ${to.pid}` : 'a process'} that ended before taking it in` },
@@ -222,8 +226,11 @@ export class Store {
     return this.requests.listRequests(rolloutId)
   }
 
-  settleRequest(fence: Fence, id: string, settledBy: string, outcome: string): Promise<boolean> {
-    return this.requests.settleRequest(fence, id, settledBy, outcome)
+  /** Consumes a request once; one that came as a file gets its answer as a file too (its sender waits for it). */
+  async settleRequest(fence: Fence, id: string, settledBy: string, outcome: string): Promise<boolean> {
+    const settled = await this.requests.settleRequest(fence, id, settledBy, outcome)
+    if (settled && this.dir && this.answerByFile.delete(id)) writeAnswerFile(this.dir, id, { outcome, rolloutId: fence.leaseId })
+    return settled
   }
 
   // ---- the one-rollout-at-a-time lease, a fence on the database's clock (lease.ts)

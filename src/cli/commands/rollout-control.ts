@@ -1,11 +1,12 @@
 import { ExitCode, LockedError, UsageError } from '../../errors.js'
 import { pauseRollout, promoteRollout } from '../../rollout/engine.js'
 import { currentSettings, makeContext, owner, withStore, type Context, type GlobalFlags } from '../context.js'
-import { askDriver, describeAnswer, newRequestId, waitForAnswer, whoRunsIt, type Holder } from '../../rollout/control.js'
+import { askDriver, describeAnswer, newRequestId, waitForAnswer, whoRunsIt, type Holder, type Said } from '../../rollout/control.js'
 import type { NewRequest, Store } from '../../store/store.js'
 import { actor } from '../../rollout/who.js'
 import { driveHere, handBack } from '../drive.js'
 import { printJson, say } from '../output.js'
+import { sanitize } from '../../text/sanitize.js'
 
 /**
  * `fleet rollout pause [--reason]`: no new host starts; hosts in flight
@@ -29,7 +30,7 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
     if (!latest || !['running', 'baking', 'paused', 'interrupted'].includes(latest.state))
       throw new UsageError(latest ? `nothing to pause: the latest rollout ${latest.id} is ${latest.state}` : 'nothing to pause: no rollout has run yet')
     if (latest.state === 'paused') {
-      report(ctx, { paused: latest.id, already: true }, `rollout ${latest.id} is already paused`)
+      report(ctx, { requested: 'pause', rolloutId: latest.id, outcome: 'already paused' }, `rollout ${latest.id} is already paused`)
       return ExitCode.ok
     }
     await store.addRequest({ ...request, rolloutId: latest.id })
@@ -46,12 +47,10 @@ export async function rolloutPause(flags: GlobalFlags & { reason?: string }): Pr
     } catch (error) {
       // A tick (or a `fleet rollback`) took the lock first: the request is stored; say what its next driver answers.
       if (!(error instanceof LockedError)) throw error
-      const said = describeAnswer(request, { holder: error.message, rolloutId: latest.id, rollback: false }, await waitForAnswer(store, request.id))
-      report(ctx, said.json, said.text)
-      return ExitCode.ok
+      return tell(ctx, describeAnswer(request, { holder: error.message, rolloutId: latest.id, rollback: false }, await waitForAnswer(store, request.id)))
     }
     if (code !== ExitCode.paused) return code
-    report(ctx, { paused: latest.id, request: request.id }, `rollout ${latest.id} paused at stage ${latest.currentStage + 1}; \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
+    report(ctx, { requested: 'pause', request: request.id, holder: owner(), rolloutId: latest.id, outcome: 'applied' }, `rollout ${latest.id} paused at stage ${latest.currentStage + 1}; \`fleet rollout resume\` or \`fleet rollout promote --reason …\` continues it`)
     return ExitCode.ok
   })
 }
@@ -80,9 +79,14 @@ export async function rolloutPromote(flags: GlobalFlags & { reason?: string; ski
 /** A live process drives (or starts) the rollout: the request goes to that rollout, and its answer is said. */
 async function ask(ctx: Context, holder: Holder, store: Store | null, request: Omit<NewRequest, 'rolloutId'>): Promise<number | null> {
   const said = await askDriver(ctx.config, holder, store, request)
-  if (said === null) return null // the embedded store's holder let go first: go on as between ticks
-  report(ctx, said.json, said.text)
-  return ExitCode.ok
+  return said === null ? null : tell(ctx, said) // null: the embedded store's holder let go first, go on as between ticks
+}
+
+/** The answer as said: on stdout (`--json`: the object, exit 2 included), or a refusal's line on stderr. */
+function tell(ctx: Context, said: Said): number {
+  if (said.exitCode === ExitCode.ok || ctx.out.json) report(ctx, said.json, said.text)
+  else ctx.out.stderr.write(`fleet: ${sanitize(said.text)}\n`)
+  return said.exitCode
 }
 
 function report(ctx: Context, json: Record<string, unknown>, text: string): void {
