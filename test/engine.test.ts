@@ -10,6 +10,7 @@ import type { RolloutEvent } from '../src/rollout/events.js'
 import { refuseIfInActiveRollout } from '../src/rollout/lease.js'
 import type { HostStatus } from '../src/types.js'
 import { Store } from '../src/store/store.js'
+import type { Executor } from '../src/ssh/executor.js'
 import { ageLease, openTestStore, seedRollout, testFence, type TestStore } from './support/harness.js'
 import { fakeClock, ScriptedFleet, scriptedRequest } from './support/scripted.js'
 
@@ -353,3 +354,23 @@ describe('hosts disabled around a start', () => {
     await expect(refuseIfInActiveRollout(store, ['d3'], '`fleet hosts disable`')).rejects.toMatchObject({ exitCode: 6, message: expect.stringMatching(/rollout r-starting is starting .*try again in a moment/) })
   })
 })
+
+describe('requests to a start that never recorded its rollout', () => {
+  it('are answered "not applied" when its planning fails, not left pending for nobody', async () => {
+    const { store, close } = await openTestStore('pglite')
+    const fleet = new ScriptedFleet(names(2), OLD, { main: NEW })
+    // A pause sent while the start resolves its ref: addressed to the rollout id its lease names.
+    const executor: Executor = {
+      connect: async (host) => {
+        const lease = await store.leaseState()
+        await store.addRequest({ id: 'sent-while-starting', rolloutId: lease.rolloutId!, kind: 'pause', actor: 'ann@x', reason: null, skipBake: false })
+        return fleet.connect(host)
+      },
+    }
+    await expect(runRollout({ store, executor, clock: fakeClock(), listeners: [] }, request(names(2), { ref: 'no-such-branch' }))).rejects.toMatchObject({ exitCode: 2 })
+    expect(await store.getRequest('sent-while-starting')).toMatchObject({ outcome: expect.stringMatching(/^not applied: rollout \S+ did not start \(/) })
+    expect((await store.leaseState()).holder).toBeNull()
+    await close()
+  })
+})
+
