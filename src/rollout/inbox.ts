@@ -3,13 +3,6 @@ import type { Fence, RequestInbox, RolloutRequestRecord } from '../store/store.j
 /** How often a running rollout looks for requests: "within seconds". */
 export const REQUEST_POLL_MS = 1_000
 
-/**
- * Where the process driving a rollout receives requests (pause, promote) from
- * other shells and machines: rows of fleet_requests, consumed exactly once by
- * id under this run's fence, whether they were made before this process took
- * the rollout over or while it runs. They become facts for the decision core
- * (`pause`) and a signal that cuts a wait short (`wake`).
- */
 /** What the run does with what the inbox takes in. */
 export interface InboxHandlers {
   /** A promote was applied: end the current (or next) bake as passed. */
@@ -20,6 +13,13 @@ export interface InboxHandlers {
   notApplied(request: RolloutRequestRecord, why: string): Promise<void>
 }
 
+/**
+ * Where the process driving a rollout receives requests (pause, promote) from
+ * other shells and machines: rows of fleet_requests, consumed exactly once by
+ * id under this run's fence, whether they were made before this process took
+ * the rollout over or while it runs. They become facts for the decision core
+ * (`pause`) and a signal that cuts a wait short (`wake`).
+ */
 export class Inbox {
   /** Why a person asked to pause; null while nobody did. */
   pause: string | null = null
